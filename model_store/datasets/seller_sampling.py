@@ -1,0 +1,142 @@
+"""Random choices of a seller photo, drawn from a numpy Generator into a frozen ``PhotoSpec``.
+
+Placements keep a margin from the ``is_subject`` rule (long side >= 0.6, centring >= 0.85,
+cut-off < 0.05) so the subject / non-subject label is learnable: ``subject`` items have a long
+side of 0.68-0.95 near the centre, ``small`` 0.2-0.45, ``off_centre`` sit >= 0.18 from the
+centre, ``cut`` lose 15-50 % of their box past one or two borders.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from typing import Literal
+
+import numpy as np
+
+from model_store.datasets.backgrounds import load_photo, photo_names
+from model_store.datasets.fashion_mnist import CLASS_NAMES, load_fashion_mnist
+from model_store.datasets.items import item_aspect
+from model_store.datasets.seller_spec import NO_JPEG, Degradation, PhotoSpec, SellerPhotoConfig
+
+Colour = tuple[int, int, int]
+MIN_CROP_STD = 0.06  # luminance std (0..1) a life-scene crop needs
+MAX_CROP_TRIES = 10
+_LUM_WEIGHTS = np.asarray((0.299, 0.587, 0.114), dtype=np.float32)
+
+
+def _choice(rng: np.random.Generator, pairs: tuple[tuple[str, float], ...]) -> str:
+    names, weights = zip(*pairs, strict=True)
+    p = np.asarray(weights, dtype=np.float64)
+    return str(names[int(rng.choice(len(names), p=p / p.sum()))])
+
+
+def _colour(rng: np.random.Generator) -> Colour:
+    """A colour that is neither white nor black (value 0.3-0.9, saturation 0.25-1)."""
+    r, g, b = colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.25, 1.0), rng.uniform(0.3, 0.9))
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+def _lum(c: Colour | np.ndarray) -> float:
+    return float(np.dot(np.asarray(c, dtype=np.float64), _LUM_WEIGHTS) / 255.0)
+
+
+def _tint(rng: np.random.Generator, bg_lum: float, free: bool) -> Colour:
+    """Item colour whose luminance is >= 0.3 away from the background's, unless ``free``."""
+    c = np.asarray(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.0, 0.9), rng.uniform(0.2, 1.0)))
+    if not free:
+        target = rng.uniform(0.05, bg_lum - 0.3) if bg_lum >= 0.5 else rng.uniform(bg_lum + 0.3, 1.0)
+        lum = max(_lum(c * 255), 1e-3)
+        c = c * target / lum if target < lum else 1.0 - (1.0 - c) * (1.0 - target) / max(1.0 - lum, 1e-3)
+    r, g, b = np.clip(np.round(c * 255), 0, 255).astype(int)
+    return int(r), int(g), int(b)
+
+
+def _placement(rng: np.random.Generator, kind: str, aspect: tuple[float, float]) -> tuple[float, tuple]:
+    """(long side, centre) for a placement kind; ``aspect`` is the item's (w, h) over its long side."""
+    if kind == "subject":
+        long = rng.uniform(0.68, 0.95)
+        m = [min(0.03, max(0.0, (1.0 - long * a) / 2 - 0.01)) for a in aspect]
+        return long, (0.5 + rng.uniform(-m[0], m[0]), 0.5 + rng.uniform(-m[1], m[1]))
+    if kind == "cut":
+        long = rng.uniform(0.5, 0.9)
+        centre = [0.5 + rng.uniform(-0.1, 0.1), 0.5 + rng.uniform(-0.1, 0.1)]
+        sides = rng.choice(4, size=int(rng.integers(1, 3)), replace=False)  # 0 left 1 right 2 top 3 bottom
+        for side in sides:
+            axis, ext = int(side) // 2, long * aspect[int(side) // 2]
+            inside = ext * (0.5 - rng.uniform(0.15, 0.5))  # box centre to the border
+            centre[axis] = inside if side % 2 == 0 else 1.0 - inside
+        return long, (centre[0], centre[1])
+    lo, hi, min_dist = (0.2, 0.45, 0.0) if kind == "small" else (0.4, 0.65, 0.18)
+    long = rng.uniform(lo, hi)
+    for _ in range(50):
+        half = [long * a / 2 + 0.01 for a in aspect]
+        centre = (rng.uniform(half[0], 1 - half[0]), rng.uniform(half[1], 1 - half[1]))
+        if math.hypot(centre[0] - 0.5, centre[1] - 0.5) >= min_dist:
+            return long, centre
+        long *= 0.97
+    return long, (half[0], half[1])  # top-left corner: always far enough from the centre
+
+
+def sample_degradation(rng: np.random.Generator, config: SellerPhotoConfig, force: bool = False) -> Degradation:
+    """Each degradation on with chance 1/2 (at least one), or none with chance 1 - degraded_prob."""
+    seed = int(rng.integers(2**31))
+    if not force and rng.random() >= config.degraded_prob:
+        return Degradation(noise_seed=seed)
+    on = rng.random(4) < 0.5
+    on[int(rng.integers(4))] = True
+    return Degradation(
+        noise_sigma=float(rng.uniform(*config.noise_sigma_range)) if on[0] else 0.0,
+        blur_radius=float(rng.uniform(*config.blur_radius_range)) if on[1] else 0.0,
+        jpeg_quality=int(rng.integers(config.jpeg_quality_range[0], config.jpeg_quality_range[1] + 1))
+        if on[2] else NO_JPEG,
+        contrast_factor=float(rng.uniform(*config.contrast_factor_range)) if on[3] else 1.0,
+        noise_seed=seed,
+    )  # fmt: skip
+
+
+def sample_spec(
+    item_index: int,
+    rng: np.random.Generator,
+    config: SellerPhotoConfig | None = None,
+    split: Literal["train", "test"] = "train",
+    item: np.ndarray | None = None,
+    fine_class: int | None = None,
+) -> PhotoSpec:
+    """Draw a scene for one item; the item defaults to Fashion-MNIST ``split[item_index]``."""
+    config = config or SellerPhotoConfig()
+    if item is None or fine_class is None:
+        data = load_fashion_mnist(split)
+        item, fine_class = data.images[item_index], int(data.labels[item_index])
+    bg = _choice(rng, config.background_probs)
+    colour_a, colour_b = _colour(rng), _colour(rng)
+    while bg == "gradient" and np.abs(np.subtract(colour_a, colour_b)).sum() < 150:
+        colour_b = _colour(rng)
+    angle, photo_name, photo_box, gain, flip = float(rng.uniform(0, 2 * math.pi)), None, None, (1.0,) * 3, False
+    bg_lum = {"white": 1.0, "black": 0.0, "solid": _lum(colour_a)}.get(bg, (_lum(colour_a) + _lum(colour_b)) / 2)
+    if bg == "life_scene":
+        names = photo_names(split)
+        photo_name = names[int(rng.integers(len(names)))]
+        photo = load_photo(photo_name)
+        h, w = photo.shape[:2]
+        for _ in range(MAX_CROP_TRIES):  # a flat crop (sky, paper) would pass for a solid background
+            side = rng.uniform(0.25, 0.7) * min(h, w)
+            x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
+            crop = photo[int(y0) : int(y0 + side) : 4, int(x0) : int(x0 + side) : 4].astype(np.float32)
+            if float((crop @ _LUM_WEIGHTS).std()) >= MIN_CROP_STD * 255:
+                break
+        photo_box = (float(x0), float(y0), float(x0 + side), float(y0 + side))
+        gain, flip = tuple(float(g) for g in rng.uniform(0.8, 1.2, 3)), bool(rng.random() < 0.5)
+        bg_lum = _lum(np.clip(crop.reshape(-1, 3).mean(0) * np.asarray(gain), 0, 255))
+    tint = _tint(rng, bg_lum, free=rng.random() < config.low_contrast_item_prob)
+    placement = _choice(rng, config.placement_probs)
+    long_side, centre = _placement(rng, placement, item_aspect(item))
+    taxonomy = dict(config.taxonomy)
+    return PhotoSpec(
+        item=item, item_index=int(item_index), fine_class=int(fine_class),
+        category=taxonomy[CLASS_NAMES[int(fine_class)]], size=config.size, background_class=bg,
+        colour_a=colour_a, colour_b=colour_b, gradient_angle=angle, photo_name=photo_name,
+        photo_box=photo_box, photo_gain=gain, photo_flip=flip, tint=tint, placement=placement,
+        long_side=float(long_side), centre=(float(centre[0]), float(centre[1])),
+        degradation=sample_degradation(rng, config),
+    )  # fmt: skip

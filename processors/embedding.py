@@ -1,0 +1,75 @@
+"""The embedder role: a batch of decoded images in, L2-normalised float32 vectors out.
+
+Any model (the ImageNet baseline today, the unified student tomorrow) plugs in
+behind ``Embedder``; callers never see torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from model_store.embedding_models import EmbeddingModel, load_embedding_model
+
+
+class Embedder(Protocol):
+    model_id: str
+    model_version: str
+    dim: int
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Return an [N, dim] float32 array of unit vectors."""
+        ...
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    model_ref: str = "lite0-imagenet@1"
+    image_size: int = 64
+    device: str = "cpu"
+    max_forward_batch: int = 128
+    torch_threads: int | None = None
+
+
+class TorchEmbedder:
+    """Runs a model-store network in inference mode; blocking, so call it off the event loop."""
+
+    def __init__(self, model: EmbeddingModel, device: str = "cpu", max_forward_batch: int = 128) -> None:
+        self._model = model
+        self._device = torch.device(device)
+        self._module = model.module.to(self._device).eval()
+        self._max_batch = max_forward_batch
+        self.model_id = model.model_id
+        self.model_version = model.version
+        self.dim = model.dim
+
+    @classmethod
+    def from_config(cls, config: EmbedderConfig) -> TorchEmbedder:
+        if config.torch_threads:
+            torch.set_num_threads(config.torch_threads)
+        model = load_embedding_model(config.model_ref, image_size=config.image_size)
+        return cls(model, device=config.device, max_forward_batch=config.max_forward_batch)
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.embed_uint8(self._model.preprocess.images_to_uint8(images))
+
+    def embed_uint8(self, batch: np.ndarray) -> np.ndarray:
+        """Embed pre-resized uint8 [N, H, W, 3] pixels (bulk gallery loads skip PIL)."""
+        chunks = []
+        for start in range(0, len(batch), self._max_batch):
+            x = self._model.preprocess.normalise_uint8(batch[start : start + self._max_batch]).to(self._device)
+            with torch.inference_mode(), torch.autocast(self._device.type, torch.bfloat16, enabled=self._device.type == "cuda"):
+                features = self._module(x).float()
+            chunks.append(torch.nn.functional.normalize(features, dim=1).cpu().numpy())
+        return np.concatenate(chunks).astype(np.float32, copy=False)
+
+    @property
+    def image_size(self) -> int:
+        return self._model.preprocess.image_size

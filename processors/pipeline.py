@@ -1,0 +1,151 @@
+"""One micro-batch through intake, embed, index lookup, KNN vote and upsert.
+
+Shared by the Kafka worker and the offline CLI. Input problems come back as
+``Rejection`` in the item's slot; infrastructure problems raise ``TransientFailure``
+for the whole batch so the caller can retry it unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from processors.embedding import Embedder
+from processors.errors import InputRejected, ProcessingError
+from processors.intake import DecodedImage, ImageIntake
+from processors.knn_vote import Neighbour, vote_category
+from processors.requests import Enrichment, ImageRequest, Outcome, Rejection
+from processors.vector_index import GalleryItem, VectorIndex
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    knn_k: int = 20
+    similar_k: int = 10
+    trusted_label_sources: frozenset[str] = frozenset({"confirmed"})
+    upsert: bool = True
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+class EnrichmentPipeline:
+    """Holds the stages and two single-thread executors that keep blocking work off the loop."""
+
+    def __init__(self, config: PipelineConfig, intake: ImageIntake, embedder: Embedder, index: VectorIndex) -> None:
+        self.config = config
+        self.intake = intake
+        self.embedder = embedder
+        self.index = index
+        self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self._index_io = ThreadPoolExecutor(1, thread_name_prefix="vector-index")
+
+    async def run_index(self, fn, *args):  # noqa: ANN001, ANN201 - thin executor hop
+        return await asyncio.get_running_loop().run_in_executor(self._index_io, fn, *args)
+
+    async def start(self) -> None:
+        await self.run_index(self.index.ensure_collection)
+
+    async def process_batch(self, requests: Sequence[ImageRequest]) -> list[Outcome]:
+        t_batch = time.perf_counter()
+        t0 = time.perf_counter()
+        loaded = await self.intake.load_many([(r.image_b64, r.image_url) for r in requests])
+        timings = {"intake": _ms(t0)}
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        good: list[tuple[int, DecodedImage]] = []
+        for i, item in enumerate(loaded):
+            if isinstance(item, InputRejected):
+                outcomes[i] = Rejection(requests[i], item)
+            elif isinstance(item, ProcessingError):
+                raise item  # transient: the whole batch is retried by the caller
+            else:
+                good.append((i, item))
+        if good:
+            await self._enrich(requests, good, outcomes, timings)
+        timings["batch"] = _ms(t_batch)
+        return [o for o in outcomes if o is not None]
+
+    async def _enrich(
+        self,
+        requests: Sequence[ImageRequest],
+        good: list[tuple[int, DecodedImage]],
+        outcomes: list[Outcome | None],
+        timings: dict[str, float],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        vectors = await loop.run_in_executor(self._inference, self.embedder.embed, [d.image for _, d in good])
+        timings["embed"] = _ms(t0)
+        batch_requests = [requests[i] for i, _ in good]
+        t0 = time.perf_counter()
+        neighbours, existing = await self.run_index(self._lookup, batch_requests, vectors)
+        timings["search"] = _ms(t0)
+        enrichments = []
+        for (slot, decoded), request, found in zip(good, batch_requests, neighbours, strict=True):
+            others = [n for n in found if n.product_id != request.product_id]
+            vote = vote_category(others, self.config.knn_k)
+            enrichments.append((slot, decoded, request, vote, tuple(others[: self.config.similar_k])))
+        if self.config.upsert:
+            t0 = time.perf_counter()
+            items = self._gallery_items(batch_requests, vectors, [e[3].label for e in enrichments], existing)
+            await self.run_index(self.index.upsert, items)
+            timings["upsert"] = _ms(t0)
+        for slot, decoded, request, vote, similar in enrichments:
+            outcomes[slot] = Enrichment(
+                request=request,
+                model_id=self.embedder.model_id,
+                model_version=self.embedder.model_version,
+                vote=vote,
+                similar=similar,
+                image_width=decoded.width,
+                image_height=decoded.height,
+                timings_ms=timings,
+            )
+
+    def _lookup(
+        self, requests: Sequence[ImageRequest], vectors: np.ndarray
+    ) -> tuple[list[list[Neighbour]], dict[str, dict]]:
+        limit = max(self.config.knn_k, self.config.similar_k) + 1  # +1: the product itself may be trusted
+        found = self.index.search(vectors, limit, self.config.trusted_label_sources)
+        existing = self.index.fetch([r.product_id for r in requests]) if self.config.upsert else {}
+        return found, existing
+
+    def _gallery_items(
+        self,
+        requests: Sequence[ImageRequest],
+        vectors: np.ndarray,
+        voted: Sequence[str | None],
+        existing: dict[str, dict],
+    ) -> list[GalleryItem]:
+        """Newest image per product wins; a trusted label already stored is never downgraded."""
+        now_ms = int(time.time() * 1000)
+        by_product: dict[str, GalleryItem] = {}
+        for request, vector, label in zip(requests, vectors, voted, strict=True):
+            row = existing.get(request.product_id)
+            if row and row["label_source"] in self.config.trusted_label_sources:
+                category, source = row["category"], row["label_source"]
+            elif request.category_hint:
+                category, source = request.category_hint, "seller"
+            else:
+                category, source = label or "", "predicted"
+            by_product[request.product_id] = GalleryItem(
+                product_id=request.product_id,
+                embedding=vector,
+                category=category,
+                label_source=source,
+                seller_id=request.seller_id,
+                updated_at_ms=now_ms,
+            )
+        return list(by_product.values())
+
+    async def aclose(self) -> None:
+        await self.intake.aclose()
+        self._inference.shutdown(wait=True)
+        self._index_io.shutdown(wait=True)
+        self.index.close()

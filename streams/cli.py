@@ -1,0 +1,228 @@
+"""``catalog``: one entry point, thin subcommands that call library code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from streams.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(config_file=args.config) if args.config else Settings()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.run import run_worker
+
+    return run_worker(_settings(args))
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.topics import ensure_topics
+
+    s = _settings(args)
+    created = asyncio.run(ensure_topics(s))
+    print(json.dumps({"created": created}))
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streams.commands.produce import folder_submissions, generated_submissions, publish
+
+    s = _settings(args)
+    if args.folder:
+        subs = folder_submissions(Path(args.folder), as_url=args.as_url)
+    else:
+        subs = generated_submissions(args.generated, s.model_image_size * 2, args.style, args.seed)
+    sent = asyncio.run(publish(s.kafka_bootstrap, s.topic_images, subs, Path(args.truth) if args.truth else None))
+    print(json.dumps({"published": sent, "topic": s.topic_images}))
+    return 0
+
+
+def cmd_gallery_load(args: argparse.Namespace) -> int:
+    from processors.embedding import TorchEmbedder
+    from processors.gallery import folder_samples, load_gallery
+    from processors.samples import fashion_mnist_samples
+    from processors.vector_index import VectorIndex, collection_name
+
+    s = _settings(args)
+    embedder = TorchEmbedder.from_config(s.embedder_config())
+    if args.folder:
+        samples = folder_samples(Path(args.folder), embedder.image_size)
+    else:
+        samples = fashion_mnist_samples(args.split, args.limit, embedder.image_size, args.style, args.seed)
+    cfg = s.index_config()
+    index = VectorIndex(cfg, collection_name(cfg.collection_prefix, embedder.model_id, embedder.model_version), embedder.dim)
+    report = load_gallery(samples, embedder, index)
+    print(json.dumps({"collection": index.collection, "loaded": report.rows, "rows_total": index.count(),
+                      "seconds": round(report.seconds, 2), "images_per_s": round(report.rate, 1)}))
+    index.close()
+    return 0
+
+
+def _offline(args: argparse.Namespace, paths: list[Path], upsert: bool) -> list:
+    from streams.commands.offline import enrich_files
+    from streams.pipeline_factory import build_pipeline
+
+    s = _settings(args)
+    pipeline = build_pipeline(s, upsert=upsert)
+
+    async def go() -> list:
+        try:
+            return await enrich_files(pipeline, paths, s.batch_max_size)
+        finally:
+            await pipeline.aclose()
+
+    return asyncio.run(go())
+
+
+def cmd_enrich(args: argparse.Namespace) -> int:
+    from streams.commands.offline import outcome_json
+
+    for outcome in _offline(args, [Path(p) for p in args.paths], upsert=not args.no_upsert):
+        print(outcome_json(outcome))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from processors.requests import Enrichment
+    from streams.commands.offline import outcome_json
+
+    (outcome,) = _offline(args, [Path(args.image)], upsert=False)
+    if not isinstance(outcome, Enrichment):
+        print(outcome_json(outcome))
+        return 2
+    print(json.dumps({
+        "category": outcome.vote.label, "vote_share": outcome.vote.vote_share, "votes": outcome.vote.votes,
+        "similar_items": [{"product_id": n.product_id, "category": n.category, "score": round(n.score, 4)}
+                          for n in outcome.similar],
+    }, indent=2))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from processors.embedding import TorchEmbedder
+    from processors.knn_benchmark import run_knn_benchmark
+
+    s = _settings(args)
+    embedder = TorchEmbedder.from_config(s.embedder_config())
+    report = run_knn_benchmark(embedder, args.gallery_size, args.queries, s.knn_k, args.style)
+    text = json.dumps(report.as_dict(), indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from streams.schema_files import check_schemas, write_schemas
+
+    if args.check:
+        stale = check_schemas()
+        for name in stale:
+            print(f"stale: {name}", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write_schemas():
+        print(path)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from model_store.embedding_models import available_models
+
+    print(json.dumps({"embedding_models": available_models(), "active": _settings(args).model_ref}))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from streams.commands.report import collect, load_truth
+
+    s = _settings(args)
+    truth = load_truth(Path(args.truth))
+    summary = asyncio.run(collect(s.kafka_bootstrap, s.topic_enriched, s.topic_dlq, set(truth), args.timeout))
+    fine, coarse = summary.accuracy(truth)
+    samples = list(summary.enriched.values())[: args.samples]
+    out = {
+        "expected": len(truth), "enriched": len(summary.enriched), "dead_lettered": len(summary.dead),
+        "fine_accuracy": round(fine, 4), "coarse_accuracy": round(coarse, 4),
+        "throughput_events_per_s": round(summary.throughput(), 1),
+        "samples": [{"product_id": r["product_id"], "truth": truth[r["event_id"]]["label"],
+                     "category": r["category"]["label"], "vote_share": r["category"]["vote_share"],
+                     "similar": [n["product_id"] for n in r["similar_items"][:3]], "timings_ms": r["timings"]}
+                    for r in samples],
+    }
+    print(json.dumps(out, indent=2))
+    return 0 if len(summary.enriched) == len(truth) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="catalog", description=__doc__)
+    p.add_argument("--config", help="TOML settings file (env CATALOG_* overrides it)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("worker", help="run the Kafka enrichment worker").set_defaults(fn=cmd_worker)
+    sub.add_parser("topics", help="create the topics with the configured partitions").set_defaults(fn=cmd_topics)
+
+    pr = sub.add_parser("produce", help="publish ImageSubmitted events (stand-in upload pipeline)")
+    src = pr.add_mutually_exclusive_group(required=True)
+    src.add_argument("--generated", type=int, help="N generated images from the Fashion-MNIST test split")
+    src.add_argument("--folder", help="publish every image under this folder")
+    pr.add_argument("--as-url", action="store_true", help="send file:// URLs instead of inline base64")
+    pr.add_argument("--style", choices=["plain", "seller"], default="seller")
+    pr.add_argument("--seed", type=int, default=1)
+    pr.add_argument("--truth", help="write event_id -> true label JSON lines here")
+    pr.set_defaults(fn=cmd_produce)
+
+    ga = sub.add_parser("gallery", help="gallery management").add_subparsers(dest="gallery_cmd", required=True)
+    gl = ga.add_parser("load", help="load a labelled sample set as confirmed rows")
+    gsrc = gl.add_mutually_exclusive_group()
+    gsrc.add_argument("--folder", help="tree category/*.jpg")
+    gl.add_argument("--split", choices=["train", "test"], default="train")
+    gl.add_argument("--limit", type=int, default=10_000)
+    gl.add_argument("--style", choices=["plain", "seller"], default="plain")
+    gl.add_argument("--seed", type=int, default=0)
+    gl.set_defaults(fn=cmd_gallery_load)
+
+    en = sub.add_parser("enrich", help="run the pipeline on image files; print JSON lines")
+    en.add_argument("paths", nargs="+")
+    en.add_argument("--no-upsert", action="store_true", help="do not write the images into the gallery")
+    en.set_defaults(fn=cmd_enrich)
+
+    se = sub.add_parser("search", help="similar items and voted category for one image")
+    se.add_argument("image")
+    se.set_defaults(fn=cmd_search)
+
+    be = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
+    bb = be.add_parser("baseline", help="KNN accuracy of the active embedder on Fashion-MNIST")
+    bb.add_argument("--gallery-size", type=int, default=10_000)
+    bb.add_argument("--queries", type=int, default=2_000)
+    bb.add_argument("--style", choices=["plain", "seller"], default="plain")
+    bb.add_argument("--out", help="also save the JSON report here")
+    bb.set_defaults(fn=cmd_bench)
+
+    sc = sub.add_parser("schemas", help="write (or --check) the JSON Schema files of the events")
+    sc.add_argument("--check", action="store_true")
+    sc.set_defaults(fn=cmd_schemas)
+
+    sub.add_parser("models", help="list embedding models").set_defaults(fn=cmd_models)
+
+    rp = sub.add_parser("report", help="read the output topics and score a produced run against its truth file")
+    rp.add_argument("--truth", required=True)
+    rp.add_argument("--timeout", type=float, default=300.0)
+    rp.add_argument("--samples", type=int, default=3)
+    rp.set_defaults(fn=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Read the enriched and dead-letter topics and summarise a run against ground truth."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+
+from model_store.datasets.fashion_mnist import DEFAULT_TAXONOMY
+
+
+@dataclass
+class RunSummary:
+    expected: int
+    enriched: dict[str, dict] = field(default_factory=dict)
+    dead: list[dict] = field(default_factory=list)
+
+    def accuracy(self, truth: dict[str, dict]) -> tuple[float, float]:
+        fine = coarse = n = 0
+        for event_id, rec in self.enriched.items():
+            t = truth.get(event_id)
+            if not t:
+                continue
+            label = rec["category"]["label"]
+            n += 1
+            fine += label == t["label"]
+            coarse += label is not None and DEFAULT_TAXONOMY.get(label) == t["category"]
+        return (fine / n if n else 0.0, coarse / n if n else 0.0)
+
+    def throughput(self) -> float:
+        """Events/s between the first submission and the last enrichment."""
+        times = [datetime.fromisoformat(r["processed_at"]) for r in self.enriched.values()]
+        if len(times) < 2:
+            return 0.0
+        span = (max(times) - min(times)).total_seconds()
+        return len(times) / span if span > 0 else 0.0
+
+
+async def collect(bootstrap: str, enriched_topic: str, dlq_topic: str, expected_ids: set[str], timeout_s: float) -> RunSummary:
+    consumer = AIOKafkaConsumer(enriched_topic, dlq_topic, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    summary = RunSummary(expected=len(expected_ids))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for tp, messages in batch.items():
+                for m in messages:
+                    rec = json.loads(m.value)
+                    if tp.topic == dlq_topic:
+                        summary.dead.append(rec)
+                    elif rec["event_id"] in expected_ids:
+                        summary.enriched[rec["event_id"]] = rec
+            seen = len(summary.enriched) + len({d.get("event_id") for d in summary.dead} & expected_ids)
+            if seen >= len(expected_ids):
+                break
+    finally:
+        await consumer.stop()
+    return summary
+
+
+def load_truth(path: Path) -> dict[str, dict]:
+    return {rec["event_id"]: rec for rec in map(json.loads, path.read_text().splitlines()) if rec}

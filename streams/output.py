@@ -1,0 +1,60 @@
+"""Domain outcomes -> outgoing event values."""
+
+from __future__ import annotations
+
+import base64
+
+from processors.errors import InputRejected
+from processors.knn_vote import Neighbour as DomainNeighbour
+from processors.requests import Enrichment
+from streams.events import CategoryResult, DeadLetter, ImageEnriched, ModelRef, Neighbour, SourceRef, utc_now
+
+
+def _neighbours(items: tuple[DomainNeighbour, ...] | list[DomainNeighbour]) -> list[Neighbour]:
+    return [Neighbour(product_id=n.product_id, category=n.category, score=round(n.score, 6)) for n in items]
+
+
+def enriched_event(result: Enrichment, source: SourceRef | None) -> ImageEnriched:
+    req, vote = result.request, result.vote
+    return ImageEnriched(
+        event_id=req.event_id,
+        product_id=req.product_id,
+        seller_id=req.seller_id,
+        scene=req.scene,
+        category_hint=req.category_hint,
+        model=ModelRef(id=result.model_id, version=result.model_version),
+        category=CategoryResult(
+            label=vote.label,
+            vote_share=round(vote.vote_share, 6),
+            votes=vote.votes,
+            k=vote.k,
+            neighbours=_neighbours(vote.neighbours),
+        ),
+        similar_items=_neighbours(result.similar),
+        quality=None,
+        image={"width": result.image_width, "height": result.image_height},
+        timings=result.timings_ms,
+        source=source,
+        processed_at=utc_now(),
+    )
+
+
+def dead_letter_event(
+    error: InputRejected,
+    source: SourceRef,
+    key: bytes | None,
+    value: bytes | None,
+    event_id: str | None,
+    product_id: str | None,
+) -> DeadLetter:
+    return DeadLetter(
+        error_code=error.error_code,
+        message=error.message[:2000],
+        stage=error.stage,
+        source=source,
+        original_key_b64=base64.b64encode(key).decode() if key is not None else None,
+        original_value_b64=base64.b64encode(value or b"").decode(),
+        event_id=event_id,
+        product_id=product_id,
+        failed_at=utc_now(),
+    )
