@@ -85,6 +85,7 @@ class VectorIndex:
         def create() -> None:
             client = self.client
             if client.has_collection(self.collection):
+                client.load_collection(self.collection)  # a reopened Lite DB starts released
                 return
             schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field("product_id", DataType.VARCHAR, is_primary=True, max_length=256)

@@ -89,6 +89,7 @@ def create_app(
         stream_buffer_maxsize=max(4 * settings.batch_max_size, 256),
         broker_commit_every=max(settings.batch_max_size, 100),
         broker_commit_interval=1.0,
+        stream_wait_empty=False,  # un-acked events are simply redelivered; never block shutdown on them
     )
     names = (settings.topic_images, settings.topic_enriched, settings.topic_dlq, settings.topic_labels)
     topics = {n: app.topic(n, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions) for n in names}

@@ -32,7 +32,7 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_photo(name: str) -> np.ndarray:
     """One photo by its prefixed name, as a read-only uint8 HxWx3 array."""
     source, _, short = name.partition("_")

@@ -88,9 +88,7 @@ def _load_cached(split: str, root: Path) -> FashionMnistSplit:
     return FashionMnistSplit(images=images, labels=labels)
 
 
-def load_fashion_mnist(
-    split: Literal["train", "test"], root: Path = DEFAULT_ROOT
-) -> FashionMnistSplit:
+def load_fashion_mnist(split: Literal["train", "test"], root: Path = DEFAULT_ROOT) -> FashionMnistSplit:
     """Load a split (read-only arrays, cached per process and root)."""
     if split not in _FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")

@@ -6,6 +6,8 @@ of the item opaque; the item's colour is ``tint * (0.4 + 0.6 v / 255)`` so its t
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -18,19 +20,28 @@ MAX_FILLED_HOLE = 12  # px at 28x28
 
 
 def item_alpha(item: np.ndarray) -> np.ndarray:
-    """Float32 alpha in [0, 1] of a 28x28 uint8 item.
+    """Read-only float32 alpha in [0, 1] of a 28x28 uint8 item (cached: sampling and render share it).
 
     Small enclosed dark spots (<= MAX_FILLED_HOLE px) are dark pattern, not background: they are
     made opaque so a patterned coat does not show the background through it. Large enclosed holes
     (a bag's handle loop) stay transparent.
     """
+    return _alpha_cached(np.ascontiguousarray(item, dtype=np.uint8).tobytes())
+
+
+@functools.lru_cache(maxsize=1024)
+def _alpha_cached(raw: bytes) -> np.ndarray:
+    item = np.frombuffer(raw, dtype=np.uint8).reshape(28, 28)
     alpha = np.clip(item.astype(np.float32) / ALPHA_FULL_AT, 0.0, 1.0)
-    solid = item > HOLE_LEVEL
-    holes, n_holes = ndimage.label(ndimage.binary_fill_holes(solid) & ~solid)
-    if n_holes:
-        sizes = np.bincount(holes.ravel(), minlength=n_holes + 1)
-        small = (sizes <= MAX_FILLED_HOLE) & (np.arange(n_holes + 1) > 0)
-        alpha[small[holes]] = 1.0
+    regions, n_regions = ndimage.label(item <= HOLE_LEVEL)  # background-like regions
+    if n_regions:
+        sizes = np.bincount(regions.ravel(), minlength=n_regions + 1)
+        edge = np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]])
+        small_hole = sizes <= MAX_FILLED_HOLE
+        small_hole[0] = False
+        small_hole[edge] = False  # regions touching the border are outside, not holes
+        alpha[small_hole[regions]] = 1.0
+    alpha.setflags(write=False)
     return alpha
 
 

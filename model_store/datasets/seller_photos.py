@@ -4,8 +4,10 @@ Each image is fully determined by ``(seed, item index)``: its Generator is
 ``np.random.default_rng((seed, index))``, so a batch and the torch Dataset give the same bytes.
 Test-split runs use test items and only held-out background photos (``backgrounds.TEST_PHOTOS``).
 
-Measured speed, this 2-core CPU, one process, default config, including labels:
-about 2,900 images/s at 64 px, 1,900 at 96 px and 1,300 at 128 px (10,000 images at 64 px in ~3.5 s).
+Measured speed (one process, default config, labels included; the 2-core machine was shared
+with another job, load ~1): about 1,200 images/s at 64 px (10,000 in 8.3 s), 900 at 96 px and
+700 at 128 px. Through ``SellerPhotoDataset`` (tensors + collation) it is ~950 images/s at 64 px
+with num_workers=0 and ~1,400 with num_workers=2.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from model_store.datasets.seller_spec import (
 __all__ = [
     "BACKGROUND_CLASSES", "NO_JPEG", "PLACEMENTS", "Degradation", "PhotoSpec", "SellerPhotoConfig",
     "SellerPhotoLabels", "generate_batch", "generate_twin_batch", "render", "render_background",
-    "render_with_labels", "sample_degradation", "sample_spec", "spec_for", "subject_rule",
+    "render_with_labels", "sample_degradation", "sample_spec", "spec_for", "subject_rule", "twin_pair",
 ]  # fmt: skip
 
 Split = Literal["train", "test"]
@@ -70,6 +72,15 @@ def generate_batch(
     return out, photo_labels
 
 
+def twin_pair(
+    item: np.ndarray, fine_class: int, index: int, seed: int, config: SellerPhotoConfig, split: Split
+) -> tuple[PhotoSpec, PhotoSpec]:
+    """(clean spec, surely degraded spec) of one scene, for the twin training of seed 004."""
+    spec = spec_for(item, fine_class, index, seed, config, split)
+    degradation = sample_degradation(np.random.default_rng((int(seed), int(index), 1)), config, force=True)
+    return spec.clean(), spec.with_degradation(degradation)
+
+
 def generate_twin_batch(
     items: np.ndarray,
     labels: np.ndarray,
@@ -78,9 +89,9 @@ def generate_twin_batch(
     split: Split = "train",
     indices: Sequence[int] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[SellerPhotoLabels], list[SellerPhotoLabels]]:
-    """(clean, degraded, clean labels, degraded labels): the same scenes, each degraded for sure.
+    """(clean, degraded, clean labels, degraded labels): the same scenes, every one degraded.
 
-    For the twin training of seed 004: the twin sees the clean image, the main model the degraded one.
+    The twin sees the clean image, the main model the degraded one; aesthetic labels are equal.
     """
     config = config or SellerPhotoConfig()
     keys = _indices(len(items), indices)
@@ -89,10 +100,9 @@ def generate_twin_batch(
     clean_labels: list[SellerPhotoLabels] = []
     noisy_labels: list[SellerPhotoLabels] = []
     for row, (item, fine, key) in enumerate(zip(items, labels, keys, strict=True)):
-        spec = spec_for(item, int(fine), int(key), seed, config, split)
-        degradation = sample_degradation(np.random.default_rng((int(seed), int(key), 1)), config, force=True)
-        clean[row], lab_clean = render_with_labels(spec.clean())
-        noisy[row], lab_noisy = render_with_labels(spec.with_degradation(degradation))
+        clean_spec, noisy_spec = twin_pair(item, int(fine), int(key), seed, config, split)
+        clean[row], lab_clean = render_with_labels(clean_spec)
+        noisy[row], lab_noisy = render_with_labels(noisy_spec)
         clean_labels.append(lab_clean)
         noisy_labels.append(lab_noisy)
     return clean, noisy, clean_labels, noisy_labels

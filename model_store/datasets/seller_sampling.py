@@ -26,9 +26,9 @@ _LUM_WEIGHTS = np.asarray((0.299, 0.587, 0.114), dtype=np.float32)
 
 
 def _choice(rng: np.random.Generator, pairs: tuple[tuple[str, float], ...]) -> str:
-    names, weights = zip(*pairs, strict=True)
-    p = np.asarray(weights, dtype=np.float64)
-    return str(names[int(rng.choice(len(names), p=p / p.sum()))])
+    cumulative = np.cumsum([weight for _, weight in pairs])
+    pick = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    return pairs[min(pick, len(pairs) - 1)][0]
 
 
 def _colour(rng: np.random.Generator) -> Colour:
@@ -78,12 +78,14 @@ def _placement(rng: np.random.Generator, kind: str, aspect: tuple[float, float])
     return long, (half[0], half[1])  # top-left corner: always far enough from the centre
 
 
-def sample_degradation(rng: np.random.Generator, config: SellerPhotoConfig, force: bool = False) -> Degradation:
-    """Each degradation on with chance 1/2 (at least one), or none with chance 1 - degraded_prob."""
+def sample_degradation(
+    rng: np.random.Generator, config: SellerPhotoConfig, force: bool = False
+) -> Degradation:
+    """Each degradation on with chance 0.35 (at least one), or none with chance 1 - degraded_prob."""
     seed = int(rng.integers(2**31))
     if not force and rng.random() >= config.degraded_prob:
         return Degradation(noise_seed=seed)
-    on = rng.random(4) < 0.5
+    on = rng.random(4) < 0.35
     on[int(rng.integers(4))] = True
     return Degradation(
         noise_sigma=float(rng.uniform(*config.noise_sigma_range)) if on[0] else 0.0,
@@ -93,6 +95,26 @@ def sample_degradation(rng: np.random.Generator, config: SellerPhotoConfig, forc
         contrast_factor=float(rng.uniform(*config.contrast_factor_range)) if on[3] else 1.0,
         noise_seed=seed,
     )  # fmt: skip
+
+
+def _life_scene(
+    rng: np.random.Generator, split: Literal["train", "test"]
+) -> tuple[str, tuple, tuple, bool, float]:
+    """(photo name, crop box, channel gains, flip, mean luminance) of a textured square crop."""
+    names = photo_names(split)
+    name = names[int(rng.integers(len(names)))]
+    photo = load_photo(name)
+    h, w = photo.shape[:2]
+    for _ in range(MAX_CROP_TRIES):  # a flat crop (sky, paper) would pass for a solid background
+        side = rng.uniform(0.25, 0.7) * min(h, w)
+        x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
+        crop = photo[int(y0) : int(y0 + side) : 4, int(x0) : int(x0 + side) : 4].astype(np.float32)
+        if float((crop @ _LUM_WEIGHTS).std()) >= MIN_CROP_STD * 255:
+            break
+    gain = tuple(float(g) for g in rng.uniform(0.8, 1.2, 3))  # colour jitter: most train photos are grey
+    lum = _lum(np.clip(crop.reshape(-1, 3).mean(0) * np.asarray(gain), 0, 255))
+    box = (float(x0), float(y0), float(x0 + side), float(y0 + side))
+    return name, box, gain, bool(rng.random() < 0.5), lum
 
 
 def sample_spec(
@@ -112,31 +134,21 @@ def sample_spec(
     colour_a, colour_b = _colour(rng), _colour(rng)
     while bg == "gradient" and np.abs(np.subtract(colour_a, colour_b)).sum() < 150:
         colour_b = _colour(rng)
-    angle, photo_name, photo_box, gain, flip = float(rng.uniform(0, 2 * math.pi)), None, None, (1.0,) * 3, False
-    bg_lum = {"white": 1.0, "black": 0.0, "solid": _lum(colour_a)}.get(bg, (_lum(colour_a) + _lum(colour_b)) / 2)
+    angle = float(rng.uniform(0, 2 * math.pi))
+    photo_name, photo_box, gain, flip = None, None, (1.0, 1.0, 1.0), False
     if bg == "life_scene":
-        names = photo_names(split)
-        photo_name = names[int(rng.integers(len(names)))]
-        photo = load_photo(photo_name)
-        h, w = photo.shape[:2]
-        for _ in range(MAX_CROP_TRIES):  # a flat crop (sky, paper) would pass for a solid background
-            side = rng.uniform(0.25, 0.7) * min(h, w)
-            x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
-            crop = photo[int(y0) : int(y0 + side) : 4, int(x0) : int(x0 + side) : 4].astype(np.float32)
-            if float((crop @ _LUM_WEIGHTS).std()) >= MIN_CROP_STD * 255:
-                break
-        photo_box = (float(x0), float(y0), float(x0 + side), float(y0 + side))
-        gain, flip = tuple(float(g) for g in rng.uniform(0.8, 1.2, 3)), bool(rng.random() < 0.5)
-        bg_lum = _lum(np.clip(crop.reshape(-1, 3).mean(0) * np.asarray(gain), 0, 255))
+        photo_name, photo_box, gain, flip, bg_lum = _life_scene(rng, split)
+    else:
+        flat = {"white": 1.0, "black": 0.0, "solid": _lum(colour_a)}
+        bg_lum = flat.get(bg, (_lum(colour_a) + _lum(colour_b)) / 2)
     tint = _tint(rng, bg_lum, free=rng.random() < config.low_contrast_item_prob)
     placement = _choice(rng, config.placement_probs)
     long_side, centre = _placement(rng, placement, item_aspect(item))
-    taxonomy = dict(config.taxonomy)
     return PhotoSpec(
         item=item, item_index=int(item_index), fine_class=int(fine_class),
-        category=taxonomy[CLASS_NAMES[int(fine_class)]], size=config.size, background_class=bg,
-        colour_a=colour_a, colour_b=colour_b, gradient_angle=angle, photo_name=photo_name,
-        photo_box=photo_box, photo_gain=gain, photo_flip=flip, tint=tint, placement=placement,
-        long_side=float(long_side), centre=(float(centre[0]), float(centre[1])),
+        category=dict(config.taxonomy)[CLASS_NAMES[int(fine_class)]], size=config.size,
+        background_class=bg, colour_a=colour_a, colour_b=colour_b, gradient_angle=angle,
+        photo_name=photo_name, photo_box=photo_box, photo_gain=gain, photo_flip=flip, tint=tint,
+        placement=placement, long_side=float(long_side), centre=(float(centre[0]), float(centre[1])),
         degradation=sample_degradation(rng, config),
     )  # fmt: skip
