@@ -1,0 +1,267 @@
+"""The worker end to end: real Kafka broker, real Milvus Lite server, a real worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pymilvus import MilvusClient
+
+from infra.milvus.lite_server import MilvusLiteServer
+from processors.vector_index import collection_name
+from streams.events import DeadLetter, ImageEnriched
+from tests.support.events import encode, good_event, image_bytes, submitted, sample_item
+from tests.support.http_images import ImageHttpServer
+from tests.support.worker import WorkerEnv, WorkerProcess, consume, produce
+
+pytestmark = pytest.mark.integration
+GALLERY = 600
+COLLECTION = collection_name("catalog", "lite0-imagenet", "1")
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory, image_server: ImageHttpServer
+) -> Iterator[tuple[WorkerEnv, WorkerProcess, MilvusLiteServer]]:
+    workdir = tmp_path_factory.mktemp("worker")
+    files = workdir / "files"
+    files.mkdir()
+    (files / "empty.jpg").write_bytes(b"")
+    with MilvusLiteServer(workdir / "milvus") as milvus:
+        env = WorkerEnv(kafka_bootstrap_servers, workdir, extra={
+            "CATALOG_MILVUS_URI": milvus.uri,
+            "CATALOG_PRIVATE_HOST_ALLOWLIST": '["127.0.0.1"]',
+            "CATALOG_ALLOW_FILE_URLS": "true",
+            "CATALOG_FILE_URL_ROOT": str(files),
+            "CATALOG_FETCH_TIMEOUT_S": "0.5",
+            "CATALOG_MAX_IMAGE_BYTES": "200000",
+            "CATALOG_BATCH_MAX_SIZE": "64",
+        })
+        env.run("gallery", "load", "--limit", str(GALLERY))
+        worker = WorkerProcess(env).start()
+        try:
+            yield env, worker, milvus
+        finally:
+            worker.stop()
+    print(worker.log_tail(3000))
+
+
+def milvus_rows(uri: str, ids: list[str]) -> dict[str, dict]:
+    client = MilvusClient(uri=uri)
+    try:
+        client.load_collection(COLLECTION)
+        rows = client.query(COLLECTION, filter=f"product_id in {ids!r}".replace("'", '"'),
+                            output_fields=["category", "label_source"])
+        return {r["product_id"]: r for r in rows}
+    finally:
+        client.close()
+
+
+def milvus_count(uri: str) -> int:
+    client = MilvusClient(uri=uri)
+    try:
+        client.load_collection(COLLECTION)
+        return int(client.query(COLLECTION, filter="", output_fields=["count(*)"])[0]["count(*)"])
+    finally:
+        client.close()
+
+
+def run(coro):  # noqa: ANN001, ANN201
+    return asyncio.run(coro)
+
+
+def _count(records: list[dict], prefix: str) -> int:
+    return sum(1 for r in records if str(r.get("product_id")).startswith(prefix))
+
+
+def _keys(records: list[dict]) -> set[str]:
+    return {base64.b64decode(r["original_key_b64"]).decode() for r in records if r.get("original_key_b64")}
+
+
+def test_enriched_events_carry_every_field(stack: tuple) -> None:
+    env, worker, _ = stack
+    events = [good_event(i, product_id=f"fields-{i}") for i in range(24)]
+    run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in events]))
+    got = run(consume(env.bootstrap, [env.topics["enriched"]], 24, timeout=120))[env.topics["enriched"]]
+    assert len(got) == 24, worker.log_tail()
+    by_event = {r["event_id"]: ImageEnriched.model_validate_json(json.dumps(r)) for r in got}
+    correct = 0
+    for payload, truth in events:
+        out = by_event[payload["event_id"]]
+        assert out.product_id == payload["product_id"] and out.seller_id == payload["seller_id"]
+        assert out.model.id == "lite0-imagenet" and out.model.version == "1"
+        assert out.category.k == 20 and sum(out.category.votes.values()) == 20
+        assert len(out.category.neighbours) == 20 and len(out.similar_items) == 10
+        assert all(n.product_id.startswith("fmnist-train-") for n in out.similar_items)
+        assert out.similar_items == sorted(out.similar_items, key=lambda n: -n.score)
+        assert out.quality is None  # no placeholder until the quality models are wired
+        assert {"intake", "embed", "search", "upsert", "batch"} <= set(out.timings)
+        assert out.image == {"width": 64, "height": 64}
+        assert out.source is not None and out.source.topic == env.topics["images"]
+        correct += out.category.label == truth
+    assert correct >= 14, f"only {correct}/24 voted right: the gallery/KNN wiring is broken"
+    assert worker.metric("catalog_events_out_total", topic=env.topics["enriched"]) >= 24
+    assert worker.metric("catalog_batch_size_count") >= 1
+
+
+def test_redelivered_and_repeated_products_keep_one_row_each(stack: tuple) -> None:
+    env, worker, milvus = stack
+    before = milvus_count(milvus.uri)
+    first = [good_event(30 + i, product_id=f"dup-{i}") for i in range(8)]
+    again = [(dict(e), t) for e, t in first]  # the very same events, redelivered
+    newer = [good_event(60 + i, product_id=f"dup-{i}") for i in range(8)]  # new images of the same products
+    batch = first + again + newer
+    run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in batch]))
+    enriched = env.topics["enriched"]
+    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "dup-") >= 24, timeout=60))[enriched]
+    mine = [r for r in got if r["product_id"].startswith("dup-")]
+    assert len(mine) == 24, worker.log_tail()
+    assert milvus_count(milvus.uri) == before + 8
+    rows = milvus_rows(milvus.uri, [f"dup-{i}" for i in range(8)])
+    assert {r["label_source"] for r in rows.values()} == {"predicted"}
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A well-formed PNG that declares ``width`` x ``height`` but holds one tiny IDAT (a bomb)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(bytes(16)))
+            + _png_chunk(b"IEND", b""))
+
+
+def _bad_inputs(http: str) -> list[tuple[str, bytes, str]]:
+    noisy = np.random.default_rng(3).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    jpeg = image_bytes(noisy)
+    b64 = base64.b64encode
+    gif = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(gif, format="GIF")
+    bmp = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(bmp, format="BMP")
+
+    def ev(pid: str, **kw: object) -> bytes:
+        return encode(submitted(pid, **kw))
+
+    base = submitted("bad-x", image_b64=b64(jpeg).decode())
+    cases = [
+        ("not-json", b"{not json", "invalid_json"),
+        ("not-utf8", b"\xff\xfe\x00garbage", "invalid_utf8"),
+        ("empty-value", b"", "empty_message"),
+        ("json-array", b"[1, 2]", "not_an_object"),
+        ("json-string", b'"hello"', "not_an_object"),
+        ("missing-event-id", encode({k: v for k, v in base.items() if k != "event_id"}), "field_missing"),
+        ("wrong-type", encode({**base, "product_id": 12345}), "field_invalid"),
+        ("unknown-field", encode({**base, "colour": "red"}), "field_unknown"),
+        ("bad-version", encode({**base, "schema_version": 2}), "schema_version_unsupported"),
+        ("bad-timestamp", encode({**base, "submitted_at": "yesterday"}), "field_invalid"),
+        ("no-image", ev("b-noimg"), "image_missing"),
+        ("both-images", ev("b-both", image_b64=b64(jpeg).decode(), image_url=f"{http}/x.jpg"), "image_ambiguous"),
+        ("bad-base64", ev("b-b64", image_b64="@@@not*base64@@@"), "b64_invalid"),
+        ("truncated-jpeg", ev("b-trunc", image_b64=b64(jpeg[: len(jpeg) // 2]).decode()), "image_truncated"),
+        ("random-bytes", ev("b-rand", image_b64=b64(bytes(range(256)) * 4).decode()), "image_undecodable"),
+        ("huge-dimensions", ev("b-huge", image_b64=b64(_png_header(100_000, 100_000)).decode()),
+         "image_too_many_pixels"),
+        ("gif", ev("b-gif", image_b64=b64(gif.getvalue()).decode()), "format_unsupported"),
+        ("bmp", ev("b-bmp", image_b64=b64(bmp.getvalue()).decode()), "format_unsupported"),
+        ("oversized", ev("b-big", image_b64=b64(b"\xff\xd8" + bytes(300_000)).decode()), "payload_too_large"),
+        ("zero-byte-file", ev("b-zero", image_url="file://{files}/empty.jpg"), "image_empty"),
+        ("etc-passwd", ev("b-passwd", image_url="file:///etc/passwd"), "file_outside_root"),
+        ("metadata-ip", ev("b-meta", image_url="http://169.254.169.254/latest/meta-data/"), "url_host_forbidden"),
+        ("loopback", ev("b-loop", image_url="http://127.0.0.2:8080/x.jpg"), "url_host_forbidden"),
+        ("ipv6-loopback", ev("b-v6", image_url="http://[::1]:8080/x.jpg"), "url_host_forbidden"),
+        ("private-10", ev("b-ten", image_url="http://10.0.0.1/x.jpg"), "url_host_forbidden"),
+        ("decimal-ip", ev("b-dec", image_url="http://2130706434/x.jpg"), "url_host_forbidden"),
+        ("ftp", ev("b-ftp", image_url="ftp://example.com/x.jpg"), "url_scheme_forbidden"),
+        ("credentials", ev("b-cred", image_url="http://user:pw@example.com/x.jpg"), "url_credentials_forbidden"),
+        ("slow-server", ev("b-slow", image_url=f"{http}/slow/x.jpg"), "fetch_timeout"),
+        ("not-found", ev("b-404", image_url=f"{http}/missing.jpg"), "fetch_http_status"),
+        ("redirect-metadata", ev("b-redir", image_url=f"{http}/redirect-metadata"), "redirect_forbidden"),
+    ]
+    return cases
+
+
+def test_bad_inputs_are_dead_lettered_and_good_neighbours_enriched(
+    stack: tuple, image_server: ImageHttpServer
+) -> None:
+    env, worker, _ = stack
+    files = Path(env.env["CATALOG_FILE_URL_ROOT"])
+    cases = [
+        (name, value.replace(b"{files}", str(files).encode()), code) for name, value, code in _bad_inputs(image_server.base_url)
+    ]
+    assert len(cases) >= 25
+    pixels, _ = sample_item(5)
+    (image_server.root / "good.jpg").write_bytes(image_bytes(pixels))
+    goods = [good_event(100 + i, product_id=f"mixed-good-{i}")[0] for i in range(6)]
+    goods.append(submitted("mixed-good-url", image_url=f"{image_server.base_url}/good.jpg"))
+    messages: list[tuple[bytes | None, bytes]] = []
+    for i, (name, value, _) in enumerate(cases):  # interleave: bad ones share batches with good ones
+        messages.append((name.encode(), value))
+        if i % 5 == 0 and goods:
+            g = goods.pop()
+            messages.append((g["product_id"].encode(), encode(g)))
+    messages += [(g["product_id"].encode(), encode(g)) for g in goods]
+    run(produce(env.bootstrap, env.topics["images"], messages))
+
+    topics = [env.topics["enriched"], env.topics["dlq"]]
+    names = {name for name, _, _ in cases}
+    got = run(consume(
+        env.bootstrap, topics,
+        lambda g: names <= _keys(g[topics[1]]) and _count(g[topics[0]], "mixed-good-") >= 7, timeout=60,
+    ))
+    dead = {base64.b64decode(d["original_key_b64"]).decode(): DeadLetter.model_validate_json(json.dumps(d)) for d in got[env.topics["dlq"]]
+            if d["original_key_b64"]}
+    wrong = {name: (code, dead[name].error_code if name in dead else None) for name, _, code in cases
+             if name not in dead or dead[name].error_code != code}
+    assert not wrong, f"expected vs got: {wrong}\n{worker.log_tail()}"
+    for name, value, _ in cases:
+        letter = dead[name]
+        assert base64.b64decode(letter.original_value_b64) == value  # nothing is lost: the bytes travel along
+        assert letter.source.topic == env.topics["images"] and letter.message
+    enriched_ids = {r["product_id"] for r in got[env.topics["enriched"]]}
+    assert {f"mixed-good-{i}" for i in range(6)} | {"mixed-good-url"} <= enriched_ids
+    assert worker.alive()
+    assert worker.metric("catalog_dead_lettered_total", error_code="url_host_forbidden") >= 5
+
+    # the worker keeps running after all of that
+    after, _ = good_event(7, product_id="after-bad")
+    run(produce(env.bootstrap, env.topics["images"], [(b"after-bad", encode(after))]))
+    enriched = env.topics["enriched"]
+    late = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "after-bad") >= 1, timeout=30))[enriched]
+    assert "after-bad" in {r["product_id"] for r in late}
+
+
+def test_label_agent_confirms_labels_in_the_gallery(stack: tuple) -> None:
+    env, worker, milvus = stack
+    event, _ = good_event(200, product_id="label-me")
+    run(produce(env.bootstrap, env.topics["images"], [(b"label-me", encode(event))]))
+    enriched = env.topics["enriched"]
+    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "label-me") >= 1, timeout=30))[enriched]
+    assert "label-me" in {r["product_id"] for r in got}
+    assert milvus_rows(milvus.uri, ["label-me"])["label-me"]["label_source"] == "predicted"
+
+    labels = [
+        (b"label-me", encode({"schema_version": 1, "product_id": "label-me", "category": "handbag-special",
+                              "source": "moderation"})),
+        (b"ghost", encode({"schema_version": 1, "product_id": "never-seen", "category": "bag", "source": "moderation"})),
+        (b"junk", b"{broken"),
+    ]
+    run(produce(env.bootstrap, env.topics["labels"], labels))
+    dlq_topic = env.topics["dlq"]
+    dlq = run(consume(env.bootstrap, [dlq_topic], lambda g: {"ghost", "junk"} <= _keys(g[dlq_topic]), timeout=30))[dlq_topic]
+    codes = {base64.b64decode(d["original_key_b64"]).decode(): d["error_code"] for d in dlq if d["original_key_b64"]}
+    assert codes.get("ghost") == "label_unknown_product"
+    assert codes.get("junk") == "invalid_json"
+    row = milvus_rows(milvus.uri, ["label-me"])["label-me"]
+    assert (row["category"], row["label_source"]) == ("handbag-special", "confirmed")
+    assert worker.metric("catalog_labels_applied_total") >= 1
