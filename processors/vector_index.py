@@ -78,14 +78,19 @@ class VectorIndex:
             uri = self.config.uri
             if "://" not in uri:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
-            self._client = self._call("connect", lambda: MilvusClient(uri=uri, token=self.config.token or ""))
+            self._client = self._call("connect", lambda: self._connect(uri))
         return self._client
+
+    def _connect(self, uri: str) -> MilvusClient:
+        client = MilvusClient(uri=uri, token=self.config.token or "")
+        if client.has_collection(self.collection):
+            client.load_collection(self.collection)  # a reopened Lite DB or restarted server starts released
+        return client
 
     def ensure_collection(self) -> None:
         def create() -> None:
             client = self.client
             if client.has_collection(self.collection):
-                client.load_collection(self.collection)  # a reopened Lite DB starts released
                 return
             schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field("product_id", DataType.VARCHAR, is_primary=True, max_length=256)

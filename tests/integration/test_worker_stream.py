@@ -265,3 +265,31 @@ def test_label_agent_confirms_labels_in_the_gallery(stack: tuple) -> None:
     row = milvus_rows(milvus.uri, ["label-me"])["label-me"]
     assert (row["category"], row["label_source"]) == ("handbag-special", "confirmed")
     assert worker.metric("catalog_labels_applied_total") >= 1
+
+
+def test_kcat_produces_and_reads_back(stack: tuple) -> None:
+    """A third-party client (librdkafka's kcat) speaks our contract in both directions."""
+    import shutil
+    import subprocess
+    import time
+
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        pytest.fail("kcat is missing: .ci/run installs the Debian package kcat")
+    env, worker, _ = stack
+    event, _ = good_event(300, product_id="kcat-product")
+    line = b"kcat-product\t" + encode(event) + b"\n"
+    subprocess.run([kcat, "-b", env.bootstrap, "-t", env.topics["images"], "-P", "-K", "\t"],
+                   input=line, check=True, timeout=30)
+    deadline = time.monotonic() + 40
+    found = None
+    while time.monotonic() < deadline and found is None:
+        out = subprocess.run([kcat, "-b", env.bootstrap, "-t", env.topics["enriched"], "-C", "-e", "-o", "beginning",
+                              "-q", "-f", "%k\t%s\n"], capture_output=True, check=True, timeout=30).stdout
+        for row in out.decode().splitlines():
+            key, _, value = row.partition("\t")
+            if key == "kcat-product":
+                found = ImageEnriched.model_validate_json(value)
+        time.sleep(0.5)
+    assert found is not None, worker.log_tail()
+    assert found.event_id == event["event_id"] and found.category.label is not None

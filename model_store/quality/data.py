@@ -1,0 +1,122 @@
+"""Rendered, labelled seller photos for the quality models, cached as .npy arrays.
+
+One ``QualityData`` holds, for the same scenes: ``images`` (as sampled: about 60 % degraded),
+``clean`` (the same scene with no degradation, the twin's input) and ``labels`` (numpy arrays,
+one row per image, measured on ``images``; the aesthetic factors are equal for both versions).
+
+Splits: ``train`` and ``val`` are disjoint Fashion-MNIST train items (``train_val_split``) on the
+train background photos; ``test`` is Fashion-MNIST test items on the held-out photos
+(``TEST_PHOTOS``). Every image is determined by (seed, item index), see ``seller_photos.spec_for``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from model_store.datasets import BACKGROUND_CLASSES, SellerPhotoConfig, load_fashion_mnist, train_val_split
+from model_store.datasets.seller_photos import render_with_labels, spec_for
+
+Split = Literal["train", "val", "test"]
+SCALAR_LABELS = (
+    "coverage", "centring", "cut_off", "is_subject", "noise_sigma", "blur_radius", "jpeg_quality",
+    "contrast_factor", "distortion", "composition", "contrast", "clutter", "aesthetic",
+)  # fmt: skip
+DEFAULT_CACHE = Path(os.path.expanduser("~/.cache/catalog-enrich/quality-data"))
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What to render: the split, how many items, the seed, the size and the validation hold-out."""
+
+    split: Split
+    n: int
+    seed: int = 0
+    size: int = 64
+    val_fraction: float = 0.1
+    split_seed: int = 0
+
+    def indices(self) -> np.ndarray:
+        if self.split == "test":
+            return np.arange(min(self.n, len(load_fashion_mnist("test"))), dtype=np.int64)
+        train, val = train_val_split(len(load_fashion_mnist("train")), self.val_fraction, self.split_seed)
+        chosen = train if self.split == "train" else val
+        return chosen[: self.n]
+
+    def key(self) -> str:
+        payload = json.dumps({"spec": dataclasses.asdict(self), "config": repr(SellerPhotoConfig())}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def describe(self) -> dict[str, Any]:
+        photos = "held-out test photos" if self.split == "test" else "train photos"
+        items = "Fashion-MNIST test split" if self.split == "test" else f"Fashion-MNIST train split ({self.split})"
+        return {**dataclasses.asdict(self), "items": items, "backgrounds": photos, "generator": "SellerPhotoConfig()"}
+
+
+@dataclass(frozen=True)
+class QualityData:
+    images: np.ndarray  # uint8 [N, S, S, 3]
+    clean: np.ndarray  # uint8 [N, S, S, 3]
+    labels: dict[str, np.ndarray]  # background int64 [N], box float32 [N, 4], SCALAR_LABELS float32 [N]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def subset(self, rows: np.ndarray | slice) -> QualityData:
+        return QualityData(self.images[rows], self.clean[rows], {k: v[rows] for k, v in self.labels.items()})
+
+
+def _render_chunk(args: tuple[DataSpec, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    spec, indices = args
+    source = load_fashion_mnist("test" if spec.split == "test" else "train")
+    config = dataclasses.replace(SellerPhotoConfig(), size=spec.size)
+    split = "test" if spec.split == "test" else "train"
+    shape = (len(indices), spec.size, spec.size, 3)
+    images, clean = np.empty(shape, np.uint8), np.empty(shape, np.uint8)
+    rows: list[dict[str, Any]] = []
+    for row, index in enumerate(indices):
+        photo = spec_for(source.images[index], int(source.labels[index]), int(index), spec.seed, config, split)
+        images[row], lab = render_with_labels(photo)
+        clean[row] = render_with_labels(photo.clean())[0] if photo.degradation.distortion > 0 else images[row]
+        rows.append(lab.as_dict())
+    labels = {name: np.asarray([r[name] for r in rows], np.float32) for name in SCALAR_LABELS}
+    labels["box"] = np.asarray([r["box"] for r in rows], np.float32).reshape(-1, 4)
+    labels["background"] = np.asarray([BACKGROUND_CLASSES.index(r["background_class"]) for r in rows], np.int64)
+    labels["fine_class"] = np.asarray([r["fine_class"] for r in rows], np.int64)
+    return images, clean, labels
+
+
+def render_data(spec: DataSpec, workers: int = 2) -> QualityData:
+    """Render every image of ``spec`` (``workers`` processes; the result does not depend on it)."""
+    chunks = [c for c in np.array_split(spec.indices(), max(1, 8 * workers)) if len(c)]
+    if workers <= 1:
+        parts = [_render_chunk((spec, c)) for c in chunks]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_render_chunk, [(spec, c) for c in chunks]))
+    labels = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}
+    return QualityData(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), labels)
+
+
+def load_data(spec: DataSpec, cache: Path | None = DEFAULT_CACHE, workers: int = 2) -> QualityData:
+    """Render ``spec`` or read it from ``cache`` (keyed by the spec and the generator config)."""
+    path = None if cache is None else Path(cache) / f"{spec.split}-{spec.n}-{spec.key()}.npz"
+    if path is not None and path.is_file():
+        with np.load(path) as z:
+            labels = {k[2:]: z[k] for k in z.files if k.startswith("l_")}
+            return QualityData(z["images"], z["clean"], labels)
+    data = render_data(spec, workers)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, images=data.images, clean=data.clean, **{f"l_{k}": v for k, v in data.labels.items()})
+        tmp.replace(path)
+    return data
