@@ -36,10 +36,7 @@ class PreprocessSpec:
     def normalise_uint8(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 [N, H, W, 3] at the right size -> float NCHW tensor, channels_last."""
         x = batch.astype(np.float32) / 255.0
-        if self.scaling == "minus_one_one":
-            x = x * 2.0 - 1.0
-        else:
-            x = (x - _IMAGENET_MEAN) / _IMAGENET_STD
+        x = x * 2.0 - 1.0 if self.scaling == "minus_one_one" else (x - _IMAGENET_MEAN) / _IMAGENET_STD
         tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         return tensor.contiguous(memory_format=torch.channels_last)
 

@@ -64,8 +64,13 @@ class TorchEmbedder:
         """Embed pre-resized uint8 [N, H, W, 3] pixels (bulk gallery loads skip PIL)."""
         chunks = []
         for start in range(0, len(batch), self._max_batch):
-            x = self._model.preprocess.normalise_uint8(batch[start : start + self._max_batch]).to(self._device)
-            with torch.inference_mode(), torch.autocast(self._device.type, torch.bfloat16, enabled=self._device.type == "cuda"):
+            x = self._model.preprocess.normalise_uint8(batch[start : start + self._max_batch]).to(
+                self._device
+            )
+            with (
+                torch.inference_mode(),
+                torch.autocast(self._device.type, torch.bfloat16, enabled=self._device.type == "cuda"),
+            ):
                 features = self._module(x).float()
             chunks.append(torch.nn.functional.normalize(features, dim=1).cpu().numpy())
         return np.concatenate(chunks).astype(np.float32, copy=False)

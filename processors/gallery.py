@@ -69,10 +69,12 @@ def load_gallery(
         vectors = embedder.embed_uint8(samples.pixels[part])
         ids: Sequence[str] = samples.product_ids[part]
         cats: Sequence[str] = samples.categories[part]
-        index.upsert([
-            GalleryItem(pid, vec, cat, "confirmed", seller_id, now_ms)
-            for pid, vec, cat in zip(ids, vectors, cats, strict=True)
-        ])
+        index.upsert(
+            [
+                GalleryItem(pid, vec, cat, "confirmed", seller_id, now_ms)
+                for pid, vec, cat in zip(ids, vectors, cats, strict=True)
+            ]
+        )
         if progress:
             progress(part.stop - part.start)
     return LoadReport(rows=len(samples.product_ids), seconds=time.perf_counter() - start)

@@ -38,7 +38,9 @@ def _ms(start: float) -> float:
 class EnrichmentPipeline:
     """Holds the stages and two single-thread executors that keep blocking work off the loop."""
 
-    def __init__(self, config: PipelineConfig, intake: ImageIntake, embedder: Embedder, index: VectorIndex) -> None:
+    def __init__(
+        self, config: PipelineConfig, intake: ImageIntake, embedder: Embedder, index: VectorIndex
+    ) -> None:
         self.config = config
         self.intake = intake
         self.embedder = embedder
@@ -123,7 +125,7 @@ class EnrichmentPipeline:
         voted: Sequence[str | None],
         existing: dict[str, dict],
     ) -> list[GalleryItem]:
-        """Newest image per product wins; a trusted label already stored is never downgraded."""
+        """Newest image per product wins; a stored trusted or seller label is never downgraded to a guess."""
         now_ms = int(time.time() * 1000)
         by_product: dict[str, GalleryItem] = {}
         for request, vector, label in zip(requests, vectors, voted, strict=True):
@@ -132,6 +134,8 @@ class EnrichmentPipeline:
                 category, source = row["category"], row["label_source"]
             elif request.category_hint:
                 category, source = request.category_hint, "seller"
+            elif row and row["label_source"] == "seller":
+                category, source = row["category"], "seller"
             else:
                 category, source = label or "", "predicted"
             by_product[request.product_id] = GalleryItem(

@@ -70,7 +70,9 @@ class VectorIndex:
             raise
         except Exception as exc:  # pymilvus raises many types; all mean "index unavailable"
             self._client = None
-            raise TransientFailure("vector_index_unavailable", f"milvus {what} failed: {exc}", stage="index") from exc
+            raise TransientFailure(
+                "vector_index_unavailable", f"milvus {what} failed: {exc}", stage="index"
+            ) from exc
 
     @property
     def client(self) -> MilvusClient:
@@ -133,7 +135,10 @@ class VectorIndex:
             "data": np.asarray(vectors, dtype=np.float32).tolist(),
             "limit": limit,
             "output_fields": ["category", "label_source"],
-            "search_params": {"metric_type": self.config.metric, "params": {"ef": max(self.config.search_ef, limit)}},
+            "search_params": {
+                "metric_type": self.config.metric,
+                "params": {"ef": max(self.config.search_ef, limit)},
+            },
         }
         if label_sources is not None:
             kwargs["filter"] = f"label_source in {_quote(sorted(label_sources))}"
@@ -159,12 +164,16 @@ class VectorIndex:
             fields.append("embedding")
         rows = self._call(
             "query",
-            lambda: self.client.query(self.collection, filter=f"product_id in {_quote(product_ids)}", output_fields=fields),
+            lambda: self.client.query(
+                self.collection, filter=f"product_id in {_quote(product_ids)}", output_fields=fields
+            ),
         )
         return {str(r["product_id"]): dict(r) for r in rows}
 
     def count(self) -> int:
-        rows = self._call("count", lambda: self.client.query(self.collection, filter="", output_fields=["count(*)"]))
+        rows = self._call(
+            "count", lambda: self.client.query(self.collection, filter="", output_fields=["count(*)"])
+        )
         return int(rows[0]["count(*)"])
 
     def close(self) -> None:

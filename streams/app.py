@@ -41,8 +41,13 @@ class _FaustPublisher:
 class _Runtime:
     """Builds the pipeline once, inside the worker's event loop, on first use."""
 
-    def __init__(self, settings: Settings, metrics: WorkerMetrics, topics: dict[str, faust.TopicT],
-                 pipeline_builder: Callable[[Settings], EnrichmentPipeline]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: WorkerMetrics,
+        topics: dict[str, faust.TopicT],
+        pipeline_builder: Callable[[Settings], EnrichmentPipeline],
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.topics = topics
@@ -92,7 +97,9 @@ def create_app(
         stream_wait_empty=False,  # un-acked events are simply redelivered; never block shutdown on them
     )
     names = (settings.topic_images, settings.topic_enriched, settings.topic_dlq, settings.topic_labels)
-    topics = {n: app.topic(n, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions) for n in names}
+    topics = {
+        n: app.topic(n, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions) for n in names
+    }
     runtime = _Runtime(settings, metrics or WorkerMetrics(), topics, pipeline_builder)
     max_size, within = settings.batch_max_size, settings.batch_max_wait_s
 

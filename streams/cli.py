@@ -38,7 +38,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
         subs = folder_submissions(Path(args.folder), as_url=args.as_url)
     else:
         subs = generated_submissions(args.generated, s.model_image_size * 2, args.style, args.seed)
-    sent = asyncio.run(publish(s.kafka_bootstrap, s.topic_images, subs, Path(args.truth) if args.truth else None))
+    sent = asyncio.run(
+        publish(s.kafka_bootstrap, s.topic_images, subs, Path(args.truth) if args.truth else None)
+    )
     print(json.dumps({"published": sent, "topic": s.topic_images}))
     return 0
 
@@ -56,10 +58,21 @@ def cmd_gallery_load(args: argparse.Namespace) -> int:
     else:
         samples = fashion_mnist_samples(args.split, args.limit, embedder.image_size, args.style, args.seed)
     cfg = s.index_config()
-    index = VectorIndex(cfg, collection_name(cfg.collection_prefix, embedder.model_id, embedder.model_version), embedder.dim)
+    index = VectorIndex(
+        cfg, collection_name(cfg.collection_prefix, embedder.model_id, embedder.model_version), embedder.dim
+    )
     report = load_gallery(samples, embedder, index)
-    print(json.dumps({"collection": index.collection, "loaded": report.rows, "rows_total": index.count(),
-                      "seconds": round(report.seconds, 2), "images_per_s": round(report.rate, 1)}))
+    print(
+        json.dumps(
+            {
+                "collection": index.collection,
+                "loaded": report.rows,
+                "rows_total": index.count(),
+                "seconds": round(report.seconds, 2),
+                "images_per_s": round(report.rate, 1),
+            }
+        )
+    )
     index.close()
     return 0
 
@@ -96,11 +109,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not isinstance(outcome, Enrichment):
         print(outcome_json(outcome))
         return 2
-    print(json.dumps({
-        "category": outcome.vote.label, "vote_share": outcome.vote.vote_share, "votes": outcome.vote.votes,
-        "similar_items": [{"product_id": n.product_id, "category": n.category, "score": round(n.score, 4)}
-                          for n in outcome.similar],
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "category": outcome.vote.label,
+                "vote_share": outcome.vote.vote_share,
+                "votes": outcome.vote.votes,
+                "similar_items": [
+                    {"product_id": n.product_id, "category": n.category, "score": round(n.score, 4)}
+                    for n in outcome.similar
+                ],
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -111,6 +133,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     s = _settings(args)
     embedder = TorchEmbedder.from_config(s.embedder_config())
     report = run_knn_benchmark(embedder, args.gallery_size, args.queries, s.knn_k, args.style)
+    text = json.dumps(report.as_dict(), indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+def cmd_bench_pipeline(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from processors.pipeline_benchmark import run_pipeline_benchmark
+    from streams.pipeline_factory import build_pipeline
+
+    s = _settings(args)
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        if args.fresh_gallery:
+            s = s.model_copy(update={"milvus_uri": f"{tmp}/bench.db"})
+        pipeline = build_pipeline(s)
+        report = run_pipeline_benchmark(pipeline, args.images, s.batch_max_size)
+        asyncio.run(pipeline.aclose())
     text = json.dumps(report.as_dict(), indent=2)
     print(text)
     if args.out:
@@ -148,13 +191,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     fine, coarse = summary.accuracy(truth)
     samples = list(summary.enriched.values())[: args.samples]
     out = {
-        "expected": len(truth), "enriched": len(summary.enriched), "dead_lettered": len(summary.dead),
-        "fine_accuracy": round(fine, 4), "coarse_accuracy": round(coarse, 4),
+        "expected": len(truth),
+        "enriched": len(summary.enriched),
+        "dead_lettered": len(summary.dead),
+        "fine_accuracy": round(fine, 4),
+        "coarse_accuracy": round(coarse, 4),
         "throughput_events_per_s": round(summary.throughput(), 1),
-        "samples": [{"product_id": r["product_id"], "truth": truth[r["event_id"]]["label"],
-                     "category": r["category"]["label"], "vote_share": r["category"]["vote_share"],
-                     "similar": [n["product_id"] for n in r["similar_items"][:3]], "timings_ms": r["timings"]}
-                    for r in samples],
+        "samples": [
+            {
+                "product_id": r["product_id"],
+                "truth": truth[r["event_id"]]["label"],
+                "category": r["category"]["label"],
+                "vote_share": r["category"]["vote_share"],
+                "similar": [n["product_id"] for n in r["similar_items"][:3]],
+                "timings_ms": r["timings"],
+            }
+            for r in samples
+        ],
     }
     print(json.dumps(out, indent=2))
     return 0 if len(summary.enriched) == len(truth) else 1
@@ -166,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("worker", help="run the Kafka enrichment worker").set_defaults(fn=cmd_worker)
-    sub.add_parser("topics", help="create the topics with the configured partitions").set_defaults(fn=cmd_topics)
+    sub.add_parser("topics", help="create the topics with the configured partitions").set_defaults(
+        fn=cmd_topics
+    )
 
     pr = sub.add_parser("produce", help="publish ImageSubmitted events (stand-in upload pipeline)")
     src = pr.add_mutually_exclusive_group(required=True)
@@ -178,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--truth", help="write event_id -> true label JSON lines here")
     pr.set_defaults(fn=cmd_produce)
 
-    ga = sub.add_parser("gallery", help="gallery management").add_subparsers(dest="gallery_cmd", required=True)
+    ga = sub.add_parser("gallery", help="gallery management").add_subparsers(
+        dest="gallery_cmd", required=True
+    )
     gl = ga.add_parser("load", help="load a labelled sample set as confirmed rows")
     gsrc = gl.add_mutually_exclusive_group()
     gsrc.add_argument("--folder", help="tree category/*.jpg")
@@ -205,13 +262,21 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--out", help="also save the JSON report here")
     bb.set_defaults(fn=cmd_bench)
 
+    bp = be.add_parser("pipeline", help="pipeline (intake+embed+Milvus) vs model-only throughput, one run")
+    bp.add_argument("--images", type=int, default=1024)
+    bp.add_argument("--fresh-gallery", action="store_true", help="use an empty temporary Milvus Lite DB")
+    bp.add_argument("--out")
+    bp.set_defaults(fn=cmd_bench_pipeline)
+
     sc = sub.add_parser("schemas", help="write (or --check) the JSON Schema files of the events")
     sc.add_argument("--check", action="store_true")
     sc.set_defaults(fn=cmd_schemas)
 
     sub.add_parser("models", help="list embedding models").set_defaults(fn=cmd_models)
 
-    rp = sub.add_parser("report", help="read the output topics and score a produced run against its truth file")
+    rp = sub.add_parser(
+        "report", help="read the output topics and score a produced run against its truth file"
+    )
     rp.add_argument("--truth", required=True)
     rp.add_argument("--timeout", type=float, default=300.0)
     rp.add_argument("--samples", type=int, default=3)

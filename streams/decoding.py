@@ -17,6 +17,8 @@ def _code_for(error: ValidationError) -> tuple[str, str]:
     first = error.errors()[0]
     kind = first["type"]
     where = ".".join(str(p) for p in first["loc"]) or "<root>"
+    if kind == "json_invalid":
+        return "invalid_json", first["msg"]
     if kind in _CUSTOM_CODES:
         return kind, first["msg"]
     if where == "schema_version":
@@ -40,7 +42,11 @@ def parse_event(model: type[M], raw: bytes | None, stage: str = "validate") -> M
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputRejected("invalid_json", f"value is not JSON: {exc.msg} at {exc.pos}", stage=stage) from exc
+        raise InputRejected(
+            "invalid_json", f"value is not JSON: {exc.msg} at {exc.pos}", stage=stage
+        ) from exc
+    except RecursionError as exc:
+        raise InputRejected("invalid_json", "value is nested too deeply", stage=stage) from exc
     try:
         return model.model_validate_json(text)
     except ValidationError as exc:
@@ -52,7 +58,7 @@ def peek_ids(raw: bytes | None) -> tuple[str | None, str | None]:
     """Best-effort ids of a rejected value, so the dead letter says whose event it was."""
     try:
         data = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return None, None
     if not isinstance(data, dict):
         return None, None

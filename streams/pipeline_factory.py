@@ -14,4 +14,6 @@ def build_pipeline(settings: Settings, upsert: bool = True) -> EnrichmentPipelin
     index_config = settings.index_config()
     collection = collection_name(index_config.collection_prefix, embedder.model_id, embedder.model_version)
     index = VectorIndex(index_config, collection, embedder.dim)
-    return EnrichmentPipeline(settings.pipeline_config(upsert=upsert), ImageIntake(settings.intake_config()), embedder, index)
+    return EnrichmentPipeline(
+        settings.pipeline_config(upsert=upsert), ImageIntake(settings.intake_config()), embedder, index
+    )

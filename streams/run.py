@@ -20,8 +20,13 @@ def run_worker(settings: Settings) -> int:
     created = asyncio.run(ensure_topics(settings))
     metrics = WorkerMetrics()
     metrics.serve(settings.metrics_host, settings.metrics_port)
-    log.info("worker_starting", bootstrap=settings.kafka_bootstrap, topics_created=created,
-             metrics=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics", model=settings.model_ref)
+    log.info(
+        "worker_starting",
+        bootstrap=settings.kafka_bootstrap,
+        topics_created=created,
+        metrics=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+        model=settings.model_ref,
+    )
     app = create_app(settings, metrics)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()  # blocks; exits the process on SIGTERM/SIGINT

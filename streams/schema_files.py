@@ -29,5 +29,8 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
 
 def check_schemas(directory: Path = SCHEMA_DIR) -> list[str]:
     """Names whose committed file differs from the models: the contract drifted."""
-    return [n for n in EVENT_MODELS if not (directory / f"{n}.v1.json").is_file()
-            or (directory / f"{n}.v1.json").read_text() != render(n)]
+    return [
+        n
+        for n in EVENT_MODELS
+        if not (directory / f"{n}.v1.json").is_file() or (directory / f"{n}.v1.json").read_text() != render(n)
+    ]

@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from processors.embedding import EmbedderConfig
 from processors.intake import IntakeConfig
@@ -75,7 +80,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlFromEnvPath(settings_cls, env_settings))
+        return (init_settings, env_settings, _TomlFromEnvPath(settings_cls, init_settings, env_settings))
 
     def intake_config(self) -> IntakeConfig:
         return IntakeConfig(
@@ -91,7 +96,10 @@ class Settings(BaseSettings):
 
     def embedder_config(self) -> EmbedderConfig:
         return EmbedderConfig(
-            model_ref=self.model_ref, image_size=self.model_image_size, device=self.device, torch_threads=self.torch_threads
+            model_ref=self.model_ref,
+            image_size=self.model_image_size,
+            device=self.device,
+            torch_threads=self.torch_threads,
         )
 
     def index_config(self) -> VectorIndexConfig:
@@ -115,15 +123,25 @@ class Settings(BaseSettings):
 class _TomlFromEnvPath(PydanticBaseSettingsSource):
     """Reads the TOML file named by ``config_file`` (from init or env), lowest priority."""
 
-    def __init__(self, settings_cls: type[BaseSettings], env_source: PydanticBaseSettingsSource) -> None:
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        init_source: PydanticBaseSettingsSource,
+        env_source: PydanticBaseSettingsSource,
+    ) -> None:
         super().__init__(settings_cls)
+        self._init_source = init_source
         self._env_source = env_source
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+    def get_field_value(
+        self, field: Any, field_name: str
+    ) -> tuple[Any, str, bool]:  # pragma: no cover - unused
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = self._env_source().get("config_file")
+        path = self._init_source().get("config_file") or self._env_source().get("config_file")
         if not path:
             return {}
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"settings file {path} does not exist")
         return TomlConfigSettingsSource(self.settings_cls, toml_file=Path(path))()

@@ -81,8 +81,16 @@ class BatchHandler:
         event_id, product_id = peek_ids(event.value)
         letter = dead_letter_event(error, event.source, event.key, event.value, event_id, product_id)
         self.metrics.dead_lettered.labels(error_code=error.error_code).inc()
-        log.info("dead_lettered", error_code=error.error_code, stage=error.stage, event_id=event_id,
-                 product_id=product_id, topic=event.topic, partition=event.partition, offset=event.offset)
+        log.info(
+            "dead_lettered",
+            error_code=error.error_code,
+            stage=error.stage,
+            event_id=event_id,
+            product_id=product_id,
+            topic=event.topic,
+            partition=event.partition,
+            offset=event.offset,
+        )
         return Outgoing(self.topics.dlq, event.key, letter.model_dump_json().encode())
 
     async def _retrying(self, action: Callable[[], Awaitable[Any]]) -> Any:
@@ -102,11 +110,20 @@ class BatchHandler:
             except InputRejected as exc:
                 outgoing[i] = self._dead_letter(event, exc)
                 continue
-            requests.append((i, ImageRequest(
-                event_id=submitted.event_id, product_id=submitted.product_id, seller_id=submitted.seller_id,
-                image_url=submitted.image_url, image_b64=submitted.image_b64, scene=submitted.scene,
-                category_hint=submitted.category_hint,
-            )))
+            requests.append(
+                (
+                    i,
+                    ImageRequest(
+                        event_id=submitted.event_id,
+                        product_id=submitted.product_id,
+                        seller_id=submitted.seller_id,
+                        image_url=submitted.image_url,
+                        image_b64=submitted.image_b64,
+                        scene=submitted.scene,
+                        category_hint=submitted.category_hint,
+                    ),
+                )
+            )
         if requests:
             outcomes = await self._retrying(lambda: self.pipeline.process_batch([r for _, r in requests]))
             for (slot, _), outcome in zip(requests, outcomes, strict=True):
@@ -114,8 +131,12 @@ class BatchHandler:
                 if isinstance(outcome, Enrichment):
                     value = enriched_event(outcome, event.source).model_dump_json().encode()
                     outgoing[slot] = Outgoing(self.topics.enriched, event.key, value)
-                    log.debug("enriched", event_id=outcome.request.event_id, product_id=outcome.request.product_id,
-                              category=outcome.vote.label)
+                    log.debug(
+                        "enriched",
+                        event_id=outcome.request.event_id,
+                        product_id=outcome.request.product_id,
+                        category=outcome.vote.label,
+                    )
                 else:
                     outgoing[slot] = self._dead_letter(event, outcome.error)
             if outcomes and isinstance(outcomes[0], Enrichment):
@@ -148,7 +169,7 @@ class BatchHandler:
                 if label.product_id in unknown:
                     error = InputRejected(
                         "label_unknown_product",
-                        f"no embedded image for product {label.product_id!r} yet; replay after its image arrives",
+                        f"no image embedded for {label.product_id!r} yet; replay once it arrives",
                         stage="labels",
                     )
                     outgoing.append(self._dead_letter(event, error))
@@ -162,4 +183,6 @@ async def gather_sends(futures: Sequence[Awaitable[Any]]) -> None:
     results = await asyncio.gather(*futures, return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
-        raise TransientFailure("kafka_produce_failed", f"{len(failures)} sends failed: {failures[0]!r}", stage="publish")
+        raise TransientFailure(
+            "kafka_produce_failed", f"{len(failures)} sends failed: {failures[0]!r}", stage="publish"
+        )

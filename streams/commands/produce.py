@@ -32,28 +32,44 @@ def jpeg_b64(pixels: np.ndarray, quality: int = 90) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def generated_submissions(count: int, size: int, style: str, seed: int, split: str = "test") -> Iterator[Submission]:
+def generated_submissions(
+    count: int, size: int, style: str, seed: int, split: str = "test"
+) -> Iterator[Submission]:
     samples = fashion_mnist_samples(split, count, size, style, seed)  # type: ignore[arg-type]
     for pid, pixels, category in zip(samples.product_ids, samples.pixels, samples.categories, strict=True):
         event = ImageSubmitted(
-            event_id=str(uuid.uuid4()), product_id=f"upload-{pid}", seller_id=f"seller-{hash(pid) % 50}",
-            image_b64=jpeg_b64(pixels), submitted_at=utc_now(),
+            event_id=str(uuid.uuid4()),
+            product_id=f"upload-{pid}",
+            seller_id=f"seller-{hash(pid) % 50}",
+            image_b64=jpeg_b64(pixels),
+            submitted_at=utc_now(),
         )
         yield Submission(event, category)
 
 
 def folder_submissions(root: Path, as_url: bool) -> Iterator[Submission]:
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
-        ref = {"image_url": path.resolve().as_uri()} if as_url else {"image_b64": base64.b64encode(path.read_bytes()).decode()}
+        ref = (
+            {"image_url": path.resolve().as_uri()}
+            if as_url
+            else {"image_b64": base64.b64encode(path.read_bytes()).decode()}
+        )
         truth = path.parent.name if path.parent != root else None
         yield Submission(
-            ImageSubmitted(event_id=str(uuid.uuid4()), product_id=path.stem, seller_id="folder",
-                           submitted_at=utc_now(), **ref),
+            ImageSubmitted(
+                event_id=str(uuid.uuid4()),
+                product_id=path.stem,
+                seller_id="folder",
+                submitted_at=utc_now(),
+                **ref,
+            ),
             truth,
         )
 
 
-async def publish(bootstrap: str, topic: str, submissions: Iterator[Submission], truth_file: Path | None) -> int:
+async def publish(
+    bootstrap: str, topic: str, submissions: Iterator[Submission], truth_file: Path | None
+) -> int:
     """Send all, keyed by product id; write the ground truth (event id -> label) beside."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16_000_000)
     await producer.start()
@@ -66,8 +82,17 @@ async def publish(bootstrap: str, topic: str, submissions: Iterator[Submission],
             futures.append(await producer.send(topic, value=value, key=sub.event.product_id.encode()))
             if truth_out and sub.truth:
                 coarse = DEFAULT_TAXONOMY.get(sub.truth)
-                truth_out.write(json.dumps({"event_id": sub.event.event_id, "product_id": sub.event.product_id,
-                                            "label": sub.truth, "category": coarse}) + "\n")
+                truth_out.write(
+                    json.dumps(
+                        {
+                            "event_id": sub.event.event_id,
+                            "product_id": sub.event.product_id,
+                            "label": sub.truth,
+                            "category": coarse,
+                        }
+                    )
+                    + "\n"
+                )
             sent += 1
         for fut in futures:
             await fut

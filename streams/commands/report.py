@@ -40,9 +40,17 @@ class RunSummary:
         return len(times) / span if span > 0 else 0.0
 
 
-async def collect(bootstrap: str, enriched_topic: str, dlq_topic: str, expected_ids: set[str], timeout_s: float) -> RunSummary:
-    consumer = AIOKafkaConsumer(enriched_topic, dlq_topic, bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+async def collect(
+    bootstrap: str, enriched_topic: str, dlq_topic: str, expected_ids: set[str], timeout_s: float
+) -> RunSummary:
+    consumer = AIOKafkaConsumer(
+        enriched_topic,
+        dlq_topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     summary = RunSummary(expected=len(expected_ids))
     deadline = time.monotonic() + timeout_s

@@ -27,9 +27,14 @@ async def committed_total(bootstrap: str, group: str, topic: str) -> int:
 
 def _enriched(env: WorkerEnv, prefix: str, n: int, timeout: float) -> list[dict]:
     topic = env.topics["enriched"]
-    got = asyncio.run(consume(
-        env.bootstrap, [topic], lambda g: sum(r["product_id"].startswith(prefix) for r in g[topic]) >= n, timeout
-    ))
+    got = asyncio.run(
+        consume(
+            env.bootstrap,
+            [topic],
+            lambda g: sum(r["product_id"].startswith(prefix) for r in g[topic]) >= n,
+            timeout,
+        )
+    )
     return [r for r in got[topic] if r["product_id"].startswith(prefix)]
 
 
@@ -43,7 +48,11 @@ def test_milvus_outage_pauses_then_resumes_without_dead_letters(
         env.run("gallery", "load", "--limit", "200")
         worker = WorkerProcess(env).start()
         warm = [good_event(i, product_id=f"warm-{i}")[0] for i in range(5)]
-        asyncio.run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in warm]))
+        asyncio.run(
+            produce(
+                env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in warm]
+            )
+        )
         assert len(_enriched(env, "warm-", 5, 90)) == 5, worker.log_tail()
         time.sleep(2.5)  # let the periodic commit record the warm-up offsets
         group = env.env["CATALOG_APP_ID"]
@@ -52,7 +61,11 @@ def test_milvus_outage_pauses_then_resumes_without_dead_letters(
 
         milvus.stop()
         during = [good_event(20 + i, product_id=f"outage-{i}")[0] for i in range(10)]
-        asyncio.run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in during]))
+        asyncio.run(
+            produce(
+                env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in during]
+            )
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and worker.metric("catalog_transient_retries_total") < 2:
             time.sleep(0.5)

@@ -19,7 +19,7 @@ from pymilvus import MilvusClient
 from infra.milvus.lite_server import MilvusLiteServer
 from processors.vector_index import collection_name
 from streams.events import DeadLetter, ImageEnriched
-from tests.support.events import encode, good_event, image_bytes, submitted, sample_item
+from tests.support.events import encode, good_event, image_bytes, sample_item, submitted
 from tests.support.http_images import ImageHttpServer
 from tests.support.worker import WorkerEnv, WorkerProcess, consume, produce
 
@@ -37,15 +37,19 @@ def stack(
     files.mkdir()
     (files / "empty.jpg").write_bytes(b"")
     with MilvusLiteServer(workdir / "milvus") as milvus:
-        env = WorkerEnv(kafka_bootstrap_servers, workdir, extra={
-            "CATALOG_MILVUS_URI": milvus.uri,
-            "CATALOG_PRIVATE_HOST_ALLOWLIST": '["127.0.0.1"]',
-            "CATALOG_ALLOW_FILE_URLS": "true",
-            "CATALOG_FILE_URL_ROOT": str(files),
-            "CATALOG_FETCH_TIMEOUT_S": "0.5",
-            "CATALOG_MAX_IMAGE_BYTES": "200000",
-            "CATALOG_BATCH_MAX_SIZE": "64",
-        })
+        env = WorkerEnv(
+            kafka_bootstrap_servers,
+            workdir,
+            extra={
+                "CATALOG_MILVUS_URI": milvus.uri,
+                "CATALOG_PRIVATE_HOST_ALLOWLIST": '["127.0.0.1"]',
+                "CATALOG_ALLOW_FILE_URLS": "true",
+                "CATALOG_FILE_URL_ROOT": str(files),
+                "CATALOG_FETCH_TIMEOUT_S": "0.5",
+                "CATALOG_MAX_IMAGE_BYTES": "200000",
+                "CATALOG_BATCH_MAX_SIZE": "64",
+            },
+        )
         env.run("gallery", "load", "--limit", str(GALLERY))
         worker = WorkerProcess(env).start()
         try:
@@ -59,8 +63,11 @@ def milvus_rows(uri: str, ids: list[str]) -> dict[str, dict]:
     client = MilvusClient(uri=uri)
     try:
         client.load_collection(COLLECTION)
-        rows = client.query(COLLECTION, filter=f"product_id in {ids!r}".replace("'", '"'),
-                            output_fields=["category", "label_source"])
+        rows = client.query(
+            COLLECTION,
+            filter=f"product_id in {ids!r}".replace("'", '"'),
+            output_fields=["category", "label_source"],
+        )
         return {r["product_id"]: r for r in rows}
     finally:
         client.close()
@@ -90,7 +97,11 @@ def _keys(records: list[dict]) -> set[str]:
 def test_enriched_events_carry_every_field(stack: tuple) -> None:
     env, worker, _ = stack
     events = [good_event(i, product_id=f"fields-{i}") for i in range(24)]
-    run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in events]))
+    run(
+        produce(
+            env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in events]
+        )
+    )
     got = run(consume(env.bootstrap, [env.topics["enriched"]], 24, timeout=120))[env.topics["enriched"]]
     assert len(got) == 24, worker.log_tail()
     by_event = {r["event_id"]: ImageEnriched.model_validate_json(json.dumps(r)) for r in got}
@@ -120,9 +131,15 @@ def test_redelivered_and_repeated_products_keep_one_row_each(stack: tuple) -> No
     again = [(dict(e), t) for e, t in first]  # the very same events, redelivered
     newer = [good_event(60 + i, product_id=f"dup-{i}") for i in range(8)]  # new images of the same products
     batch = first + again + newer
-    run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in batch]))
+    run(
+        produce(
+            env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in batch]
+        )
+    )
     enriched = env.topics["enriched"]
-    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "dup-") >= 24, timeout=60))[enriched]
+    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "dup-") >= 24, timeout=60))[
+        enriched
+    ]
     mine = [r for r in got if r["product_id"].startswith("dup-")]
     assert len(mine) == 24, worker.log_tail()
     assert milvus_count(milvus.uri) == before + 8
@@ -137,8 +154,12 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
 def _png_header(width: int, height: int) -> bytes:
     """A well-formed PNG that declares ``width`` x ``height`` but holds one tiny IDAT (a bomb)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(bytes(16)))
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(bytes(16)))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _bad_inputs(http: str) -> list[tuple[str, bytes, str]]:
@@ -166,24 +187,39 @@ def _bad_inputs(http: str) -> list[tuple[str, bytes, str]]:
         ("bad-version", encode({**base, "schema_version": 2}), "schema_version_unsupported"),
         ("bad-timestamp", encode({**base, "submitted_at": "yesterday"}), "field_invalid"),
         ("no-image", ev("b-noimg"), "image_missing"),
-        ("both-images", ev("b-both", image_b64=b64(jpeg).decode(), image_url=f"{http}/x.jpg"), "image_ambiguous"),
+        (
+            "both-images",
+            ev("b-both", image_b64=b64(jpeg).decode(), image_url=f"{http}/x.jpg"),
+            "image_ambiguous",
+        ),
         ("bad-base64", ev("b-b64", image_b64="@@@not*base64@@@"), "b64_invalid"),
         ("truncated-jpeg", ev("b-trunc", image_b64=b64(jpeg[: len(jpeg) // 2]).decode()), "image_truncated"),
         ("random-bytes", ev("b-rand", image_b64=b64(bytes(range(256)) * 4).decode()), "image_undecodable"),
-        ("huge-dimensions", ev("b-huge", image_b64=b64(_png_header(100_000, 100_000)).decode()),
-         "image_too_many_pixels"),
+        (
+            "huge-dimensions",
+            ev("b-huge", image_b64=b64(_png_header(100_000, 100_000)).decode()),
+            "image_too_many_pixels",
+        ),
         ("gif", ev("b-gif", image_b64=b64(gif.getvalue()).decode()), "format_unsupported"),
         ("bmp", ev("b-bmp", image_b64=b64(bmp.getvalue()).decode()), "format_unsupported"),
         ("oversized", ev("b-big", image_b64=b64(b"\xff\xd8" + bytes(300_000)).decode()), "payload_too_large"),
         ("zero-byte-file", ev("b-zero", image_url="file://{files}/empty.jpg"), "image_empty"),
         ("etc-passwd", ev("b-passwd", image_url="file:///etc/passwd"), "file_outside_root"),
-        ("metadata-ip", ev("b-meta", image_url="http://169.254.169.254/latest/meta-data/"), "url_host_forbidden"),
+        (
+            "metadata-ip",
+            ev("b-meta", image_url="http://169.254.169.254/latest/meta-data/"),
+            "url_host_forbidden",
+        ),
         ("loopback", ev("b-loop", image_url="http://127.0.0.2:8080/x.jpg"), "url_host_forbidden"),
         ("ipv6-loopback", ev("b-v6", image_url="http://[::1]:8080/x.jpg"), "url_host_forbidden"),
         ("private-10", ev("b-ten", image_url="http://10.0.0.1/x.jpg"), "url_host_forbidden"),
         ("decimal-ip", ev("b-dec", image_url="http://2130706434/x.jpg"), "url_host_forbidden"),
         ("ftp", ev("b-ftp", image_url="ftp://example.com/x.jpg"), "url_scheme_forbidden"),
-        ("credentials", ev("b-cred", image_url="http://user:pw@example.com/x.jpg"), "url_credentials_forbidden"),
+        (
+            "credentials",
+            ev("b-cred", image_url="http://user:pw@example.com/x.jpg"),
+            "url_credentials_forbidden",
+        ),
         ("slow-server", ev("b-slow", image_url=f"{http}/slow/x.jpg"), "fetch_timeout"),
         ("not-found", ev("b-404", image_url=f"{http}/missing.jpg"), "fetch_http_status"),
         ("redirect-metadata", ev("b-redir", image_url=f"{http}/redirect-metadata"), "redirect_forbidden"),
@@ -197,7 +233,8 @@ def test_bad_inputs_are_dead_lettered_and_good_neighbours_enriched(
     env, worker, _ = stack
     files = Path(env.env["CATALOG_FILE_URL_ROOT"])
     cases = [
-        (name, value.replace(b"{files}", str(files).encode()), code) for name, value, code in _bad_inputs(image_server.base_url)
+        (name, value.replace(b"{files}", str(files).encode()), code)
+        for name, value, code in _bad_inputs(image_server.base_url)
     ]
     assert len(cases) >= 25
     pixels, _ = sample_item(5)
@@ -215,14 +252,24 @@ def test_bad_inputs_are_dead_lettered_and_good_neighbours_enriched(
 
     topics = [env.topics["enriched"], env.topics["dlq"]]
     names = {name for name, _, _ in cases}
-    got = run(consume(
-        env.bootstrap, topics,
-        lambda g: names <= _keys(g[topics[1]]) and _count(g[topics[0]], "mixed-good-") >= 7, timeout=60,
-    ))
-    dead = {base64.b64decode(d["original_key_b64"]).decode(): DeadLetter.model_validate_json(json.dumps(d)) for d in got[env.topics["dlq"]]
-            if d["original_key_b64"]}
-    wrong = {name: (code, dead[name].error_code if name in dead else None) for name, _, code in cases
-             if name not in dead or dead[name].error_code != code}
+    got = run(
+        consume(
+            env.bootstrap,
+            topics,
+            lambda g: names <= _keys(g[topics[1]]) and _count(g[topics[0]], "mixed-good-") >= 7,
+            timeout=60,
+        )
+    )
+    dead = {
+        base64.b64decode(d["original_key_b64"]).decode(): DeadLetter.model_validate_json(json.dumps(d))
+        for d in got[env.topics["dlq"]]
+        if d["original_key_b64"]
+    }
+    wrong = {
+        name: (code, dead[name].error_code if name in dead else None)
+        for name, _, code in cases
+        if name not in dead or dead[name].error_code != code
+    }
     assert not wrong, f"expected vs got: {wrong}\n{worker.log_tail()}"
     for name, value, _ in cases:
         letter = dead[name]
@@ -237,7 +284,9 @@ def test_bad_inputs_are_dead_lettered_and_good_neighbours_enriched(
     after, _ = good_event(7, product_id="after-bad")
     run(produce(env.bootstrap, env.topics["images"], [(b"after-bad", encode(after))]))
     enriched = env.topics["enriched"]
-    late = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "after-bad") >= 1, timeout=30))[enriched]
+    late = run(
+        consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "after-bad") >= 1, timeout=30)
+    )[enriched]
     assert "after-bad" in {r["product_id"] for r in late}
 
 
@@ -246,20 +295,42 @@ def test_label_agent_confirms_labels_in_the_gallery(stack: tuple) -> None:
     event, _ = good_event(200, product_id="label-me")
     run(produce(env.bootstrap, env.topics["images"], [(b"label-me", encode(event))]))
     enriched = env.topics["enriched"]
-    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "label-me") >= 1, timeout=30))[enriched]
+    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "label-me") >= 1, timeout=30))[
+        enriched
+    ]
     assert "label-me" in {r["product_id"] for r in got}
     assert milvus_rows(milvus.uri, ["label-me"])["label-me"]["label_source"] == "predicted"
 
     labels = [
-        (b"label-me", encode({"schema_version": 1, "product_id": "label-me", "category": "handbag-special",
-                              "source": "moderation"})),
-        (b"ghost", encode({"schema_version": 1, "product_id": "never-seen", "category": "bag", "source": "moderation"})),
+        (
+            b"label-me",
+            encode(
+                {
+                    "schema_version": 1,
+                    "product_id": "label-me",
+                    "category": "handbag-special",
+                    "source": "moderation",
+                }
+            ),
+        ),
+        (
+            b"ghost",
+            encode(
+                {"schema_version": 1, "product_id": "never-seen", "category": "bag", "source": "moderation"}
+            ),
+        ),
         (b"junk", b"{broken"),
     ]
     run(produce(env.bootstrap, env.topics["labels"], labels))
     dlq_topic = env.topics["dlq"]
-    dlq = run(consume(env.bootstrap, [dlq_topic], lambda g: {"ghost", "junk"} <= _keys(g[dlq_topic]), timeout=30))[dlq_topic]
-    codes = {base64.b64decode(d["original_key_b64"]).decode(): d["error_code"] for d in dlq if d["original_key_b64"]}
+    dlq = run(
+        consume(env.bootstrap, [dlq_topic], lambda g: {"ghost", "junk"} <= _keys(g[dlq_topic]), timeout=30)
+    )[dlq_topic]
+    codes = {
+        base64.b64decode(d["original_key_b64"]).decode(): d["error_code"]
+        for d in dlq
+        if d["original_key_b64"]
+    }
     assert codes.get("ghost") == "label_unknown_product"
     assert codes.get("junk") == "invalid_json"
     row = milvus_rows(milvus.uri, ["label-me"])["label-me"]
@@ -279,13 +350,34 @@ def test_kcat_produces_and_reads_back(stack: tuple) -> None:
     env, worker, _ = stack
     event, _ = good_event(300, product_id="kcat-product")
     line = b"kcat-product\t" + encode(event) + b"\n"
-    subprocess.run([kcat, "-b", env.bootstrap, "-t", env.topics["images"], "-P", "-K", "\t"],
-                   input=line, check=True, timeout=30)
+    subprocess.run(
+        [kcat, "-b", env.bootstrap, "-t", env.topics["images"], "-P", "-K", "\t"],
+        input=line,
+        check=True,
+        timeout=30,
+    )
     deadline = time.monotonic() + 40
     found = None
     while time.monotonic() < deadline and found is None:
-        out = subprocess.run([kcat, "-b", env.bootstrap, "-t", env.topics["enriched"], "-C", "-e", "-o", "beginning",
-                              "-q", "-f", "%k\t%s\n"], capture_output=True, check=True, timeout=30).stdout
+        out = subprocess.run(
+            [
+                kcat,
+                "-b",
+                env.bootstrap,
+                "-t",
+                env.topics["enriched"],
+                "-C",
+                "-e",
+                "-o",
+                "beginning",
+                "-q",
+                "-f",
+                "%k\t%s\n",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
         for row in out.decode().splitlines():
             key, _, value = row.partition("\t")
             if key == "kcat-product":

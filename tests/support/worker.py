@@ -61,8 +61,9 @@ class WorkerEnv:
         }
 
     def run(self, *args: str, timeout: float = 300) -> str:
-        done = subprocess.run(catalog_cmd(*args), env=self.env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        done = subprocess.run(
+            catalog_cmd(*args), env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
         if done.returncode != 0:
             raise RuntimeError(f"catalog {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
         return done.stdout
@@ -76,8 +77,13 @@ class WorkerProcess:
 
     def start(self, timeout: float = 120.0) -> WorkerProcess:
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(catalog_cmd("worker"), env=self.env.env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            catalog_cmd("worker"),
+            env=self.env.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -139,8 +145,13 @@ async def consume(
 ) -> dict[str, list[dict]]:
     """Read from the beginning until ``count`` messages (or the predicate holds) or the timeout passed."""
     done = count if callable(count) else (lambda got: sum(map(len, got.values())) >= count)
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     got: dict[str, list[dict]] = {t: [] for t in topics}
     deadline = time.monotonic() + timeout

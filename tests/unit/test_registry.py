@@ -42,8 +42,20 @@ def test_save_and_load_round_trip(tmp_path):
     assert manifest.ref == "m@1"
     assert set(manifest.files) == {"weights.pt"}
     on_disk = json.loads((tmp_path / "m" / "1" / "manifest.json").read_text())
-    for key in ("name", "version", "kind", "architecture", "config", "data", "metrics", "parents",
-                "preprocess", "files", "command", "created_at"):
+    for key in (
+        "name",
+        "version",
+        "kind",
+        "architecture",
+        "config",
+        "data",
+        "metrics",
+        "parents",
+        "preprocess",
+        "files",
+        "command",
+        "created_at",
+    ):
         assert key in on_disk
     assert on_disk["preprocess"] == {"image_size": 64, "scaling": "minus_one_one"}
     state = reg.load_state("m@1")

@@ -1,0 +1,118 @@
+"""The main job on embedded defaults, end to end, then a summary; stops everything it started.
+
+local Kafka broker (KRaft, 127.0.0.1) -> gallery into Milvus Lite -> worker -> generated
+seller uploads -> enriched topic -> accuracy, samples, throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from infra.kafka.runner import BrokerConfig, KafkaBroker
+
+
+def _catalog(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streams.cli", *args]
+
+
+def _step(message: str) -> None:
+    print(f"\n==> {message}", flush=True)
+
+
+def _wait_metrics(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the worker exited during start-up; see its log")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2):  # noqa: S310 - loopback
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("worker did not come up")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--events", type=int, default=300)
+    p.add_argument("--gallery", type=int, default=10_000)
+    p.add_argument("--style", choices=["plain", "seller"], default="plain")
+    p.add_argument("--workdir", default="runs/demo")
+    args = p.parse_args(argv)
+
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    kafka_dir = Path(tempfile.mkdtemp(prefix="kafka-", dir=workdir))
+    from infra.kafka.runner import free_ports
+
+    metrics_port = free_ports(1)[0]
+    env = {
+        **os.environ,
+        "CATALOG_MILVUS_URI": str(workdir / "milvus.db"),
+        "CATALOG_METRICS_PORT": str(metrics_port),
+        "CATALOG_APP_ID": f"demo-{int(time.time())}",
+    }
+    worker: subprocess.Popen[bytes] | None = None
+    _step("starting a local Kafka broker (KRaft, 127.0.0.1)")
+    with KafkaBroker(BrokerConfig(data_dir=kafka_dir)) as broker:
+        env["CATALOG_KAFKA_BOOTSTRAP"] = broker.bootstrap_servers
+        print(f"broker {broker.bootstrap_servers} pid {broker.pid}")
+        try:
+            _step(
+                f"loading {args.gallery} labelled Fashion-MNIST train items into Milvus Lite as 'confirmed'"
+            )
+            subprocess.run(
+                _catalog("gallery", "load", "--limit", str(args.gallery), "--style", args.style),
+                env=env,
+                check=True,
+            )
+            _step("starting the worker")
+            log = (workdir / "worker.log").open("wb")
+            worker = subprocess.Popen(
+                _catalog("worker"), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            _wait_metrics(metrics_port, worker)
+            print(f"worker pid {worker.pid}, metrics http://127.0.0.1:{metrics_port}/metrics, log {log.name}")
+            truth = workdir / "truth.jsonl"
+            _step(
+                f"publishing {args.events} generated uploads ({args.style} photos of test items)"
+            )
+            subprocess.run(
+                _catalog(
+                    "produce", "--generated", str(args.events), "--style", args.style, "--truth", str(truth)
+                ),
+                env=env,
+                check=True,
+            )
+            _step("reading the enriched topic")
+            done = subprocess.run(
+                _catalog("report", "--truth", str(truth), "--timeout", "300"),
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            print(done.stdout)
+            summary = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {}
+            (workdir / "summary.json").write_text(done.stdout)
+            return 0 if summary.get("enriched") == args.events else 1
+        finally:
+            if worker is not None and worker.poll() is None:
+                _step(f"stopping the worker (pid {worker.pid}) and the broker (pid {broker.pid})")
+                worker.terminate()
+                try:
+                    worker.wait(30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

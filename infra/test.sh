@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Command (2): install what is missing (cached in $HOME), then lint and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+py=$(bash infra/bootstrap.sh | tail -n 1)
+bin=$(dirname "$py")
+"$bin/ruff" check .
+"$bin/catalog" schemas --check
+set +e
+"$py" -m pytest -q -p no:cacheprovider "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: failing on purpose" >&2
+  exit 1
+fi
+exit "$rc"

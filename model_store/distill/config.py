@@ -1,0 +1,112 @@
+"""Typed configuration of the distillation recipe, shared by teachers, router and student runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model_store.datasets.fashion_mnist import train_val_split
+from model_store.distill.taxonomy import Taxonomy
+from model_store.preprocess import PreprocessSpec
+
+N_TRAIN = 60_000
+VAL_SPLIT_SEED = 0  # fixed: every model of the recipe holds out the same validation items
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    image_size: int = 64
+    embed_dim: int = 256
+    batch_size: int = 64
+    seed: int = 0
+    val_fraction: float = 0.1
+    val_items: int = 600  # validation items, each shown plain and as a seller photo
+    plain_fraction: float = 0.5  # share of plain catalog items in training batches (rest: seller photos)
+    epochs: float = 1.0
+    samples_per_epoch: int | None = None  # None: teachers their own items / own_fraction, else 54,000
+    lr: float = 1e-3  # backbone peak lr (OneCycle, cosine)
+    head_lr: float = 3e-3  # projection / classifier heads
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    own_fraction: float = 0.75  # teachers: share of own-category items; the rest is the "other" class
+    drop_connect: float = 0.1  # teachers and router; the student uses 0 (distillation targets are soft)
+    gamma: float = 1.0  # L = L2 + gamma * L_coral
+    coral_layers: tuple[int, ...] = (10, 14)
+    coral_dim: int = 100
+    eval_every: int = 250
+    checkpoint_every: int = 100
+    device: str = "cpu"
+    threads: int = 2
+    taxonomy: Taxonomy = field(default_factory=Taxonomy)
+
+    @property
+    def preprocess(self) -> PreprocessSpec:
+        return PreprocessSpec(self.image_size, "minus_one_one")
+
+    def steps(self, samples_per_epoch: int) -> int:
+        return max(1, math.ceil(self.epochs * samples_per_epoch / self.batch_size))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["taxonomy"] = self.taxonomy.to_dict()
+        out["coral_layers"] = list(self.coral_layers)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecipeConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown recipe config keys {sorted(unknown)}")
+        values = dict(data)
+        if "taxonomy" in values:
+            values["taxonomy"] = Taxonomy.from_dict(values["taxonomy"])
+        if "coral_layers" in values:
+            values["coral_layers"] = tuple(int(i) for i in values["coral_layers"])
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: Path | None, **overrides: Any) -> RecipeConfig:
+        base = {} if path is None else json.loads(Path(path).read_text())
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(base)
+
+
+def data_split(cfg: RecipeConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training pool, validation items) of the Fashion-MNIST train split."""
+    pool, val = train_val_split(N_TRAIN, cfg.val_fraction, VAL_SPLIT_SEED)
+    return pool, val[: cfg.val_items]
+
+
+def adamw_onecycle(
+    backbone: torch.nn.Module, heads: torch.nn.Module, cfg: RecipeConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with a larger lr for the heads, OneCycle (10 % warm-up, cosine) over the run."""
+    groups = [
+        {"params": [p for p in backbone.parameters() if p.requires_grad], "lr": cfg.lr},
+        {"params": [p for p in heads.parameters() if p.requires_grad], "lr": cfg.head_lr},
+    ]
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[cfg.lr, cfg.head_lr], total_steps=total_steps, pct_start=0.1,
+        div_factor=10.0, final_div_factor=100.0,
+    )  # fmt: skip
+    return opt, sched
+
+
+def data_description(cfg: RecipeConfig, samples: int) -> dict[str, Any]:
+    return {
+        "dataset": "Fashion-MNIST train split (Debian package dataset-fashion-mnist)",
+        "val_fraction": cfg.val_fraction,
+        "val_split_seed": VAL_SPLIT_SEED,
+        "plain_fraction": cfg.plain_fraction,
+        "seller_photos": "model_store.datasets seller-photo generator, default SellerPhotoConfig, train backgrounds",
+        "samples_seen": samples,
+    }

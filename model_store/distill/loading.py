@@ -1,0 +1,62 @@
+"""Rebuild registry versions of the distillation recipe (teachers, students, router) as modules.
+
+Architectures (``manifest.architecture``):
+- ``lite0-embedding``: an ``EmbeddingNet``; a teacher's state also holds its prototype head under
+  ``head.*`` and the embedding net under ``net.*``; a student's state is the net alone.
+- ``lite0-router``: a ``CategoryRouter`` over ``config["categories"]``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from model_store.distill.models import (
+    EMBED_DIM,
+    CategoryRouter,
+    EmbeddingNet,
+    build_embedding_net,
+    build_router,
+)
+from model_store.preprocess import PreprocessSpec
+from model_store.registry import Manifest, ModelRegistry
+
+EMBEDDING_ARCH = "lite0-embedding"
+ROUTER_ARCH = "lite0-router"
+
+
+class ArchitectureError(ValueError):
+    """A manifest names an architecture this loader cannot build."""
+
+
+def preprocess_of(manifest: Manifest) -> PreprocessSpec:
+    if manifest.preprocess is None:
+        raise ArchitectureError(f"{manifest.ref}: manifest has no preprocess spec")
+    return PreprocessSpec.from_dict(manifest.preprocess)
+
+
+def embedding_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The EmbeddingNet part of a teacher or student state dict."""
+    if any(k.startswith("net.") for k in state):
+        return {k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")}
+    return state
+
+
+def load_embedding_net(registry: ModelRegistry, ref: str) -> tuple[EmbeddingNet, Manifest]:
+    """A teacher's or student's embedding net, checksum-verified, in eval mode, channels_last."""
+    manifest = registry.load_manifest(ref)
+    if manifest.architecture != EMBEDDING_ARCH:
+        raise ArchitectureError(f"{manifest.ref} is a {manifest.architecture!r}, not a {EMBEDDING_ARCH!r}")
+    spec = preprocess_of(manifest)
+    net = build_embedding_net(spec.image_size, int(manifest.config.get("embed_dim", EMBED_DIM)), pretrained=False)
+    net.load_state_dict(embedding_state(registry.load_state(manifest.ref)), strict=True)
+    return net.eval(), manifest
+
+
+def load_router(registry: ModelRegistry, ref: str) -> tuple[CategoryRouter, Manifest]:
+    manifest = registry.load_manifest(ref)
+    if manifest.architecture != ROUTER_ARCH:
+        raise ArchitectureError(f"{manifest.ref} is a {manifest.architecture!r}, not a {ROUTER_ARCH!r}")
+    spec = preprocess_of(manifest)
+    router = build_router(spec.image_size, len(manifest.config["categories"]), pretrained=False)
+    router.load_state_dict(registry.load_state(manifest.ref), strict=True)
+    return router.eval(), manifest

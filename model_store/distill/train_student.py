@@ -1,0 +1,120 @@
+"""Distil the unified student from the category teachers: L = L2 + gamma * L_coral (seed 000 [0062]-[0067]).
+
+The student starts from ImageNet Lite0 weights plus a projection to the teachers' dimension. Each
+step runs the teachers in inference mode on the batch (each sample through its category's
+teacher(s)), then matches the student to them: L2 on the unit-norm vectors, CORAL on the
+designated blocks (pooled, mapped to 100-d by the shared frozen FC). No labels reach the loss;
+the true fine class only chooses the teacher, as in [0061]. The kept weights are those with the
+smallest validation loss L, as in [0059].
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from model_store.distill.config import RecipeConfig, adamw_onecycle, data_description, data_split
+from model_store.distill.coral import CoralProjector, multi_layer_coral
+from model_store.distill.data import ImageSource, MixedBatches, eval_images
+from model_store.distill.loading import EMBEDDING_ARCH, load_embedding_net
+from model_store.distill.models import build_embedding_net, fixed_prototypes
+from model_store.distill.teachers import TeacherSet
+from model_store.registry import Manifest, ModelRegistry
+from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report
+
+
+def load_teacher_set(registry: ModelRegistry, cfg: RecipeConfig, version: str, device: str) -> TeacherSet:
+    nets = {t: load_embedding_net(registry, f"teacher-{t}@{version}")[0] for t in cfg.taxonomy.teachers}
+    teachers = TeacherSet(nets, cfg.taxonomy).to(device).eval()
+    for p in teachers.parameters():
+        p.requires_grad_(False)
+    return teachers
+
+
+def _batched_teacher(teachers: TeacherSet, x: torch.Tensor, fine: torch.Tensor, taps, device: str):
+    vecs, pooled = [], []
+    for xs, fs in zip(x.split(256), fine.split(256), strict=True):
+        v, p = teachers(xs.to(device), teachers.assignments(fs.tolist()), taps)
+        vecs.append(v.cpu())
+        pooled.append([t.cpu() for t in p])
+    return torch.cat(vecs), [torch.cat(layer) for layer in zip(*pooled, strict=True)]
+
+
+def train_student(
+    cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, teacher_version: str,
+    command: str, resume: bool,
+) -> Manifest:  # fmt: skip
+    taps = list(cfg.coral_layers)
+    teachers = load_teacher_set(registry, cfg, teacher_version, cfg.device)
+    source = ImageSource("train", cfg.preprocess)
+    pool, val = data_split(cfg)
+    steps = cfg.steps(cfg.samples_per_epoch or len(pool))
+    batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 200, cfg.plain_fraction)
+    student = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True).to(cfg.device)
+    projector = CoralProjector([student.backbone.block_channels(i) for i in taps], cfg.coral_dim).to(cfg.device)
+    opt, sched = adamw_onecycle(student.backbone, student.proj, cfg, steps)
+
+    x_val, fine_val = eval_images(source, val, cfg.seed + 1)
+    with torch.inference_mode():
+        v_val, p_val = _batched_teacher(teachers, x_val, fine_val, taps, cfg.device)
+        c_val = [c.cpu() for c in projector([p.to(cfg.device) for p in p_val])]
+    protos = fixed_prototypes(len(cfg.taxonomy.class_names) + 1, cfg.embed_dim)[:-1]
+    teacher_proto_acc = float(((v_val @ protos.T).argmax(1) == fine_val).float().mean())
+
+    def step_fn(model: torch.nn.Module, batch: Any, step: int):
+        x, fine = batch
+        x = x.to(cfg.device)
+        assigned = teachers.assignments(fine.tolist(), np.random.default_rng((cfg.seed, step, 11)))
+        with torch.no_grad():
+            v_src, p_src = teachers(x, assigned, taps)
+        out_t, tapped = model.forward_with_taps(x, taps)
+        l2 = (v_src - F.normalize(out_t.float(), dim=1)).pow(2).sum(dim=1).mean()
+        if not taps:
+            return l2, {"l2": float(l2.detach())}
+        coral = multi_layer_coral(projector(p_src), projector(tapped))
+        return l2 + cfg.gamma * coral, {"l2": float(l2.detach()), "coral": float(coral.detach())}
+
+    def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
+        outs, tapped = [], []
+        for xs in x_val.split(256):
+            o, t = model.forward_with_taps(xs.to(cfg.device), taps)
+            outs.append(F.normalize(o.float(), dim=1).cpu())
+            tapped.append([c.cpu() for c in projector(t)])
+        v = torch.cat(outs)
+        l2 = float((v_val - v).pow(2).sum(1).mean())
+        coral = float(multi_layer_coral(c_val, [torch.cat(c) for c in zip(*tapped, strict=True)])) if taps else 0.0
+        acc = float(((v @ protos.T).argmax(1) == fine_val).float().mean())
+        return {"val_l2": l2, "val_coral": coral, "val_proto_acc": acc, "neg_val_loss": -(l2 + cfg.gamma * coral)}
+
+    tcfg = TrainConfig(total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
+                       checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints",
+                       select_metric="neg_val_loss")  # fmt: skip
+    trainer = Trainer(student, opt, sched, step_fn, batches, tcfg, eval_fn=evaluate)
+    t0 = time.perf_counter()
+    result = trainer.fit(resume=resume)
+    student.load_state_dict(trainer.final_state())
+    student.eval()
+    final = {k: v for k, v in result.history["eval"][-1].items() if k != "step"}
+    with torch.inference_mode():
+        best = evaluate(student, steps)
+        pred = torch.cat([(F.normalize(student(x.to(cfg.device)).float().cpu(), dim=1) @ protos.T).argmax(1)
+                          for x in x_val.split(256)])  # fmt: skip
+    names = list(cfg.taxonomy.class_names)
+    cm = confusion_matrix(fine_val.numpy(), pred.numpy(), len(names))
+    report = save_report(out / "report.png", result.history, {f"{name} (nearest prototype), val": (cm, names)},
+                         f"{name}: gamma={cfg.gamma}, CORAL layers {taps}")  # fmt: skip
+    metrics = {**best, "best_step": result.best_step, "steps": steps, "last_eval": final,
+               "teacher_val_proto_acc": teacher_proto_acc,
+               "train_seconds_this_run": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    parents = [f"teacher-{t}@{teacher_version}" for t in cfg.taxonomy.teachers]
+    return registry.save(name, version, student.state_dict(), {
+        "kind": "student", "architecture": EMBEDDING_ARCH, "config": cfg.to_dict(),
+        "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics, "parents": parents,
+        "preprocess": cfg.preprocess, "command": command,
+        "extra": {"loss": "L = L2(unit vec_source, unit vec_target) + gamma * CORAL (seed 000 [0062]-[0067])"},
+    }, overwrite=True, extra_files={"report.png": report})  # fmt: skip

@@ -1,0 +1,119 @@
+"""Train the category teachers (fine classes of their categories + "other") and the router."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from model_store.distill.config import RecipeConfig, adamw_onecycle, data_description, data_split
+from model_store.distill.data import ImageSource, MixedBatches, eval_images
+from model_store.distill.loading import EMBEDDING_ARCH, ROUTER_ARCH
+from model_store.distill.models import PrototypeHead, TeacherNet, build_embedding_net, build_router
+from model_store.registry import Manifest, ModelRegistry
+from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report
+
+
+def _train_config(cfg: RecipeConfig, steps: int, out: Path, select: str) -> TrainConfig:
+    return TrainConfig(
+        total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
+        checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints", select_metric=select,
+    )  # fmt: skip
+
+
+def _classify_eval(x_val: torch.Tensor, y_val: torch.Tensor, device: str):
+    def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
+        logits = torch.cat([model(x.to(device)).float().cpu() for x in x_val.split(256)])
+        return {"val_acc": float((logits.argmax(1) == y_val).float().mean())}
+
+    return evaluate
+
+
+def _predict(model: torch.nn.Module, x_val: torch.Tensor, device: str) -> np.ndarray:
+    model.eval()
+    with torch.inference_mode():
+        return torch.cat([model(x.to(device)).float().argmax(1).cpu() for x in x_val.split(256)]).numpy()
+
+
+def train_teacher(
+    cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, command: str, resume: bool
+) -> Manifest:
+    tax = cfg.taxonomy
+    classes = tax.teacher_classes(name)
+    label_map = torch.full((len(tax.class_names),), len(classes), dtype=torch.long)  # default: "other"
+    label_map[list(classes)] = torch.arange(len(classes))
+    source = ImageSource("train", cfg.preprocess)
+    pool, val = data_split(cfg)
+    own = np.isin(source.labels(pool), classes)
+    weights = np.where(own, cfg.own_fraction / own.sum(), (1 - cfg.own_fraction) / max((~own).sum(), 1))
+    spe = cfg.samples_per_epoch or int(own.sum() / cfg.own_fraction)
+    steps = cfg.steps(spe)
+    batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed, cfg.plain_fraction, weights)
+    x_val, fine_val = eval_images(source, val, cfg.seed + 1)
+    y_val = label_map[fine_val]
+
+    net = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True, drop_connect_rate=cfg.drop_connect)
+    model = TeacherNet(net, PrototypeHead(classes, len(tax.class_names), cfg.embed_dim)).to(cfg.device)
+    opt, sched = adamw_onecycle(net.backbone, net.proj, cfg, steps)
+
+    def step_fn(m: torch.nn.Module, batch: Any, step: int):
+        x, fine = batch
+        loss = F.cross_entropy(m(x.to(cfg.device)).float(), label_map[fine].to(cfg.device),
+                               label_smoothing=cfg.label_smoothing)  # fmt: skip
+        return loss, {}
+
+    trainer = Trainer(model, opt, sched, step_fn, batches, _train_config(cfg, steps, out, "val_acc"),
+                      eval_fn=_classify_eval(x_val, y_val, cfg.device))  # fmt: skip
+    t0 = time.perf_counter()
+    result = trainer.fit(resume=resume)
+    model.load_state_dict(trainer.final_state())
+    labels = [tax.class_names[i] for i in classes] + ["other"]
+    cm = confusion_matrix(y_val.numpy(), _predict(model, x_val, cfg.device), len(labels))
+    report = save_report(out / "report.png", result.history, {f"teacher {name}, val": (cm, labels)}, f"teacher {name}")
+    metrics = {"val_acc": result.best_value, "best_step": result.best_step, "steps": steps,
+               "train_seconds_this_run": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    return registry.save(f"teacher-{name}", version, model.state_dict(), {
+        "kind": "teacher", "architecture": EMBEDDING_ARCH,
+        "config": {**cfg.to_dict(), "teacher": name, "classes": list(classes), "labels": labels},
+        "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics, "parents": [],
+        "preprocess": cfg.preprocess, "command": command,
+    }, overwrite=True, extra_files={"report.png": report})  # fmt: skip
+
+
+def train_router(
+    cfg: RecipeConfig, out: Path, registry: ModelRegistry, version: str, command: str, resume: bool
+) -> Manifest:
+    tax = cfg.taxonomy
+    to_cat = torch.tensor(tax.fine_to_category_index())
+    source = ImageSource("train", cfg.preprocess)
+    pool, val = data_split(cfg)
+    steps = cfg.steps(cfg.samples_per_epoch or len(pool))
+    batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 100, cfg.plain_fraction)
+    x_val, fine_val = eval_images(source, val, cfg.seed + 1)
+    y_val = to_cat[fine_val]
+    model = build_router(cfg.image_size, len(tax.categories), pretrained=True).to(cfg.device)
+    opt, sched = adamw_onecycle(model.backbone, model.head, cfg, steps)
+
+    def step_fn(m: torch.nn.Module, batch: Any, step: int):
+        x, fine = batch
+        loss = F.cross_entropy(m(x.to(cfg.device)).float(), to_cat[fine].to(cfg.device),
+                               label_smoothing=cfg.label_smoothing)  # fmt: skip
+        return loss, {}
+
+    trainer = Trainer(model, opt, sched, step_fn, batches, _train_config(cfg, steps, out, "val_acc"),
+                      eval_fn=_classify_eval(x_val, y_val, cfg.device))  # fmt: skip
+    result = trainer.fit(resume=resume)
+    model.load_state_dict(trainer.final_state())
+    cm = confusion_matrix(y_val.numpy(), _predict(model, x_val, cfg.device), len(tax.categories))
+    report = save_report(out / "report.png", result.history, {"router, val": (cm, list(tax.categories))}, "router")
+    return registry.save("router", version, model.state_dict(), {
+        "kind": "router", "architecture": ROUTER_ARCH,
+        "config": {**cfg.to_dict(), "categories": list(tax.categories)},
+        "data": data_description(cfg, steps * cfg.batch_size),
+        "metrics": {"val_acc": result.best_value, "best_step": result.best_step, "steps": steps},
+        "parents": [], "preprocess": cfg.preprocess, "command": command,
+    }, overwrite=True, extra_files={"report.png": report})  # fmt: skip

@@ -1,0 +1,207 @@
+"""The one settings object: defaults, CATALOG_* environment, TOML file, and the derived stage configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from processors.embedding import EmbedderConfig
+from processors.intake import IntakeConfig
+from processors.pipeline import PipelineConfig
+from processors.vector_index import VectorIndexConfig
+from streams.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No CATALOG_* variable of the caller's shell leaks in, and no stray file is found by accident."""
+    for name in list(os.environ):
+        if name.upper().startswith("CATALOG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def toml_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "catalog.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults() -> None:
+    s = Settings()
+    assert s.config_file is None
+    assert s.kafka_bootstrap == "127.0.0.1:9092"
+    assert s.app_id == "catalog-enricher"
+    assert (s.topic_images, s.topic_enriched, s.topic_dlq, s.topic_labels) == (
+        "catalog.images.v1",
+        "catalog.enriched.v1",
+        "catalog.images.dlq.v1",
+        "catalog.labels.v1",
+    )
+    assert (s.batch_max_size, s.batch_max_wait_s) == (64, 0.5)
+    assert (s.retry_backoff_initial_s, s.retry_backoff_max_s) == (0.5, 30.0)
+    assert (s.knn_k, s.similar_k, s.trusted_label_sources) == (20, 10, ["confirmed"])
+    assert s.allowed_image_formats == ["JPEG", "PNG", "WEBP"]
+    assert s.private_host_allowlist == []
+    assert (s.allow_file_urls, s.file_url_root, s.milvus_token, s.torch_threads) == (False, None, None, None)
+
+
+def test_env_overrides_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG_KAFKA_BOOTSTRAP", "broker:29092")
+    monkeypatch.setenv("CATALOG_KNN_K", "7")
+    monkeypatch.setenv("CATALOG_BATCH_MAX_WAIT_S", "0.25")
+    monkeypatch.setenv("CATALOG_ALLOW_FILE_URLS", "true")
+    monkeypatch.setenv("CATALOG_FILE_URL_ROOT", "/srv/images")
+    monkeypatch.setenv("CATALOG_MILVUS_TOKEN", "secret")
+    s = Settings()
+    assert s.kafka_bootstrap == "broker:29092"
+    assert s.knn_k == 7
+    assert s.batch_max_wait_s == 0.25
+    assert s.allow_file_urls is True
+    assert s.file_url_root == Path("/srv/images")
+    assert s.milvus_token == "secret"
+
+
+def test_env_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("catalog_similar_k", "3")
+    assert Settings().similar_k == 3
+
+
+def test_unprefixed_env_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KNN_K", "5")
+    assert Settings().knn_k == 20
+
+
+def test_list_values_from_json_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG_TRUSTED_LABEL_SOURCES", '["confirmed", "seller"]')
+    monkeypatch.setenv("CATALOG_ALLOWED_IMAGE_FORMATS", '["jpeg", "png"]')
+    monkeypatch.setenv("CATALOG_PRIVATE_HOST_ALLOWLIST", '["127.0.0.1", "10.0.0.0/8"]')
+    s = Settings()
+    assert s.trusted_label_sources == ["confirmed", "seller"]
+    assert s.allowed_image_formats == ["jpeg", "png"]
+    assert s.private_host_allowlist == ["127.0.0.1", "10.0.0.0/8"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("CATALOG_KNN_K", "many"), ("CATALOG_TRUSTED_LABEL_SOURCES", "[oops")]
+)
+def test_bad_env_value_is_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises((ValidationError, ValueError)):
+        Settings()
+
+
+def test_toml_file_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = toml_file(
+        tmp_path,
+        'knn_k = 7\nmilvus_uri = "/data/gallery.db"\ntrusted_label_sources = ["confirmed", "seller"]\n',
+    )
+    monkeypatch.setenv("CATALOG_CONFIG_FILE", str(path))
+    s = Settings()
+    assert s.config_file == path
+    assert s.knn_k == 7
+    assert s.milvus_uri == "/data/gallery.db"
+    assert s.trusted_label_sources == ["confirmed", "seller"]
+    assert s.similar_k == 10  # untouched keys keep their defaults
+
+
+def test_env_wins_over_toml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = toml_file(tmp_path, "knn_k = 7\nsimilar_k = 4\n")
+    monkeypatch.setenv("CATALOG_CONFIG_FILE", str(path))
+    monkeypatch.setenv("CATALOG_KNN_K", "9")
+    s = Settings()
+    assert s.knn_k == 9
+    assert s.similar_k == 4
+
+
+def test_init_wins_over_env_and_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CATALOG_CONFIG_FILE", str(toml_file(tmp_path, "knn_k = 7\n")))
+    monkeypatch.setenv("CATALOG_KNN_K", "9")
+    assert Settings(knn_k=11).knn_k == 11
+
+
+def test_toml_file_from_init_argument(tmp_path: Path) -> None:
+    path = toml_file(tmp_path, "knn_k = 7\n")
+    s = Settings(config_file=path)
+    assert s.config_file == path
+    assert s.knn_k == 7
+
+
+def test_unknown_init_key_is_refused() -> None:
+    with pytest.raises(ValidationError, match="knn_kk"):
+        Settings(knn_kk=3)  # type: ignore[call-arg]
+
+
+def test_unknown_toml_key_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CATALOG_CONFIG_FILE", str(toml_file(tmp_path, "knn_k = 7\nknn_kk = 3\n")))
+    with pytest.raises(ValidationError, match="knn_kk"):
+        Settings()
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings()
+    with pytest.raises(ValidationError):
+        s.knn_k = 3  # type: ignore[misc]
+
+
+def test_intake_config_carries_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CATALOG_ALLOWED_IMAGE_FORMATS", '["jpeg", "Png"]')
+    monkeypatch.setenv("CATALOG_PRIVATE_HOST_ALLOWLIST", '["127.0.0.1"]')
+    s = Settings(
+        max_image_bytes=1234,
+        max_image_pixels=5678,
+        fetch_timeout_s=1.5,
+        fetch_attempts=3,
+        allow_file_urls=True,
+        file_url_root=tmp_path,
+    )
+    config = s.intake_config()
+    assert isinstance(config, IntakeConfig)
+    assert (config.max_bytes, config.max_pixels) == (1234, 5678)
+    assert config.allowed_formats == frozenset({"JPEG", "PNG"})  # upper-cased for PIL's format names
+    assert (config.fetch_timeout_s, config.fetch_attempts) == (1.5, 3)
+    assert (config.allow_file_urls, config.file_root) == (True, tmp_path)
+    assert config.private_host_allowlist == frozenset({"127.0.0.1"})
+
+
+def test_default_intake_config_matches_intake_defaults() -> None:
+    assert Settings().intake_config() == IntakeConfig()
+
+
+def test_index_config_carries_values() -> None:
+    s = Settings(
+        milvus_uri="http://milvus:19530",
+        milvus_token="t",
+        milvus_collection_prefix="shop",
+        milvus_index_type="FLAT",
+        milvus_search_ef=64,
+    )
+    assert s.index_config() == VectorIndexConfig(
+        uri="http://milvus:19530", collection_prefix="shop", token="t", index_type="FLAT", search_ef=64
+    )
+
+
+def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG_TRUSTED_LABEL_SOURCES", '["confirmed", "seller"]')
+    s = Settings(knn_k=5, similar_k=3)
+    assert s.pipeline_config() == PipelineConfig(
+        knn_k=5, similar_k=3, trusted_label_sources=frozenset({"confirmed", "seller"}), upsert=True
+    )
+    assert s.pipeline_config(upsert=False).upsert is False
+
+
+def test_embedder_config_carries_values() -> None:
+    s = Settings(model_ref="student@3", model_image_size=96, device="cuda:0", torch_threads=2)
+    assert s.embedder_config() == EmbedderConfig(
+        model_ref="student@3", image_size=96, device="cuda:0", torch_threads=2
+    )
+
+
+def test_default_derived_configs_match_stage_defaults() -> None:
+    s = Settings()
+    assert s.pipeline_config() == PipelineConfig()
+    assert s.index_config() == VectorIndexConfig()
+    assert s.embedder_config() == EmbedderConfig()
