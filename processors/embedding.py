@@ -56,12 +56,18 @@ class TorchEmbedder:
         return cls(model, device=config.device, max_forward_batch=config.max_forward_batch)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self.embed_uint8(self.to_uint8(images))
+
+    def to_uint8(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Decoded images resized to the model input, as the manifest says."""
         if not images:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self.embed_uint8(self._model.preprocess.images_to_uint8(images))
+            return np.zeros((0, self.image_size, self.image_size, 3), dtype=np.uint8)
+        return self._model.preprocess.images_to_uint8(images)
 
     def embed_uint8(self, batch: np.ndarray) -> np.ndarray:
         """Embed pre-resized uint8 [N, H, W, 3] pixels (bulk gallery loads skip PIL)."""
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
         chunks = []
         for start in range(0, len(batch), self._max_batch):
             x = self._model.preprocess.normalise_uint8(batch[start : start + self._max_batch]).to(

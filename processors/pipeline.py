@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processors.embedding import Embedder
+from processors.embedding import TorchEmbedder
 from processors.errors import InputRejected, ProcessingError
+from processors.inference import QualityScorer, run_models
 from processors.intake import DecodedImage, ImageIntake
 from processors.knn_vote import Neighbour, vote_category
 from processors.requests import Enrichment, ImageRequest, Outcome, Rejection
@@ -39,12 +40,18 @@ class EnrichmentPipeline:
     """Holds the stages and two single-thread executors that keep blocking work off the loop."""
 
     def __init__(
-        self, config: PipelineConfig, intake: ImageIntake, embedder: Embedder, index: VectorIndex
+        self,
+        config: PipelineConfig,
+        intake: ImageIntake,
+        embedder: TorchEmbedder,
+        index: VectorIndex,
+        quality: QualityScorer | None = None,
     ) -> None:
         self.config = config
         self.intake = intake
         self.embedder = embedder
         self.index = index
+        self.quality = quality
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._index_io = ThreadPoolExecutor(1, thread_name_prefix="vector-index")
 
@@ -82,9 +89,17 @@ class EnrichmentPipeline:
     ) -> None:
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        vectors = await loop.run_in_executor(self._inference, self.embedder.embed, [d.image for _, d in good])
-        timings["embed"] = _ms(t0)
         batch_requests = [requests[i] for i, _ in good]
+        inference = await loop.run_in_executor(
+            self._inference, run_models, self.embedder, self.quality, [d.image for _, d in good],
+            [r.scene for r in batch_requests],
+        )  # fmt: skip
+        vectors = inference.vectors
+        timings["embed"] = inference.embed_ms
+        if inference.quality_ms is not None:
+            timings["quality"] = inference.quality_ms
+        timings["inference"] = _ms(t0)
+        qualities = inference.quality or [None] * len(good)
         t0 = time.perf_counter()
         neighbours, existing = await self.run_index(self._lookup, batch_requests, vectors)
         timings["search"] = _ms(t0)
@@ -95,10 +110,16 @@ class EnrichmentPipeline:
             enrichments.append((slot, decoded, request, vote, tuple(others[: self.config.similar_k])))
         if self.config.upsert:
             t0 = time.perf_counter()
-            items = self._gallery_items(batch_requests, vectors, [e[3].label for e in enrichments], existing)
+            items = self._gallery_items(
+                batch_requests,
+                vectors,
+                [e[3].label for e in enrichments],
+                existing,
+                [q.total if q else None for q in qualities],
+            )
             await self.run_index(self.index.upsert, items)
             timings["upsert"] = _ms(t0)
-        for slot, decoded, request, vote, similar in enrichments:
+        for (slot, decoded, request, vote, similar), quality in zip(enrichments, qualities, strict=True):
             outcomes[slot] = Enrichment(
                 request=request,
                 model_id=self.embedder.model_id,
@@ -108,6 +129,7 @@ class EnrichmentPipeline:
                 image_width=decoded.width,
                 image_height=decoded.height,
                 timings_ms=timings,
+                quality=quality,
             )
 
     def _lookup(
@@ -124,11 +146,13 @@ class EnrichmentPipeline:
         vectors: np.ndarray,
         voted: Sequence[str | None],
         existing: dict[str, dict],
+        quality_totals: Sequence[float | None] | None = None,
     ) -> list[GalleryItem]:
         """Newest image per product wins; a stored trusted or seller label is never downgraded to a guess."""
         now_ms = int(time.time() * 1000)
         by_product: dict[str, GalleryItem] = {}
-        for request, vector, label in zip(requests, vectors, voted, strict=True):
+        totals = quality_totals or [None] * len(requests)
+        for request, vector, label, total in zip(requests, vectors, voted, totals, strict=True):
             row = existing.get(request.product_id)
             if row and row["label_source"] in self.config.trusted_label_sources:
                 category, source = row["category"], row["label_source"]
@@ -145,6 +169,7 @@ class EnrichmentPipeline:
                 label_source=source,
                 seller_id=request.seller_id,
                 updated_at_ms=now_ms,
+                quality_total=total,
             )
         return list(by_product.values())
 

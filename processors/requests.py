@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from model_store.quality.results import QualityResult
 from processors.errors import InputRejected
 from processors.knn_vote import CategoryVote, Neighbour
 
@@ -29,6 +30,7 @@ class Enrichment:
     image_width: int
     image_height: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    quality: QualityResult | None = None
 
 
 @dataclass(frozen=True)

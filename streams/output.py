@@ -4,14 +4,55 @@ from __future__ import annotations
 
 import base64
 
+from model_store.quality.results import QualityResult
 from processors.errors import InputRejected
 from processors.knn_vote import Neighbour as DomainNeighbour
 from processors.requests import Enrichment
-from streams.events import CategoryResult, DeadLetter, ImageEnriched, ModelRef, Neighbour, SourceRef, utc_now
+from streams.events import (
+    BackgroundQuality,
+    CategoryResult,
+    DeadLetter,
+    ImageEnriched,
+    ModelRef,
+    Neighbour,
+    PositionQuality,
+    Quality,
+    QualityWeights,
+    SourceRef,
+    VisualQuality,
+    utc_now,
+)
 
 
 def _neighbours(items: tuple[DomainNeighbour, ...] | list[DomainNeighbour]) -> list[Neighbour]:
     return [Neighbour(product_id=n.product_id, category=n.category, score=round(n.score, 6)) for n in items]
+
+
+def _r(x: float) -> float:
+    return round(float(x), 6)
+
+
+def quality_block(q: QualityResult | None) -> Quality | None:
+    if q is None:
+        return None
+    return Quality(
+        background=BackgroundQuality(
+            label=q.background.label, probability=_r(q.background.probability), score=_r(q.background.score)
+        ),
+        position=PositionQuality(
+            category=q.position.category,
+            box=tuple(_r(v) for v in q.position.box),  # type: ignore[arg-type]
+            probability=_r(q.position.probability),
+            score=_r(q.position.score),
+        ),
+        visual=VisualQuality(
+            aesthetic=_r(q.visual.aesthetic), noise=_r(q.visual.noise), score=_r(q.visual.score)
+        ),
+        total=_r(q.total),
+        weights=QualityWeights(
+            background=_r(q.weights.background), position=_r(q.weights.position), visual=_r(q.weights.visual)
+        ),
+    )
 
 
 def enriched_event(result: Enrichment, source: SourceRef | None) -> ImageEnriched:
@@ -31,7 +72,7 @@ def enriched_event(result: Enrichment, source: SourceRef | None) -> ImageEnriche
             neighbours=_neighbours(vote.neighbours),
         ),
         similar_items=_neighbours(result.similar),
-        quality=None,
+        quality=quality_block(result.quality),
         image={"width": result.image_width, "height": result.image_height},
         timings=result.timings_ms,
         source=source,

@@ -7,7 +7,7 @@ so no module below reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     allow_file_urls: bool = False
     file_url_root: Path | None = None
     private_host_allowlist: list[str] = []
+
+    quality_mode: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: score quality when the shipped models exist; on: require them; off: never"
+    )
+    quality_weights: dict[str, float] = {"background": 0.3, "position": 0.35, "visual": 0.35}
+    quality_visual_weights: dict[str, float] = {"aesthetic": 0.5, "noise": 0.5}
 
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108

@@ -60,4 +60,8 @@ def position_loss(
     prob_term = F.binary_cross_entropy_with_logits(raw.prob_logit, prob_target)
     subject_term = F.binary_cross_entropy_with_logits(raw.subject_logit, is_subject)
     loss = box_term + 4.0 * prob_term + subject_term
-    return loss, {"box": float(box_term), "prob": float(prob_term), "subject": float(subject_term)}
+    return loss, {
+        "box": float(box_term.detach()),
+        "prob": float(prob_term.detach()),
+        "subject": float(subject_term.detach()),
+    }

@@ -92,7 +92,10 @@ def position_geometry(box: tuple[float, float, float, float], config: PositionSc
 
 
 def position_score(
-    box: tuple[float, float, float, float], probability: float, subject_prob: float, config: PositionScoreConfig
+    box: tuple[float, float, float, float],
+    probability: float,
+    subject_prob: float,
+    config: PositionScoreConfig,
 ) -> float:
     """Confidence-weighted geometry, scaled down when the model calls the position non-subject."""
     f = config.subject_floor
@@ -151,7 +154,9 @@ class ScoringConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScoringConfig:
         return cls(
-            BackgroundScoreTable(data["background_table"]) if "background_table" in data else BackgroundScoreTable(),
+            BackgroundScoreTable(data["background_table"])
+            if "background_table" in data
+            else BackgroundScoreTable(),
             PositionScoreConfig(**data.get("position", {})),
             VisualScoreConfig(**data.get("visual", {})),
             TotalWeights(**data.get("weights", {})),

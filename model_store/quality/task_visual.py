@@ -61,7 +61,11 @@ class VisualTask:
             "twin": twin, "gate_weight": gate_weight, "consistency_weight": consistency_weight,
             "score_weights": list(score_weights),
         }  # fmt: skip
-        self.gate_weight, self.consistency_weight, self.score_weights = gate_weight, consistency_weight, score_weights
+        self.gate_weight, self.consistency_weight, self.score_weights = (
+            gate_weight,
+            consistency_weight,
+            score_weights,
+        )
 
     def build(self) -> nn.Module:
         return TwinPair(self.model_config) if self.twin else VisualNet(**self.model_config)
@@ -87,7 +91,9 @@ class VisualTask:
                       "consistency": float(consistency)}  # fmt: skip
 
     @staticmethod
-    def predict(model: nn.Module, data: QualityData, preprocess: PreprocessSpec, clean: bool = False) -> np.ndarray:
+    def predict(
+        model: nn.Module, data: QualityData, preprocess: PreprocessSpec, clean: bool = False
+    ) -> np.ndarray:
         """[N, 2] (aesthetic, noise) of the served model on ``data.images`` (or ``data.clean``)."""
         net = model.main if isinstance(model, TwinPair) else model
         source = QualityData(data.clean, data.clean, data.labels) if clean else data

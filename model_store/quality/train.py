@@ -47,7 +47,9 @@ def default_name(args: argparse.Namespace) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m model_store.quality.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m model_store.quality.train", description=__doc__.split("\n")[0]
+    )
     p.add_argument("model", choices=["background", "position", "visual"])
     p.add_argument("--no-twin", action="store_true", help="visual: plain regression, no twin (the ablation)")
     p.add_argument("--steps", type=int, default=None, help="default: " + str(DEFAULT_STEPS))
@@ -81,13 +83,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = args.run_dir or Path("runs/quality") / name
     steps = args.steps or DEFAULT_STEPS[args.model]
     task, preprocess = make_task(args), PreprocessSpec(image_size=args.size, scaling="minus_one_one")
-    train_spec, val_spec = DataSpec("train", args.n_train, size=args.size), DataSpec("val", args.n_val, size=args.size)
+    train_spec, val_spec = (
+        DataSpec("train", args.n_train, size=args.size),
+        DataSpec("val", args.n_val, size=args.size),
+    )
     train_data, val_data = load_data(train_spec), load_data(val_spec)
 
     model = task.build().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.1)
-    sampler = BatchSampler(train_data, args.batch_size, preprocess, seed=args.seed, with_clean=task.with_clean)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.1
+    )
+    sampler = BatchSampler(
+        train_data, args.batch_size, preprocess, seed=args.seed, with_clean=task.with_clean
+    )
     config = TrainConfig(
         total_steps=steps, seed=args.seed, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
         checkpoint_dir=run_dir / "checkpoints", select_metric=task.select_metric,
@@ -105,7 +114,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     confusions = {}
     if "confusion" in metrics:
         confusions["validation confusion"] = (metrics["confusion"], list(BACKGROUND_CLASSES))
-    save_report(run_dir / "report.png", result.history, confusions, title=f"{name}: {json.dumps(scalar_metrics(metrics))[:150]}")
+    save_report(
+        run_dir / "report.png",
+        result.history,
+        confusions,
+        title=f"{name}: {json.dumps(scalar_metrics(metrics))[:150]}",
+    )
     summary = {
         "name": name, "steps": steps, "best_step": result.best_step, "train_seconds": round(seconds, 1),
         "images_per_second": round(steps * args.batch_size / max(seconds, 1e-9), 1), "val": metrics,
@@ -115,15 +129,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.no_save:
         serving = task.serving_module(model)
         manifest = ModelRegistry(args.registry).save(
-            name, args.version, serving.state_dict(),
+            name,
+            args.version,
+            serving.state_dict(),
             {
-                "kind": task.kind, "architecture": task.architecture, "config": task.model_config,
+                "kind": task.kind,
+                "architecture": task.architecture,
+                "config": task.model_config,
                 "data": {"train": train_spec.describe(), "val": val_spec.describe()},
-                "metrics": {"val": metrics}, "parents": [], "preprocess": preprocess,
-                "command": "python -m model_store.quality.train " + shlex.join(sys.argv[1:] if argv is None else argv),
+                "metrics": {"val": metrics},
+                "parents": [],
+                "preprocess": preprocess,
+                "command": "python -m model_store.quality.train "
+                + shlex.join(sys.argv[1:] if argv is None else argv),
                 "extra": {
-                    "training": {**vars(args), "steps": steps, "best_step": result.best_step,
-                                 **getattr(task, "train_config", {})},
+                    "training": {
+                        **vars(args),
+                        "steps": steps,
+                        "best_step": result.best_step,
+                        **getattr(task, "train_config", {}),
+                    },
                     "train_seconds": round(seconds, 1),
                 },
             },  # fmt: skip

@@ -1,0 +1,158 @@
+"""Serving interface: the three quality models on one shared, already decoded batch.
+
+    models = QualityModels.load()                      # quality-{background,position,visual}@1
+    results = models.score_batch(uint8_nhwc, scenes)   # or a list of PIL images
+
+The batch is resized (PIL images only) and normalised once, with the ``PreprocessSpec`` the three
+manifests share, and the three networks run on that one tensor. Scores follow ``scoring``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from model_store.datasets.seller_spec import BACKGROUND_CLASSES
+from model_store.preprocess import PreprocessSpec
+from model_store.quality.architectures import KIND_TO_ARCHITECTURE, build
+from model_store.quality.position_model import decode
+from model_store.quality.results import BackgroundResult, PositionResult, QualityResult, VisualResult, Weights
+from model_store.quality.scoring import ScoringConfig, position_score
+from model_store.registry import ModelRegistry
+
+DEFAULT_REFS: Mapping[str, str] = {
+    "background": "quality-background@1",
+    "position": "quality-position@1",
+    "visual": "quality-visual@1",
+}
+
+
+class QualityInputError(ValueError):
+    """The batch or the scenes do not fit the models' input contract."""
+
+    error_code = "quality_bad_input"
+
+
+@dataclass(frozen=True)
+class RawQuality:
+    """Batched model outputs (numpy) before any scoring."""
+
+    background_probs: np.ndarray  # [N, C]
+    subject_prob: np.ndarray  # [N]
+    box: np.ndarray  # [N, 4]
+    box_probability: np.ndarray  # [N]
+    visual: np.ndarray  # [N, 2] aesthetic, noise
+
+
+def load_module(registry: ModelRegistry, ref: str, role: str) -> tuple[nn.Module, PreprocessSpec, str]:
+    """(eval module, its preprocessing, resolved ref) of one checksum-verified quality version."""
+    manifest = registry.load_manifest(ref)
+    expected = KIND_TO_ARCHITECTURE[f"quality-{role}"]
+    if manifest.architecture != expected or manifest.preprocess is None:
+        raise QualityInputError(
+            f"{manifest.ref} is a {manifest.architecture!r} model; the {role} role needs {expected!r} "
+            "with a preprocess spec in its manifest"
+        )
+    module = build(manifest.architecture, manifest.config)
+    module.load_state_dict(registry.load_state(manifest.ref))
+    module = module.eval().to(memory_format=torch.channels_last)
+    return module, PreprocessSpec.from_dict(manifest.preprocess), manifest.ref
+
+
+@dataclass
+class QualityModels:
+    background: nn.Module
+    position: nn.Module
+    visual: nn.Module
+    preprocess: PreprocessSpec
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    refs: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, registry: ModelRegistry | None = None, refs: Mapping[str, str] = DEFAULT_REFS,
+        scoring: ScoringConfig | None = None,
+    ) -> QualityModels:  # fmt: skip
+        """Load and checksum-verify the three versions; they must share one preprocessing."""
+        registry = registry or ModelRegistry()
+        modules, specs, resolved = {}, {}, {}
+        for role in ("background", "position", "visual"):
+            modules[role], specs[role], resolved[role] = load_module(registry, refs[role], role)
+        if len(set(specs.values())) != 1:
+            raise QualityInputError(
+                f"the quality models need one shared preprocessing, manifests say {specs}"
+            )
+        return cls(
+            **modules, preprocess=specs["background"], scoring=scoring or ScoringConfig(), refs=resolved
+        )
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocess.image_size
+
+    def to_uint8(self, images: np.ndarray | Sequence[Image.Image]) -> np.ndarray:
+        """The one shared uint8 NHWC batch at the input size (PIL images are resized once here)."""
+        if not isinstance(images, np.ndarray):
+            return self.preprocess.images_to_uint8(list(images))
+        s = self.input_size
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (s, s, 3):
+            raise QualityInputError(
+                f"expected uint8 [N, {s}, {s}, 3], got {images.dtype} {list(images.shape)}"
+            )
+        return images
+
+    def infer(self, images: np.ndarray | Sequence[Image.Image]) -> RawQuality:
+        """One normalisation, three forward passes."""
+        x = self.preprocess.normalise_uint8(self.to_uint8(images))
+        with torch.inference_mode():
+            background = torch.softmax(self.background(x), dim=1)
+            det = decode(self.position(x))
+            visual = self.visual(x)
+        return RawQuality(
+            background.float().numpy(), det.subject_prob.numpy(), det.box.numpy(),
+            det.probability.numpy(), visual.float().numpy(),
+        )  # fmt: skip
+
+    def score_batch(
+        self, images: np.ndarray | Sequence[Image.Image], scenes: Sequence[str | None] | None = None
+    ) -> list[QualityResult]:
+        n = len(images)
+        scenes = [None] * n if scenes is None else list(scenes)
+        if len(scenes) != n:
+            raise QualityInputError(f"{n} images but {len(scenes)} scenes")
+        if n == 0:
+            return []
+        return self.results(self.infer(images), scenes)
+
+    def results(self, raw: RawQuality, scenes: Sequence[str | None]) -> list[QualityResult]:
+        cfg = self.scoring
+        w = cfg.weights.normalised()
+        weights = Weights(w.background, w.position, w.visual)
+        out = []
+        for i, scene in enumerate(scenes):
+            probs = {c: float(p) for c, p in zip(BACKGROUND_CLASSES, raw.background_probs[i], strict=True)}
+            label = max(probs, key=probs.__getitem__)
+            background = BackgroundResult(label, _u(probs[label]), cfg.background_table.score(probs, scene))
+            box = tuple(_u(v) for v in raw.box[i])
+            subject, prob = _u(raw.subject_prob[i]), _u(raw.box_probability[i])
+            position = PositionResult(
+                "subject" if subject >= 0.5 else "non_subject",
+                box,
+                prob,  # type: ignore[arg-type]
+                position_score(box, prob, subject, cfg.position),  # type: ignore[arg-type]
+            )
+            aesthetic, noise = _u(raw.visual[i, 0]), _u(raw.visual[i, 1])
+            visual = VisualResult(aesthetic, noise, cfg.visual.score(aesthetic, noise))
+            total = w.total(background.score, position.score, visual.score)
+            out.append(QualityResult(background, position, visual, total, weights))
+        return out
+
+
+def _u(value: float) -> float:
+    """A plain float clipped to [0, 1] (guards fp rounding at the ends)."""
+    return min(1.0, max(0.0, float(value)))

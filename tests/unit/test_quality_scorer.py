@@ -1,0 +1,118 @@
+"""The serving interface on freshly built models in a temporary registry, and on the shipped ones."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model_store.datasets import load_fashion_mnist
+from model_store.datasets.seller_photos import render, spec_for
+from model_store.datasets.seller_spec import Degradation, SellerPhotoConfig
+from model_store.preprocess import PreprocessSpec
+from model_store.quality.architectures import ARCHITECTURES, KIND_TO_ARCHITECTURE
+from model_store.quality.results import QualityResult
+from model_store.quality.scorer import DEFAULT_REFS, QualityInputError, QualityModels
+from model_store.registry import ModelRegistry
+
+PRE = PreprocessSpec(64, "minus_one_one")
+
+
+def _save_random(registry: ModelRegistry, preprocess: PreprocessSpec = PRE, position_size: int = 64) -> None:
+    torch.manual_seed(0)
+    for role in ("background", "position", "visual"):
+        arch = KIND_TO_ARCHITECTURE[f"quality-{role}"]
+        config = {} if role == "background" else {"image_size": position_size if role == "position" else 64}
+        module = ARCHITECTURES[arch](**config)
+        fields = {"kind": f"quality-{role}", "architecture": arch, "config": config, "preprocess": preprocess}
+        registry.save(f"quality-{role}", "1", module.state_dict(), fields)
+
+
+@pytest.fixture(scope="module")
+def random_models(tmp_path_factory) -> QualityModels:
+    registry = ModelRegistry(tmp_path_factory.mktemp("registry"))
+    _save_random(registry)
+    return QualityModels.load(registry)
+
+
+def _in_unit(x: float) -> bool:
+    return 0.0 <= x <= 1.0
+
+
+def test_score_batch_fields_and_ranges(random_models: QualityModels) -> None:
+    batch = np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    results = random_models.score_batch(batch, ["digital", "food", None, "apparel", "nope"])
+    assert len(results) == 5 and all(isinstance(r, QualityResult) for r in results)
+    for r in results:
+        assert r.background.label in ("white", "black", "solid", "gradient", "life_scene")
+        assert r.position.category in ("subject", "non_subject") and len(r.position.box) == 4
+        values = [r.background.probability, r.background.score, r.position.probability, r.position.score]
+        values += [*r.position.box, r.visual.aesthetic, r.visual.noise, r.visual.score, r.total]
+        assert all(isinstance(v, float) and _in_unit(v) for v in values)
+        assert r.weights.background + r.weights.position + r.weights.visual == pytest.approx(1.0)
+        assert r.to_dict()["position"]["box"] == list(r.position.box)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        results[0].total = 1.0  # type: ignore[misc]
+
+
+def test_pil_images_are_resized_once_and_match_the_array_path(random_models: QualityModels) -> None:
+    big = np.random.default_rng(1).integers(0, 256, (2, 200, 200, 3), dtype=np.uint8)
+    pil = [Image.fromarray(b) for b in big]
+    from_pil = random_models.score_batch(pil)
+    from_array = random_models.score_batch(PRE.images_to_uint8(pil))
+    assert from_pil == from_array
+
+
+def test_bad_input_is_refused(random_models: QualityModels) -> None:
+    with pytest.raises(QualityInputError, match="uint8"):
+        random_models.score_batch(np.zeros((2, 96, 96, 3), np.uint8))
+    with pytest.raises(QualityInputError, match="scenes"):
+        random_models.score_batch(np.zeros((2, 64, 64, 3), np.uint8), ["food"])
+    assert random_models.score_batch(np.zeros((0, 64, 64, 3), np.uint8)) == []
+
+
+def test_models_must_share_one_preprocessing(tmp_path) -> None:
+    registry = ModelRegistry(tmp_path)
+    _save_random(registry)
+    arch = KIND_TO_ARCHITECTURE["quality-visual"]
+    other = {"kind": "quality-visual", "architecture": arch, "config": {}, "preprocess": PreprocessSpec(64, "imagenet")}
+    registry.save("quality-visual", "2", ARCHITECTURES[arch]().state_dict(), other)
+    with pytest.raises(QualityInputError, match="shared preprocessing"):
+        QualityModels.load(registry, {**DEFAULT_REFS, "visual": "quality-visual@2"})
+    with pytest.raises(QualityInputError, match="role needs"):
+        QualityModels.load(registry, {**DEFAULT_REFS, "visual": "quality-position@1"})
+
+
+def _shipped() -> QualityModels:
+    try:
+        return QualityModels.load()
+    except FileNotFoundError:
+        pytest.skip("quality models not shipped yet")
+
+
+def _scene(index: int, **changes) -> np.ndarray:
+    data = load_fashion_mnist("test")
+    spec = spec_for(data.images[index], int(data.labels[index]), index, 0, SellerPhotoConfig(), "test")
+    return render(dataclasses.replace(spec, **changes))
+
+
+def test_shipped_models_rank_a_good_photo_above_a_bad_one() -> None:
+    models = _shipped()
+    good, bad = [], []
+    for index in range(8):
+        good.append(_scene(index, background_class="white", placement="subject", long_side=0.85,
+                           centre=(0.5, 0.5), degradation=Degradation()))  # fmt: skip
+        heavy = Degradation(noise_sigma=28.0, jpeg_quality=15, noise_seed=index)
+        bad.append(_scene(index, background_class="life_scene", photo_name="skimage_astronaut",
+                          photo_box=(0.0, 0.0, 300.0, 300.0), placement="small", long_side=0.25,
+                          centre=(0.15, 0.15), degradation=heavy))  # fmt: skip
+    good_r = models.score_batch(np.stack(good), ["apparel"] * 8)
+    bad_r = models.score_batch(np.stack(bad), ["apparel"] * 8)
+    for g, b in zip(good_r, bad_r, strict=True):
+        assert g.total > b.total
+        assert g.position.score > b.position.score and g.visual.noise > b.visual.noise
+    assert sum(r.background.label == "white" for r in good_r) >= 7
+    assert sum(r.position.category == "subject" for r in good_r) >= 7
