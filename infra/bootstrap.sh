@@ -19,18 +19,23 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 py="${PYTHON:-python3}"
-key=$( (cat "$root/pyproject.toml"; "$py" --version) | sha256sum | cut -c1-16)
+# keyed by what gets installed (dependency pins + interpreter), not by the rest of pyproject.toml
+deps=$("$py" -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print(json.dumps([p["dependencies"], p.get("optional-dependencies")], sort_keys=True))' "$root/pyproject.toml")
+key=$( (echo "$deps"; "$py" --version) | sha256sum | cut -c1-16)
 venv="$cache/venv-$key"
 if [ ! -f "$venv/.complete" ]; then
   echo "bootstrap: creating $venv (first run downloads torch, several GB)" >&2
   rm -rf "$venv"
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >&2
-  "$venv/bin/pip" install -q -e "$root[dev]" >&2
+  "$venv/bin/pip" install -q -e "$root[dev]" > "$cache/pip-install.log" 2>&1 || { tail -n 40 "$cache/pip-install.log" >&2; exit 1; }
   touch "$venv/.complete"
 else
-  # the package itself is editable; re-link it in case the checkout moved
-  "$venv/bin/pip" install -q --no-deps -e "$root" >&2
+  # the package is installed editable: re-link it only when this checkout is not the one linked
+  linked=$(cd / && "$venv/bin/python" -c 'import pathlib, streams; print(pathlib.Path(streams.__file__).resolve().parents[1])' 2>/dev/null || true)
+  if [ "$linked" != "$root" ]; then
+    "$venv/bin/pip" install -q --no-deps -e "$root" > "$cache/pip-relink.log" 2>&1
+  fi
 fi
 
 "$venv/bin/python" -m infra.kafka.runner fetch >&2

@@ -44,6 +44,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _recipe_args(argv: list[str]) -> list[str]:
+    """The arguments that define the model: drop --resume and where the registry lives."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--registry":
+            skip = True
+        elif arg != "--resume" and not arg.startswith("--registry="):
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
@@ -55,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     torch.set_num_threads(cfg.threads)
     registry = ModelRegistry(args.registry)
-    command = "python -m model_store.distill.train " + shlex.join([a for a in argv if a != "--resume"])
+    command = "python -m model_store.distill.train " + shlex.join(_recipe_args(argv))
     if args.what == "teachers":
         from model_store.distill.train_teachers import train_teacher
 

@@ -78,7 +78,8 @@ def test_models_must_share_one_preprocessing(tmp_path) -> None:
     registry = ModelRegistry(tmp_path)
     _save_random(registry)
     arch = KIND_TO_ARCHITECTURE["quality-visual"]
-    other = {"kind": "quality-visual", "architecture": arch, "config": {}, "preprocess": PreprocessSpec(64, "imagenet")}
+    imagenet = PreprocessSpec(64, "imagenet")
+    other = {"kind": "quality-visual", "architecture": arch, "config": {}, "preprocess": imagenet}
     registry.save("quality-visual", "2", ARCHITECTURES[arch]().state_dict(), other)
     with pytest.raises(QualityInputError, match="shared preprocessing"):
         QualityModels.load(registry, {**DEFAULT_REFS, "visual": "quality-visual@2"})

@@ -34,13 +34,14 @@ def test_background_score_is_expected_over_probabilities() -> None:
 
 def test_table_validation() -> None:
     with pytest.raises(ValueError, match="default"):
-        BackgroundScoreTable({"digital": dict.fromkeys(("white", "black", "solid", "gradient", "life_scene"), 1.0)})
+        full_row = dict.fromkeys(("white", "black", "solid", "gradient", "life_scene"), 1.0)
+        BackgroundScoreTable({"digital": full_row})
     with pytest.raises(ValueError, match="missing"):
         BackgroundScoreTable({"default": {"white": 1.0}})
 
 
 def test_position_geometry_prefers_a_large_centred_whole_product() -> None:
-    good = position_geometry((0.08, 0.08, 0.92, 0.92), CFG)
+    good = position_geometry((0.07, 0.07, 0.93, 0.93), CFG)
     small = position_geometry((0.4, 0.4, 0.6, 0.6), CFG)
     corner = position_geometry((0.0, 0.0, 0.3, 0.3), CFG)
     cut = position_geometry((0.0, 0.1, 0.8, 0.9), CFG)  # touches the left border

@@ -1,0 +1,172 @@
+"""Benchmark: routed teachers vs oracle routing vs the unified student(s) vs ImageNet Lite0.
+
+``python -m model_store.distill.benchmark --style plain|seller --gallery-size 10000 --queries 2000
+--out runs/bench/plain``. Queries are Fashion-MNIST TEST items, the gallery is TRAIN items, both in
+the chosen style (plain catalog items, or seller photos with held-out backgrounds for the test
+split). Exact cosine KNN with k=20 voting (seed 000 [0069]) and mAP@R. The routed system searches
+only the gallery of the category its router predicts; oracle routing uses the true category.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model_store.backbones import imagenet_lite0_weights_path
+from model_store.distill.config import RecipeConfig
+from model_store.distill.data import ImageSource
+from model_store.distill.loading import load_embedding_net, load_router, preprocess_of
+from model_store.distill.models import count_params
+from model_store.distill.retrieval import knn_vote, map_at_r, similarities
+from model_store.distill.teachers import TeacherSet
+from model_store.embedding_models import BASELINE_REF, load_embedding_model
+from model_store.registry import DEFAULT_ROOT, ModelRegistry
+
+
+def _embed(fn, images: np.ndarray, spec, batch: int) -> tuple[torch.Tensor, float]:
+    outs, t0 = [], time.perf_counter()
+    with torch.inference_mode():
+        for start in range(0, len(images), batch):
+            outs.append(fn(spec.normalise_uint8(images[start : start + batch]), start).float())
+    return torch.cat(outs), time.perf_counter() - t0
+
+
+def _bytes(registry: ModelRegistry, refs: list[str]) -> int:
+    return registry.total_bytes(refs)
+
+
+def _score(emb_q, emb_g, q_fine, g_fine, to_cat, allowed, k, n_fine) -> dict[str, Any]:
+    sims = similarities(emb_q, emb_g, allowed)
+    fine_pred = knn_vote(sims, g_fine, n_fine, k)
+    cat_pred = knn_vote(sims, to_cat[g_fine], int(to_cat.max()) + 1, k)
+    q_cat = to_cat[q_fine]
+    per_cat = {int(c): float((fine_pred[q_cat == c] == q_fine[q_cat == c]).float().mean()) for c in q_cat.unique()}
+    return {
+        "fine_acc": float((fine_pred == q_fine).float().mean()),
+        "coarse_acc": float((cat_pred == q_cat).float().mean()),
+        "map_at_r": map_at_r(sims, q_fine, g_fine),
+        "fine_acc_by_category": per_cat,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    registry = ModelRegistry(args.registry)
+    main_ref = args.students[0]
+    manifest = registry.load_manifest(main_ref)
+    cfg = RecipeConfig.from_dict(manifest.config)
+    tax, spec = cfg.taxonomy, preprocess_of(manifest)
+    to_cat = torch.tensor(tax.fine_to_category_index())
+    g_idx = np.sort(np.random.default_rng(args.seed).choice(60_000, args.gallery_size, replace=False))
+    q_idx = np.sort(np.random.default_rng(args.seed + 1).choice(10_000, args.queries, replace=False))
+    train_src, test_src = ImageSource("train", spec), ImageSource("test", spec)
+    t0 = time.perf_counter()
+    g_img = train_src.style(args.style, g_idx, 1000 + args.seed)
+    q_img = test_src.style(args.style, q_idx, 2000 + args.seed)
+    g_fine = torch.from_numpy(train_src.labels(g_idx).astype(np.int64))
+    q_fine = torch.from_numpy(test_src.labels(q_idx).astype(np.int64))
+    print(f"rendered {len(g_img)} gallery + {len(q_img)} query images in {time.perf_counter() - t0:.0f}s", flush=True)
+    n_fine, b = len(tax.class_names), args.batch_size
+    g_cat, q_cat = to_cat[g_fine], to_cat[q_fine]
+    rows: dict[str, dict[str, Any]] = {}
+
+    # -- FIG. 1 routing: router -> teacher(s) of the category -> that category's gallery ------------
+    teacher_refs = list(manifest.parents)
+    nets = {r.split("@")[0].removeprefix("teacher-"): load_embedding_net(registry, r)[0] for r in teacher_refs}
+    teachers = TeacherSet(nets, tax).eval()
+    router, _ = load_router(registry, args.router)
+
+    def by_category(cats: torch.Tensor):
+        return lambda x, s: teachers(x, teachers.assignments_for_categories(cats[s : s + len(x)].tolist()))[0]
+
+    emb_g_t, _ = _embed(by_category(g_cat), g_img, spec, b)
+    route, t_router = _embed(lambda x, s: router(x).argmax(1, keepdim=True), q_img, spec, b)
+    route = route[:, 0].long()
+    emb_q_routed, t_routed = _embed(by_category(route), q_img, spec, b)
+    emb_q_oracle, t_oracle = _embed(by_category(q_cat), q_img, spec, b)
+    teacher_params = sum(count_params(n) for n in nets.values())
+    router_params = count_params(router)
+    for name, emb_q, cats, secs, params, refs in (
+        ("routed teachers", emb_q_routed, route, t_router + t_routed, teacher_params + router_params,
+         [*teacher_refs, args.router]),
+        ("oracle-routed teachers", emb_q_oracle, q_cat, t_oracle, teacher_params, teacher_refs),
+    ):  # fmt: skip
+        row = _score(emb_q, emb_g_t, q_fine, g_fine, to_cat, cats[:, None] == g_cat[None, :], args.k, n_fine)
+        row.update(params=params, bytes=_bytes(registry, refs), images_per_s=len(q_img) / secs, models=refs)
+        rows[name] = row
+    rows["routed teachers"]["router_acc"] = float((route == q_cat).float().mean())
+
+    # -- unified students and the ImageNet baseline: one model, one gallery ------------------------
+    refs = list(args.students) + ([] if args.skip_baseline else [BASELINE_REF])
+    for ref in refs:
+        model = load_embedding_model(ref, image_size=spec.image_size, registry=registry)
+        module = model.module.eval()
+        emb_g, _ = _embed(lambda x, s, m=module: m(x), g_img, spec, b)
+        emb_q, secs = _embed(lambda x, s, m=module: m(x), q_img, spec, b)
+        row = _score(emb_q, emb_g, q_fine, g_fine, to_cat, None, args.k, n_fine)
+        stored = imagenet_lite0_weights_path().stat().st_size if ref == BASELINE_REF else _bytes(registry, [ref])
+        row.update(params=count_params(module), bytes=stored, images_per_s=len(q_img) / secs, models=[ref])
+        rows[("unified " if ref != BASELINE_REF else "") + ref] = row
+        print(f"{ref}: fine {row['fine_acc']:.4f}", flush=True)
+    return {
+        "style": args.style, "gallery_size": args.gallery_size, "queries": args.queries, "k": args.k,
+        "seed": args.seed, "image_size": spec.image_size, "categories": list(tax.categories),
+        "threads": args.threads, "command": "python -m model_store.distill.benchmark " + shlex.join(args.argv),
+        "systems": rows,
+    }  # fmt: skip
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    cats = result["categories"]
+    head = ["system", "fine acc", "coarse acc", "mAP@R", "router acc", *[f"fine acc {c}" for c in cats],
+            "params", "MB stored", "img/s"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in result["systems"].items():
+        by_cat = [f"{r['fine_acc_by_category'].get(i, float('nan')):.4f}" for i in range(len(cats))]
+        router = f"{r['router_acc']:.4f}" if "router_acc" in r else "-"
+        cells = [name, f"{r['fine_acc']:.4f}", f"{r['coarse_acc']:.4f}", f"{r['map_at_r']:.4f}", router, *by_cat,
+                 f"{r['params'] / 1e6:.2f}M", f"{r['bytes'] / 1e6:.1f}", f"{r['images_per_s']:.0f}"]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m model_store.distill.benchmark", description=__doc__)
+    p.add_argument("--style", choices=["plain", "seller"], required=True)
+    p.add_argument("--gallery-size", type=int, default=10_000)
+    p.add_argument("--queries", type=int, default=2_000)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
+    p.add_argument("--students", nargs="+", default=["student@1"], help="first one names the teachers (parents)")
+    p.add_argument("--router", default="router@1")
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip-baseline", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    args.argv = argv
+    result = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = to_markdown(result)
+    (args.out / "results.md").write_text(f"style: {result['style']}\n\n{table}\n`{result['command']}`\n")
+    print(table, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""The offline front end (`gallery load --folder`, `enrich`, `search`) on real Milvus Lite, no Kafka."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.support.events import sample_item
+from tests.support.worker import WorkerEnv
+
+pytestmark = pytest.mark.integration
+
+
+def _write_tree(root: Path, indices: range) -> dict[str, str]:
+    truth = {}
+    for i in indices:
+        pixels, label = sample_item(i)
+        folder = root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(folder / f"item{i}.jpg", quality=92)
+        truth[f"item{i}"] = label
+    return truth
+
+
+def test_folder_gallery_then_enrich_and_search(tmp_path: Path) -> None:
+    env = WorkerEnv("127.0.0.1:1", tmp_path)  # no broker needed: offline commands never touch Kafka
+    gallery_truth = _write_tree(tmp_path / "gallery", range(0, 300))
+    loaded = json.loads(env.run("gallery", "load", "--folder", str(tmp_path / "gallery")))
+    assert loaded["loaded"] == 300 and loaded["rows_total"] == 300
+
+    query_truth = _write_tree(tmp_path / "queries", range(1000, 1040))
+    paths = sorted((tmp_path / "queries").rglob("*.jpg"))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    lines = env.run("enrich", "--no-upsert", *map(str, paths), str(broken)).strip().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 41
+    errors = [r for r in records if "error_code" in r]
+    assert [e["product_id"] for e in errors] == ["broken"] and errors[0]["error_code"] == "image_undecodable"
+    good = [r for r in records if "error_code" not in r]
+    hits = sum(r["category"]["label"] == query_truth[r["product_id"]] for r in good)
+    assert hits >= 24, f"{hits}/40 correct: the folder gallery or the vote is wrong"
+    assert set(gallery_truth.values()) >= {r["category"]["label"] for r in good}
+
+    found = json.loads(env.run("search", str(paths[0])))
+    assert found["category"] in set(gallery_truth.values())
+    assert len(found["similar_items"]) == 10
+    assert all("/" in item["product_id"] for item in found["similar_items"])  # folder ids: category/stem

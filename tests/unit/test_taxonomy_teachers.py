@@ -1,0 +1,113 @@
+"""Taxonomy as configuration and vec_source formation: claim 2 (one teacher, several categories)
+and claim 3 (several teachers, one category)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from model_store.datasets import CLASS_NAMES
+from model_store.distill.taxonomy import Taxonomy
+from model_store.distill.teachers import TeacherSet
+
+CLOTHING = [0, 1, 2, 3, 4, 6]
+SHOES = [5, 7, 9]
+BAGS = [8]
+
+
+class FakeNet(nn.Module):
+    """Stands in for an EmbeddingNet: a fixed linear map, one tapped 'block' (x itself)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 6)
+        with torch.no_grad():
+            self.lin.weight.copy_(torch.randn(6, 4, generator=torch.Generator().manual_seed(seed)))
+            self.lin.bias.zero_()
+
+    def forward_with_taps(self, x, taps):
+        return self.lin(x[:, :, 0, 0]), [x * (1 + len(taps))] if taps else []
+
+
+def _x(n: int = 10) -> torch.Tensor:
+    return torch.randn(n, 4, 2, 2, generator=torch.Generator().manual_seed(9))
+
+
+def test_default_taxonomy():
+    tax = Taxonomy()
+    assert tax.categories == ("clothing", "shoes", "bags")
+    assert tax.teachers == ("clothing", "shoes", "bags")
+    assert tax.teacher_classes("clothing") == tuple(CLOTHING)
+    assert tax.teacher_classes("shoes") == tuple(SHOES)
+    assert tax.fine_to_category_index() == [0, 0, 0, 0, 0, 1, 0, 1, 2, 1]
+    assert Taxonomy.from_dict(tax.to_dict()) == tax
+    with pytest.raises(KeyError):
+        tax.teacher_classes("hats")
+
+
+def test_config_errors_are_clear():
+    with pytest.raises(ValueError, match="without a teacher"):
+        Taxonomy(category_teachers=(("clothing", ("c",)), ("shoes", ("s",))))
+    with pytest.raises(ValueError, match="multi_teacher"):
+        Taxonomy(multi_teacher="vote")
+
+
+def test_claim2_one_teacher_serves_several_categories():
+    tax = Taxonomy.from_dict({"category_teachers": {"clothing": ["apparel"], "shoes": ["apparel"], "bags": ["bags"]}})
+    assert tax.teachers == ("apparel", "bags")
+    assert tax.teacher_classes("apparel") == tuple(sorted(CLOTHING + SHOES))
+    assert tax.categories_of_teacher("apparel") == ("clothing", "shoes")
+    nets = {"apparel": FakeNet(1), "bags": FakeNet(2)}
+    teachers = TeacherSet(nets, tax)
+    fine = [0, 5, 8, 9, 3, 8, 7, 1, 2, 4]
+    x = _x()
+    vec, _ = teachers(x, teachers.assignments(fine))
+    for i, f in enumerate(fine):
+        name = "bags" if f == 8 else "apparel"
+        expected = F.normalize(nets[name].lin(x[i : i + 1, :, 0, 0]), dim=1)[0]
+        assert torch.allclose(vec[i], expected, atol=1e-6), (i, name)
+
+
+def test_claim3_several_teachers_one_category_mean():
+    tax = Taxonomy.from_dict({"category_teachers": {"clothing": ["c1", "c2"], "shoes": ["s"], "bags": ["b"]}})
+    assert tax.teachers_of_fine(CLASS_NAMES.index("shirt")) == ("c1", "c2")
+    assert tax.teacher_classes("c1") == tax.teacher_classes("c2") == tuple(CLOTHING)
+    nets = {"c1": FakeNet(1), "c2": FakeNet(2), "s": FakeNet(3), "b": FakeNet(4)}
+    teachers = TeacherSet(nets, tax)
+    x = _x(4)
+    fine = [0, 6, 5, 8]
+    vec, pooled = teachers(x, teachers.assignments(fine), taps=[3])
+    a = F.normalize(nets["c1"].lin(x[:2, :, 0, 0]), dim=1)
+    b = F.normalize(nets["c2"].lin(x[:2, :, 0, 0]), dim=1)
+    assert torch.allclose(vec[:2], F.normalize((a + b) / 2, dim=1), atol=1e-6)
+    assert torch.allclose(vec[2], F.normalize(nets["s"].lin(x[2:3, :, 0, 0]), dim=1)[0], atol=1e-6)
+    assert torch.allclose(vec.norm(dim=1), torch.ones(4))
+    # pooled taps are averaged the same way (each fake tap is x * 2, pooled over space)
+    assert torch.allclose(pooled[0], (x * 2).mean(dim=(2, 3)), atol=1e-6)
+
+
+def test_claim3_random_rule_picks_one_teacher_per_sample():
+    tax = Taxonomy.from_dict({
+        "category_teachers": {"clothing": ["c1", "c2"], "shoes": ["s"], "bags": ["b"]}, "multi_teacher": "random",
+    })  # fmt: skip
+    nets = {"c1": FakeNet(1), "c2": FakeNet(2), "s": FakeNet(3), "b": FakeNet(4)}
+    teachers = TeacherSet(nets, tax)
+    fine = [0] * 40
+    assigned = teachers.assignments(fine, np.random.default_rng(0))
+    assert all(len(a) == 1 for a in assigned)
+    assert {a[0] for a in assigned} == {"c1", "c2"}
+    x = torch.randn(40, 4, 2, 2, generator=torch.Generator().manual_seed(3))
+    vec, _ = teachers(x, assigned)
+    for i, (name,) in enumerate(assigned):
+        assert torch.allclose(vec[i], F.normalize(nets[name].lin(x[i : i + 1, :, 0, 0]), dim=1)[0], atol=1e-6)
+
+
+def test_routing_assignments_by_category():
+    tax = Taxonomy.from_dict({"category_teachers": {"clothing": ["apparel"], "shoes": ["apparel"], "bags": ["b"]}})
+    teachers = TeacherSet({"apparel": FakeNet(1), "b": FakeNet(2)}, tax)
+    assert teachers.assignments_for_categories([0, 1, 2]) == [("apparel",), ("apparel",), ("b",)]
+    with pytest.raises(ValueError, match="not given"):
+        TeacherSet({"apparel": FakeNet(1)}, tax)
