@@ -285,7 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from streams.logging_setup import configure_logging
+
     args = build_parser().parse_args(argv)
+    configure_logging("INFO", json_lines=True)  # logs to stderr: stdout carries the command's JSON
     return int(args.fn(args) or 0)
 
 

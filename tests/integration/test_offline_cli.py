@@ -42,7 +42,7 @@ def test_folder_gallery_then_enrich_and_search(tmp_path: Path) -> None:
     assert [e["product_id"] for e in errors] == ["broken"] and errors[0]["error_code"] == "image_undecodable"
     good = [r for r in records if "error_code" not in r]
     hits = sum(r["category"]["label"] == query_truth[r["product_id"]] for r in good)
-    assert hits >= 24, f"{hits}/40 correct: the folder gallery or the vote is wrong"
+    assert hits >= 16, f"{hits}/40 correct (chance is 4): the folder gallery or the vote is wrong"
     assert set(gallery_truth.values()) >= {r["category"]["label"] for r in good}
 
     found = json.loads(env.run("search", str(paths[0])))
