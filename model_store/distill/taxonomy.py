@@ -31,11 +31,17 @@ class Taxonomy:
     category_teachers: tuple[tuple[str, tuple[str, ...]], ...] = tuple(DEFAULT_TEACHERS.items())
     multi_teacher: MultiTeacher = "mean"
     class_names: tuple[str, ...] = CLASS_NAMES
+    category_order: tuple[str, ...] = CATEGORIES  # fixes category indices (router outputs, coarse labels)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fine_to_category", tuple(dict(self.fine_to_category).items()))
         teachers = tuple((c, tuple(ts)) for c, ts in dict(self.category_teachers).items())
         object.__setattr__(self, "category_teachers", teachers)
+        object.__setattr__(self, "category_order", tuple(self.category_order))
+        used = {c for _, c in self.fine_to_category}
+        if set(self.category_order) != used:
+            order = [c for c in self.category_order if c in used]
+            object.__setattr__(self, "category_order", tuple(order + sorted(used - set(order))))
         missing = set(self.class_names) - {f for f, _ in self.fine_to_category}
         if missing:
             raise ValueError(f"fine classes without a category: {sorted(missing)}")
@@ -50,7 +56,7 @@ class Taxonomy:
     # -- lookups -----------------------------------------------------------------------------
     @property
     def categories(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(c for _, c in self.fine_to_category))
+        return self.category_order
 
     @property
     def teachers(self) -> tuple[str, ...]:
@@ -88,6 +94,7 @@ class Taxonomy:
             "category_teachers": {c: list(ts) for c, ts in self.category_teachers},
             "multi_teacher": self.multi_teacher,
             "class_names": list(self.class_names),
+            "category_order": list(self.category_order),
         }
 
     @classmethod
@@ -99,6 +106,7 @@ class Taxonomy:
             ),
             multi_teacher=data.get("multi_teacher", "mean"),
             class_names=tuple(data.get("class_names", CLASS_NAMES)),
+            category_order=tuple(data.get("category_order", CATEGORIES)),
         )
 
     @classmethod

@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int)
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--device", help="cpu or cuda (bf16 autocast on cuda)")
+    p.add_argument("--threads", type=int, help="torch intra-op threads")
     return p
 
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         args.config, image_size=args.image_size, epochs=args.epochs, samples_per_epoch=args.samples_per_epoch,
         batch_size=args.batch_size, gamma=args.gamma, seed=args.seed, lr=args.lr, head_lr=args.head_lr,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, device=args.device,
-        coral_layers=args.coral_layers,
+        coral_layers=args.coral_layers, threads=args.threads,
     )  # fmt: skip
     torch.set_num_threads(cfg.threads)
     registry = ModelRegistry(args.registry)

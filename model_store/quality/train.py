@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 + shlex.join(sys.argv[1:] if argv is None else argv),
                 "extra": {
                     "training": {
-                        **vars(args),
+                        **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                         "steps": steps,
                         "best_step": result.best_step,
                         **getattr(task, "train_config", {}),
