@@ -3,40 +3,52 @@
 #
 #   bash infra/train_models.sh [distill|quality|all]   (default all; the two chains run side by side)
 #
-# Each run checkpoints under runs/ and resumes from there when started again, so an interrupted
-# run loses at most one checkpoint interval. Logs: runs/train-<chain>.log.
-# Measured on the 2-core CPU machine: about 80 minutes for both chains together.
+# Each run checkpoints under runs/ and resumes from there when started again (a finished run is
+# only re-registered), so an interruption loses at most one checkpoint interval.
+# Logs: runs/train-<name>.log. Every run uses TRAIN_THREADS (default 1) torch threads; on the
+# 2-core CPU machine two runs go side by side. Add --device cuda by TRAIN_DEVICE=cuda.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 py=$(bash infra/bootstrap.sh | tail -n 1)
 what="${1:-all}"
-threads="${TRAIN_THREADS:-1}"  # per chain: the two chains share the 2 cores
+threads="${TRAIN_THREADS:-1}"
+device="${TRAIN_DEVICE:-cpu}"
 mkdir -p runs
 
+distill_run() {  # distill_run <log name> <train.py arguments...>
+  local log="runs/train-$1.log"; shift
+  "$py" -m model_store.distill.train "$@" --threads "$threads" --device "$device" --resume > "$log" 2>&1
+}
+
 distill() {
-  local t=(-m model_store.distill.train)
-  "$py" "${t[@]}" teachers --out runs/distill/teachers --epochs 2 --threads "$threads" --resume
-  "$py" "${t[@]}" router --out runs/distill/router --epochs 1 --threads "$threads" --resume
-  "$py" "${t[@]}" student --out runs/distill/student --epochs 2 --threads "$threads" --resume
-  # the CORAL ablation: the same recipe with gamma = 0
-  "$py" "${t[@]}" student --name student-gamma0 --gamma 0 --out runs/distill/student-gamma0 --epochs 2 \
-    --threads "$threads" --resume
+  distill_run teachers teachers --out runs/distill/teachers --epochs 2
+  distill_run router router --out runs/distill/router --epochs 0.5
+  # the student and its CORAL ablation (the same recipe with gamma = 0) side by side
+  distill_run student student --out runs/distill/student --epochs 2 & s=$!
+  distill_run student-gamma0 student --name student-gamma0 --gamma 0 --out runs/distill/student-gamma0 \
+    --epochs 2 & g=$!
+  wait "$s"
+  wait "$g"
+}
+
+quality_run() {  # quality_run <log name> <train.py arguments...>
+  local log="runs/train-$1.log"; shift
+  "$py" -m model_store.quality.train "$@" --threads "$threads" --overwrite --resume > "$log" 2>&1
 }
 
 quality() {
-  local q=(-m model_store.quality.train)
-  "$py" "${q[@]}" background --threads "$threads" --overwrite --resume
-  "$py" "${q[@]}" position --threads "$threads" --overwrite --resume
-  "$py" "${q[@]}" visual --threads "$threads" --overwrite --resume
-  "$py" "${q[@]}" visual --no-twin --threads "$threads" --overwrite --resume  # the twin ablation
+  quality_run quality-background background
+  quality_run quality-position position
+  quality_run quality-visual visual
+  quality_run quality-visual-notwin visual --no-twin  # the twin ablation
 }
 
 case "$what" in
-  distill) distill > runs/train-distill.log 2>&1 ;;
-  quality) quality > runs/train-quality.log 2>&1 ;;
+  distill) distill ;;
+  quality) quality ;;
   all)
-    distill > runs/train-distill.log 2>&1 & d=$!
-    quality > runs/train-quality.log 2>&1 & q=$!
+    distill & d=$!
+    quality & q=$!
     rc=0
     wait "$d" || rc=1
     wait "$q" || rc=1

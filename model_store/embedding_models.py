@@ -18,7 +18,6 @@ from model_store.backbones import LITE0_FEATURE_DIM, build_lite0, imagenet_lite0
 from model_store.preprocess import PreprocessSpec
 from model_store.registry import ModelRegistry
 
-SHIPPED_STUDENT_REF = "student@1"
 BASELINE_REF = "lite0-imagenet@1"
 
 
@@ -61,11 +60,6 @@ def _registry_embedding_refs(registry: ModelRegistry) -> list[str]:
 def available_models(registry: ModelRegistry | None = None) -> list[str]:
     """Builtin references plus every embedding version in the registry."""
     return sorted(_BUILTIN) + _registry_embedding_refs(registry or ModelRegistry())
-
-
-def default_model_ref(registry: ModelRegistry | None = None) -> str:
-    """The shipped student when its artifact is present, else the ImageNet Lite0 baseline."""
-    return SHIPPED_STUDENT_REF if (registry or ModelRegistry()).exists(SHIPPED_STUDENT_REF) else BASELINE_REF
 
 
 def load_embedding_model(ref: str, image_size: int = 64, registry: ModelRegistry | None = None) -> EmbeddingModel:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import structlog
 
-from model_store.quality.scoring import ScoringConfig, TotalWeights, VisualScoreConfig
+from model_store.quality.scoring import (
+    BackgroundScoreTable,
+    PositionScoreConfig,
+    ScoringConfig,
+    TotalWeights,
+    VisualScoreConfig,
+)
 from model_store.registry import RegistryError
 from processors.embedding import TorchEmbedder
 from processors.inference import QualityScorer
@@ -16,16 +22,24 @@ from streams.settings import Settings
 log = structlog.get_logger("catalog.pipeline")
 
 
+def scoring_config(settings: Settings) -> ScoringConfig:
+    """The quality scoring rules (background table, position formula, weights) from the settings."""
+    table = settings.quality_background_table
+    return ScoringConfig(
+        background_table=BackgroundScoreTable(table) if table is not None else BackgroundScoreTable(),
+        position=PositionScoreConfig(**settings.quality_position),
+        weights=TotalWeights(**settings.quality_weights),
+        visual=VisualScoreConfig(**settings.quality_visual_weights),
+    )
+
+
 def build_quality(settings: Settings) -> QualityScorer | None:
     """The three quality models, or None when they are off (or absent in ``auto`` mode)."""
     if settings.quality_mode == "off":
         return None
     from model_store.quality.scorer import QualityModels
 
-    scoring = ScoringConfig(
-        weights=TotalWeights(**settings.quality_weights),
-        visual=VisualScoreConfig(**settings.quality_visual_weights),
-    )
+    scoring = scoring_config(settings)
     try:
         return QualityModels.load(scoring=scoring)
     except (RegistryError, FileNotFoundError) as exc:

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     milvus_index_type: str = "HNSW"
     milvus_search_ef: int = 128
 
-    model_ref: str = "lite0-imagenet@1"
+    model_ref: str = "student@1"  # the shipped unified student (model_store/artifacts)
     model_image_size: int = 64
     device: str = "cpu"
     torch_threads: int | None = None
@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     )
     quality_weights: dict[str, float] = {"background": 0.3, "position": 0.35, "visual": 0.35}
     quality_visual_weights: dict[str, float] = {"aesthetic": 0.5, "noise": 0.5}
+    quality_background_table: dict[str, dict[str, float]] | None = Field(
+        None, description="background score per (scene row, background class); null: the built-in table"
+    )
+    quality_position: dict[str, float] = Field(
+        default_factory=dict, description="overrides of the position-score formula constants"
+    )
 
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108

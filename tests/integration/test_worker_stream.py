@@ -19,13 +19,15 @@ from pymilvus import MilvusClient
 from infra.milvus.lite_server import MilvusLiteServer
 from processors.vector_index import collection_name
 from streams.events import DeadLetter, ImageEnriched
-from tests.support.events import encode, good_event, image_bytes, sample_item, submitted
+from streams.settings import Settings
+from tests.support.events import encode, good_and_bad_photo, good_event, image_bytes, sample_item, submitted
 from tests.support.http_images import ImageHttpServer
 from tests.support.worker import WorkerEnv, WorkerProcess, consume, produce
 
 pytestmark = pytest.mark.integration
 GALLERY = 600
-COLLECTION = collection_name("catalog", "lite0-imagenet", "1")
+MODEL_ID, MODEL_VERSION = Settings.model_fields["model_ref"].default.split("@")  # the shipped student
+COLLECTION = collection_name("catalog", MODEL_ID, MODEL_VERSION)
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +111,12 @@ def test_enriched_events_carry_every_field(stack: tuple) -> None:
     for payload, truth in events:
         out = by_event[payload["event_id"]]
         assert out.product_id == payload["product_id"] and out.seller_id == payload["seller_id"]
-        assert out.model.id == "lite0-imagenet" and out.model.version == "1"
+        assert out.model.id == MODEL_ID and out.model.version == MODEL_VERSION
         assert out.category.k == 20 and sum(out.category.votes.values()) == 20
         assert len(out.category.neighbours) == 20 and len(out.similar_items) == 10
         assert all(n.product_id.startswith("fmnist-train-") for n in out.similar_items)
         assert out.similar_items == sorted(out.similar_items, key=lambda n: -n.score)
-        assert out.quality is None  # no placeholder until the quality models are wired
+        _assert_full_quality(out)
         assert {"intake", "embed", "search", "upsert", "batch"} <= set(out.timings)
         assert out.image == {"width": 64, "height": 64}
         assert out.source is not None and out.source.topic == env.topics["images"]
@@ -122,6 +124,47 @@ def test_enriched_events_carry_every_field(stack: tuple) -> None:
     assert correct >= 14, f"only {correct}/24 voted right: the gallery/KNN wiring is broken"
     assert worker.metric("catalog_events_out_total", topic=env.topics["enriched"]) >= 24
     assert worker.metric("catalog_batch_size_count") >= 1
+
+
+def _assert_full_quality(out: ImageEnriched) -> None:
+    q = out.quality
+    assert q is not None, "the shipped quality models must fill every enriched event"
+    assert q.background.label in {"white", "black", "solid", "gradient", "life_scene"}
+    assert q.position.category in {"subject", "non_subject"}
+    x0, y0, x1, y1 = q.position.box
+    assert 0.0 <= x0 <= x1 <= 1.0 and 0.0 <= y0 <= y1 <= 1.0
+    scores = [q.background.probability, q.background.score, q.position.probability, q.position.score,
+              q.visual.aesthetic, q.visual.noise, q.visual.score, q.total]  # fmt: skip
+    assert all(0.0 <= v <= 1.0 for v in scores), scores
+    w = q.weights
+    assert abs(w.background + w.position + w.visual - 1.0) < 1e-6
+    expected = w.background * q.background.score + w.position * q.position.score + w.visual * q.visual.score
+    assert abs(q.total - expected) < 1e-3
+
+
+def test_quality_ranks_a_clean_centred_photo_above_a_cluttered_noisy_corner_shot(stack: tuple) -> None:
+    env, worker, _ = stack
+    events, pairs = [], []
+    for i in range(6):
+        good, bad = good_and_bad_photo(i)
+        pair = []
+        for kind, pixels in (("good", good), ("bad", bad)):
+            payload = submitted(f"q-{kind}-{i}", image_b64=base64.b64encode(image_bytes(pixels, "PNG")).decode())
+            events.append((payload["product_id"].encode(), encode(payload)))
+            pair.append(payload["event_id"])
+        pairs.append(pair)
+    run(produce(env.bootstrap, env.topics["images"], events))
+    enriched = env.topics["enriched"]
+    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "q-") >= 12, timeout=90))[enriched]
+    by_event = {r["event_id"]: ImageEnriched.model_validate_json(json.dumps(r)) for r in got}
+    assert all(e in by_event for pair in pairs for e in pair), worker.log_tail()
+    for good_id, bad_id in pairs:
+        good, bad = by_event[good_id], by_event[bad_id]
+        _assert_full_quality(good)
+        _assert_full_quality(bad)
+        assert good.quality.total > bad.quality.total
+        assert good.quality.position.score > bad.quality.position.score
+        assert good.quality.visual.noise > bad.quality.visual.noise
 
 
 def test_redelivered_and_repeated_products_keep_one_row_each(stack: tuple) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import uuid
@@ -48,3 +49,26 @@ def good_event(
 
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode()
+
+
+def seller_scene(index: int, **changes: Any) -> np.ndarray:
+    """A generated seller photo of test item ``index`` with some of its spec fields overridden."""
+    from model_store.datasets.seller_photos import render, spec_for
+    from model_store.datasets.seller_spec import SellerPhotoConfig
+
+    data = load_fashion_mnist("test")
+    spec = spec_for(data.images[index], int(data.labels[index]), index, 0, SellerPhotoConfig(), "test")
+    return render(dataclasses.replace(spec, **changes))
+
+
+def good_and_bad_photo(index: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same item white-background, centred and clean; and small in a corner of a noisy life scene."""
+    from model_store.datasets.seller_spec import Degradation
+
+    good = seller_scene(index, background_class="white", placement="subject", long_side=0.85,
+                        centre=(0.5, 0.5), degradation=Degradation())  # fmt: skip
+    heavy = Degradation(noise_sigma=28.0, jpeg_quality=15, noise_seed=index)
+    bad = seller_scene(index, background_class="life_scene", photo_name="skimage_astronaut",
+                       photo_box=(0.0, 0.0, 300.0, 300.0), placement="small", long_side=0.25,
+                       centre=(0.15, 0.15), degradation=heavy)  # fmt: skip
+    return good, bad

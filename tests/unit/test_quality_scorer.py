@@ -9,14 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from model_store.datasets import load_fashion_mnist
-from model_store.datasets.seller_photos import render, spec_for
-from model_store.datasets.seller_spec import Degradation, SellerPhotoConfig
 from model_store.preprocess import PreprocessSpec
 from model_store.quality.architectures import ARCHITECTURES, KIND_TO_ARCHITECTURE
 from model_store.quality.results import QualityResult
 from model_store.quality.scorer import DEFAULT_REFS, QualityInputError, QualityModels
 from model_store.registry import ModelRegistry
+from tests.support.events import good_and_bad_photo
 
 PRE = PreprocessSpec(64, "minus_one_one")
 
@@ -88,28 +86,12 @@ def test_models_must_share_one_preprocessing(tmp_path) -> None:
 
 
 def _shipped() -> QualityModels:
-    try:
-        return QualityModels.load()
-    except FileNotFoundError:
-        pytest.skip("quality models not shipped yet")
-
-
-def _scene(index: int, **changes) -> np.ndarray:
-    data = load_fashion_mnist("test")
-    spec = spec_for(data.images[index], int(data.labels[index]), index, 0, SellerPhotoConfig(), "test")
-    return render(dataclasses.replace(spec, **changes))
+    return QualityModels.load()  # the shipped versions are committed: a missing one is a failure
 
 
 def test_shipped_models_rank_a_good_photo_above_a_bad_one() -> None:
     models = _shipped()
-    good, bad = [], []
-    for index in range(8):
-        good.append(_scene(index, background_class="white", placement="subject", long_side=0.85,
-                           centre=(0.5, 0.5), degradation=Degradation()))  # fmt: skip
-        heavy = Degradation(noise_sigma=28.0, jpeg_quality=15, noise_seed=index)
-        bad.append(_scene(index, background_class="life_scene", photo_name="skimage_astronaut",
-                          photo_box=(0.0, 0.0, 300.0, 300.0), placement="small", long_side=0.25,
-                          centre=(0.15, 0.15), degradation=heavy))  # fmt: skip
+    good, bad = zip(*(good_and_bad_photo(index) for index in range(8)), strict=True)
     good_r = models.score_batch(np.stack(good), ["apparel"] * 8)
     bad_r = models.score_batch(np.stack(bad), ["apparel"] * 8)
     for g, b in zip(good_r, bad_r, strict=True):

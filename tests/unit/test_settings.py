@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -205,3 +206,26 @@ def test_default_derived_configs_match_stage_defaults() -> None:
     assert s.pipeline_config() == PipelineConfig()
     assert s.index_config() == VectorIndexConfig()
     assert s.embedder_config() == EmbedderConfig()
+
+
+def test_quality_scoring_rules_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.pipeline_factory import scoring_config
+
+    food_first = {"white": 0.2, "black": 0.1, "solid": 0.5, "gradient": 0.5, "life_scene": 1.0}
+    monkeypatch.setenv("CATALOG_QUALITY_BACKGROUND_TABLE", json.dumps({"default": food_first}))
+    monkeypatch.setenv("CATALOG_QUALITY_WEIGHTS", '{"background": 2, "position": 1, "visual": 1}')
+    monkeypatch.setenv("CATALOG_QUALITY_POSITION", '{"target_fill": 0.7}')
+    config = scoring_config(Settings())
+    assert config.background_table.row("anything") == food_first
+    assert config.weights.normalised().to_dict() == {"background": 0.5, "position": 0.25, "visual": 0.25}
+    assert config.position.target_fill == 0.7
+    monkeypatch.delenv("CATALOG_QUALITY_BACKGROUND_TABLE")
+    default = scoring_config(Settings())
+    assert default.background_table.row("digital")["white"] == 1.0
+
+
+def test_bad_background_table_is_refused() -> None:
+    from streams.pipeline_factory import scoring_config
+
+    with pytest.raises(ValueError, match="default"):
+        scoring_config(Settings(quality_background_table={"food": {"white": 1.0}}))
