@@ -182,6 +182,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality_line(quality: dict | None) -> str | None:
+    if not quality:
+        return None
+    bg, pos, vis = quality["background"], quality["position"], quality["visual"]
+    return (f"total {quality['total']:.2f}: background {bg['label']} {bg['score']:.2f}, "
+            f"position {pos['category']} {pos['score']:.2f}, visual {vis['score']:.2f} "
+            f"(aesthetic {vis['aesthetic']:.2f}, noise {vis['noise']:.2f})")  # fmt: skip
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from streams.commands.report import collect, load_truth
 
@@ -197,6 +206,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         "fine_accuracy": round(fine, 4),
         "coarse_accuracy": round(coarse, 4),
         "throughput_events_per_s": round(summary.throughput(), 1),
+        "quality": summary.quality_summary(),
         "samples": [
             {
                 "product_id": r["product_id"],
@@ -204,6 +214,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 "category": r["category"]["label"],
                 "vote_share": r["category"]["vote_share"],
                 "similar": [n["product_id"] for n in r["similar_items"][:3]],
+                "quality": _quality_line(r.get("quality")),
                 "timings_ms": r["timings"],
             }
             for r in samples
@@ -211,6 +222,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     }
     print(json.dumps(out, indent=2))
     return 0 if len(summary.enriched) == len(truth) else 1
+
+
+_MODEL_TOOLS = {  # (command, subcommand): (module whose main() takes the remaining arguments, help)
+    ("train", "distill"): ("model_store.distill.train", "teachers, router and the unified student"),
+    ("train", "quality"): ("model_store.quality.train", "background, position and visual-experience models"),
+    ("bench", "distill"): ("model_store.distill.benchmark", "routed vs oracle-routed teachers vs the student"),
+    ("bench", "quality"): ("model_store.quality.benchmark", "the three quality models on held-out photos"),
+}
+
+
+def _run_model_tool(module: str, argv: list[str]) -> int:
+    """A model-store tool's own command line, so its flags and --help are the tool's."""
+    import importlib
+
+    result = importlib.import_module(module).main(argv)
+    return result if isinstance(result, int) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("image")
     se.set_defaults(fn=cmd_search)
 
+    tr = sub.add_parser("train", help="train models into the registry").add_subparsers(
+        dest="train_cmd", required=True
+    )
     be = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
     bb = be.add_parser("baseline", help="KNN accuracy of the active embedder on Fashion-MNIST")
     bb.add_argument("--gallery-size", type=int, default=10_000)
@@ -267,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--fresh-gallery", action="store_true", help="use an empty temporary Milvus Lite DB")
     bp.add_argument("--out")
     bp.set_defaults(fn=cmd_bench_pipeline)
+
+    for (command, name), (_module, what) in _MODEL_TOOLS.items():
+        parent = be if command == "bench" else tr
+        parent.add_parser(name, help=f"{what}; arguments: catalog {command} {name} --help", add_help=False)
 
     sc = sub.add_parser("schemas", help="write (or --check) the JSON Schema files of the events")
     sc.add_argument("--check", action="store_true")
@@ -287,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from streams.logging_setup import configure_logging
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    tool = _MODEL_TOOLS.get((argv[0], argv[1])) if len(argv) >= 2 else None
+    if tool is not None:
+        return _run_model_tool(tool[0], argv[2:])
     args = build_parser().parse_args(argv)
     configure_logging("INFO", json_lines=True)  # logs to stderr: stdout carries the command's JSON
     return int(args.fn(args) or 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,21 @@ class RunSummary:
             fine += label == t["label"]
             coarse += label is not None and DEFAULT_TAXONOMY.get(label) == t["category"]
         return (fine / n if n else 0.0, coarse / n if n else 0.0)
+
+    def quality_summary(self) -> dict:
+        """How many events carry a quality block, the mean total, and the background / position mix."""
+        blocks = [r["quality"] for r in self.enriched.values() if r.get("quality")]
+        if not blocks:
+            return {"with_quality": 0}
+        backgrounds = Counter(q["background"]["label"] for q in blocks)
+        positions = Counter(q["position"]["category"] for q in blocks)
+        return {
+            "with_quality": len(blocks),
+            "mean_total": round(sum(q["total"] for q in blocks) / len(blocks), 3),
+            "background": dict(backgrounds.most_common()),
+            "position": dict(positions.most_common()),
+            "weights": blocks[0]["weights"],
+        }
 
     def throughput(self) -> float:
         """Events/s between the first submission and the last enrichment."""
