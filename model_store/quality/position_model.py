@@ -86,5 +86,5 @@ def decode(raw: RawPosition, top_k: int = 4) -> Detection:
     top_p, top_i = prob.topk(min(top_k, prob.shape[1]), dim=1)
     picked = boxes.gather(2, top_i.unsqueeze(1).expand(-1, 4, -1))  # [N, 4, k]
     weights = top_p / top_p.sum(dim=1, keepdim=True).clamp_min(1e-6)
-    box = (picked * weights.unsqueeze(1)).sum(dim=2)
+    box = (picked * weights.unsqueeze(1)).sum(dim=2).clamp(0.0, 1.0)  # rounding can step past 1
     return Detection(torch.sigmoid(raw.subject_logit), box, top_p[:, 0])

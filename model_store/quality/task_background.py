@@ -1,4 +1,13 @@
-"""Training task of the background classifier: cross-entropy over ``BACKGROUND_CLASSES``."""
+"""Training task of the background classifier: cross-entropy over ``BACKGROUND_CLASSES``.
+
+Most train background photos are grey textures (coins, brick, text, ...), while sellers' life
+scenes are colour photos; trained on them as they are, the first version called a quarter of the
+held-out colour life scenes "solid" or "gradient" (test accuracy 0.955). ``recolour`` fights that
+bias with a colour augmentation that keeps every label: a random channel order for every image
+(white, black and grey stay what they are, solid and gradient colours are random anyway) and, on
+life scenes only, random per-channel gains of up to +-``strength``, which turn grey textures into
+coloured ones.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +32,10 @@ class BackgroundTask:
     select_metric = "accuracy"
     with_clean = False
 
-    def __init__(self, width: int = 32) -> None:
+    def __init__(self, width: int = 32, recolour: float = 0.0) -> None:
         self.model_config: dict[str, Any] = {"width": width}
+        self.recolour = recolour
+        self.train_config: dict[str, Any] = {"recolour": recolour}
 
     def build(self) -> nn.Module:
         return BackgroundNet(**self.model_config)
@@ -33,8 +44,9 @@ class BackgroundTask:
         return model
 
     def step(self, model: nn.Module, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        logits = model(batch.images)
         target = batch.labels["background"]
+        images = recolour(batch.images, target, step, self.recolour) if self.recolour > 0 else batch.images
+        logits = model(images)
         loss = F.cross_entropy(logits, target, label_smoothing=0.05)
         return loss, {"acc": float((logits.argmax(1) == target).float().mean())}
 
@@ -56,3 +68,16 @@ class BackgroundTask:
             **{f"accuracy_{c}": v for c, v in per_class.items()},
             "confusion": confusion(pred, true, len(BACKGROUND_CLASSES)).tolist(),
         }
+
+
+def recolour(images: torch.Tensor, labels: torch.Tensor, step: int, strength: float) -> torch.Tensor:
+    """Label-preserving colour augmentation of a [-1, 1]-scaled NCHW batch, deterministic per step."""
+    g = torch.Generator().manual_seed(1_000_003 + step)
+    n = images.shape[0]
+    order = torch.argsort(torch.rand(n, 3, generator=g), dim=1)
+    x = torch.gather((images + 1.0) / 2.0, 1, order[:, :, None, None].expand_as(images))
+    gains = 1.0 + strength * (2.0 * torch.rand(n, 3, 1, 1, generator=g) - 1.0)
+    life = labels == BACKGROUND_CLASSES.index("life_scene")
+    gains[~life] = 1.0
+    out = (x * gains).clamp(0.0, 1.0) * 2.0 - 1.0
+    return out.contiguous(memory_format=torch.channels_last)

@@ -81,3 +81,20 @@ def test_visual_net_two_sub_scores_and_small_models() -> None:
     assert out.shape == (2, 2) and ((out >= 0) & (out <= 1)).all()
     for net in (BackgroundNet(), PositionNet(), VisualNet()):
         assert sum(p.numel() for p in net.parameters()) * 2 < 3e6  # < 3 MB each stored as fp16
+
+
+def test_background_recolour_keeps_labels_and_is_deterministic() -> None:
+    from model_store.datasets.seller_spec import BACKGROUND_CLASSES
+    from model_store.quality.task_background import recolour
+
+    white, black = torch.ones(1, 3, 8, 8), -torch.ones(1, 3, 8, 8)
+    grey_texture = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0)).expand(1, 3, 8, 8) * 2 - 1
+    images = torch.cat([white, black, grey_texture, grey_texture])
+    labels = torch.tensor([BACKGROUND_CLASSES.index(c) for c in ("white", "black", "life_scene", "gradient")])
+    out = recolour(images, labels, step=3, strength=0.5)
+    assert torch.equal(out[0], white[0]) and torch.equal(out[1], black[0])
+    assert not torch.allclose(out[2, 0], out[2, 1])  # the grey life scene got colour
+    assert torch.allclose(out[3], images[3])  # a grey non-life image stays grey (channel order only)
+    assert torch.equal(out, recolour(images, labels, step=3, strength=0.5))
+    assert not torch.equal(out, recolour(images, labels, step=4, strength=0.5))
+    assert out.min() >= -1 and out.max() <= 1
