@@ -245,6 +245,18 @@ class ModelRegistry:
         self._write_manifest(self.version_dir(ref), updated)
         return updated
 
+    def attach(self, ref: str, path: Path, name: str | None = None) -> Manifest:
+        """Copy a file (a report, say) into a version and record its sha256; weights stay untouched."""
+        manifest = self.verify(ref)
+        name = name or Path(path).name
+        if name in (WEIGHTS_FILE, MANIFEST_FILE):
+            raise RegistryError(f"{name!r} cannot be attached to {ref}")
+        target = self.version_dir(ref) / name
+        shutil.copyfile(path, target)
+        updated = dataclasses.replace(manifest, files={**manifest.files, name: sha256_file(target)})
+        self._write_manifest(self.version_dir(ref), updated)
+        return updated
+
     def total_bytes(self, refs: list[str] | None = None) -> int:
         """Bytes of the stored files of ``refs`` (all versions if None)."""
         manifests = self.list() if refs is None else [self.load_manifest(r) for r in refs]

@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 },
             },  # fmt: skip
             overwrite=args.overwrite,
+            extra_files={"report.png": run_dir / "report.png"},
         )
         print(f"saved {manifest.ref} to {args.registry}", file=sys.stderr)
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from model_store.registry import (
     ArtifactMissingError,
     ChecksumMismatchError,
     ModelRegistry,
+    RegistryError,
     parse_ref,
 )
 
@@ -135,3 +137,18 @@ def test_parse_ref():
     for bad in ("", "@1", "a@", "../x@1", "a/b@1"):
         with pytest.raises(ValueError):
             parse_ref(bad)
+
+
+def test_attach_adds_a_verified_file_and_keeps_the_weights(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "reg")
+    registry.save("m", "1", {"w": torch.ones(2)}, {"kind": "test"})
+    report = tmp_path / "report.png"
+    report.write_bytes(b"png bytes")
+    manifest = registry.attach("m@1", report)
+    assert set(manifest.files) == {"weights.pt", "report.png"}
+    assert registry.verify("m@1").files == manifest.files
+    (registry.version_dir("m@1") / "report.png").write_bytes(b"tampered")
+    with pytest.raises(ChecksumMismatchError):
+        registry.verify("m@1")
+    with pytest.raises(RegistryError):
+        registry.attach("m@1", report, name="weights.pt")
