@@ -36,7 +36,7 @@ DEFAULT_STEPS = {"background": 3500, "position": 4000, "visual": 2000}
 
 def make_task(args: argparse.Namespace) -> Any:
     if args.model == "background":
-        return BackgroundTask(recolour=args.recolour, blur=args.blur)
+        return BackgroundTask(recolour=args.recolour)
     if args.model == "position":
         return PositionTask(image_size=args.size)
     return VisualTask(twin=not args.no_twin, image_size=args.size)
@@ -52,8 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("model", choices=["background", "position", "visual"])
     p.add_argument("--no-twin", action="store_true", help="visual: plain regression, no twin (the ablation)")
-    p.add_argument("--recolour", type=float, default=0.8, help="background: colour augmentation strength (0: off)")
-    p.add_argument("--blur", type=float, default=0.3, help="background: share of blurred training images")
+    p.add_argument("--recolour", type=float, default=0.5, help="background: colour augmentation strength (0: off)")
     p.add_argument("--steps", type=int, default=None, help="default: " + str(DEFAULT_STEPS))
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
