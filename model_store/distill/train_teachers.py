@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +67,13 @@ def train_teacher(
 
     trainer = Trainer(model, opt, sched, step_fn, batches, _train_config(cfg, steps, out, "val_acc"),
                       eval_fn=_classify_eval(x_val, y_val, cfg.device))  # fmt: skip
-    t0 = time.perf_counter()
     result = trainer.fit(resume=resume)
     model.load_state_dict(trainer.final_state())
     labels = [tax.class_names[i] for i in classes] + ["other"]
     cm = confusion_matrix(y_val.numpy(), _predict(model, x_val, cfg.device), len(labels))
     report = save_report(out / "report.png", result.history, {f"teacher {name}, val": (cm, labels)}, f"teacher {name}")
     metrics = {"val_acc": result.best_value, "best_step": result.best_step, "steps": steps,
-               "train_seconds_this_run": round(time.perf_counter() - t0, 1)}  # fmt: skip
+               "train_seconds": round(result.train_seconds, 1)}  # fmt: skip
     return registry.save(f"teacher-{name}", version, model.state_dict(), {
         "kind": "teacher", "architecture": EMBEDDING_ARCH,
         "config": {**cfg.to_dict(), "teacher": name, "classes": list(classes), "labels": labels},

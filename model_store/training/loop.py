@@ -53,6 +53,7 @@ class TrainResult:
     best_value: float | None = None
     best_state: dict[str, torch.Tensor] | None = None
     finished: bool = False
+    train_seconds: float = 0.0  # wall time of the steps (batch wait included), summed over resumed runs
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -88,6 +89,7 @@ class Trainer:
             "history": r.history,
             "best": {"step": r.best_step, "value": r.best_value, "state": r.best_state},
             "finished": r.finished,
+            "train_seconds": r.train_seconds,
         }
 
     def _restore(self, path: Path) -> None:
@@ -101,6 +103,7 @@ class Trainer:
         self.result = TrainResult(
             history=payload["history"], steps_done=payload["step"], best_step=best["step"],
             best_value=best["value"], best_state=best["state"], finished=payload["finished"],
+            train_seconds=float(payload.get("train_seconds", 0.0)),
         )
         print(f"resumed from {path} at step {payload['step']}", file=sys.stderr, flush=True)
 
@@ -145,10 +148,12 @@ class Trainer:
             for step in range(r.steps_done, cfg.total_steps):
                 if cfg.stop_after is not None and r.steps_done >= cfg.stop_after:
                     return r
+                started = time.perf_counter()
                 batch = pending.result() if pending is not None else self.batch_fn(step)
                 if pool is not None and step + 1 < cfg.total_steps:
                     pending = pool.submit(self.batch_fn, step + 1)
                 terms = self._train_step(batch, step)
+                r.train_seconds += time.perf_counter() - started
                 r.steps_done = step + 1
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v

@@ -63,3 +63,13 @@ def test_report_png(tmp_path):
     assert cm.tolist() == [[1, 0], [1, 1]]
     path = save_report(tmp_path / "r.png", result.history, {"val": (cm, ["a", "b"])}, title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_seconds_add_up_over_a_resume_and_survive_a_re_registration(tmp_path):
+    interrupted = _trainer(tmp_path / "d", stop_after=7)
+    first = interrupted.fit().train_seconds
+    assert first > 0
+    resumed = _trainer(tmp_path / "d").fit(resume=True)  # restarts from the step-6 checkpoint
+    assert resumed.train_seconds > 0 and resumed.finished
+    again = _trainer(tmp_path / "d").fit(resume=True)  # a finished run, only re-read
+    assert again.train_seconds == resumed.train_seconds
