@@ -20,6 +20,9 @@ TRAIN_PHOTOS: tuple[str, ...] = (
     "skimage_immunohistochemistry", "skimage_grass", "skimage_gravel", "skimage_brick",
     "skimage_moon", "skimage_clock", "skimage_page", "skimage_text", "skimage_cell",
 )  # fmt: skip
+#: Colour photos a generator may add to the train split (``SellerPhotoConfig.extra_train_photos``);
+#: the default generator leaves them out, so the shipped embedding models' training data is unchanged.
+EXTRA_TRAIN_PHOTOS: tuple[str, ...] = ("skimage_stereo_motorcycle",)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -40,6 +43,8 @@ def load_photo(name: str) -> np.ndarray:
         import skimage.data
 
         image = getattr(skimage.data, short)()
+        if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity); the left view
+            image = image[0]
     elif source == "sklearn":
         from sklearn.datasets import load_sample_image
 
@@ -51,10 +56,13 @@ def load_photo(name: str) -> np.ndarray:
     return rgb
 
 
-def photo_names(split: Literal["train", "test"]) -> tuple[str, ...]:
+def photo_names(split: Literal["train", "test"], extra_train: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Names of the photos of a split (train and test never share a photo)."""
     if split == "train":
-        return TRAIN_PHOTOS
+        leaked = set(extra_train) & set(TEST_PHOTOS)
+        if leaked:
+            raise ValueError(f"held-out test photos cannot be train photos: {sorted(leaked)}")
+        return TRAIN_PHOTOS + tuple(n for n in extra_train if n not in TRAIN_PHOTOS)
     if split == "test":
         return TEST_PHOTOS
     raise ValueError(f"split must be 'train' or 'test', got {split!r}")

@@ -98,15 +98,15 @@ def sample_degradation(
 
 
 def _life_scene(
-    rng: np.random.Generator, split: Literal["train", "test"]
+    rng: np.random.Generator, split: Literal["train", "test"], config: SellerPhotoConfig
 ) -> tuple[str, tuple, tuple, bool, float]:
     """(photo name, crop box, channel gains, flip, mean luminance) of a textured square crop."""
-    names = photo_names(split)
+    names = photo_names(split, config.extra_train_photos)
     name = names[int(rng.integers(len(names)))]
     photo = load_photo(name)
     h, w = photo.shape[:2]
     for _ in range(MAX_CROP_TRIES):  # a flat crop (sky, paper) would pass for a solid background
-        side = rng.uniform(0.25, 0.7) * min(h, w)
+        side = rng.uniform(*config.crop_side_range) * min(h, w)
         x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
         crop = photo[int(y0) : int(y0 + side) : 4, int(x0) : int(x0 + side) : 4].astype(np.float32)
         if float((crop @ _LUM_WEIGHTS).std()) >= MIN_CROP_STD * 255:
@@ -137,7 +137,7 @@ def sample_spec(
     angle = float(rng.uniform(0, 2 * math.pi))
     photo_name, photo_box, gain, flip = None, None, (1.0, 1.0, 1.0), False
     if bg == "life_scene":
-        photo_name, photo_box, gain, flip, bg_lum = _life_scene(rng, split)
+        photo_name, photo_box, gain, flip, bg_lum = _life_scene(rng, split, config)
     else:
         flat = {"white": 1.0, "black": 0.0, "solid": _lum(colour_a)}
         bg_lum = flat.get(bg, (_lum(colour_a) + _lum(colour_b)) / 2)

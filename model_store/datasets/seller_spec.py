@@ -42,6 +42,8 @@ class SellerPhotoConfig:
     contrast_factor_range: tuple[float, float] = (0.3, 0.85)  # 1.0 = unchanged
     low_contrast_item_prob: float = 0.1  # tint chosen without regard to the background
     taxonomy: tuple[tuple[str, str], ...] = tuple(DEFAULT_TAXONOMY.items())
+    extra_train_photos: tuple[str, ...] = ()  # more life-scene photos for the train split only
+    crop_side_range: tuple[float, float] = (0.25, 0.7)  # life-scene crop side, share of the photo's short side
 
     def __post_init__(self) -> None:
         for name in ("background_probs", "placement_probs", "taxonomy"):
@@ -50,6 +52,9 @@ class SellerPhotoConfig:
         unknown |= {k for k, _ in self.placement_probs} - set(PLACEMENTS)
         if unknown:
             raise ValueError(f"unknown background classes or placements: {sorted(unknown)}")
+        lo, hi = self.crop_side_range
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ValueError(f"crop_side_range must satisfy 0 < lo <= hi <= 1, got {self.crop_side_range}")
         if self.size < 16:
             raise ValueError(f"size must be at least 16, got {self.size}")
 

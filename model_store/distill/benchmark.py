@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
 
     # -- FIG. 1 routing: router -> teacher(s) of the category -> that category's gallery ------------
-    teacher_refs = list(manifest.parents)
+    teacher_refs = [r for r in manifest.parents if r.startswith("teacher-")]  # not a warm-start parent
     nets = {r.split("@")[0].removeprefix("teacher-"): load_embedding_net(registry, r)[0] for r in teacher_refs}
     teachers = TeacherSet(nets, tax).eval()
     router, _ = load_router(registry, args.router)

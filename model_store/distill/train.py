@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="student", help="student: registry name (e.g. student-gamma0)")
     p.add_argument("--teacher-version", default="1", help="student: version of the teachers to distil")
     p.add_argument("--only", nargs="*", help="teachers: train only these teachers")
+    p.add_argument("--init-version", help="warm start from this registered version of the same model(s)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under --out")
     p.add_argument("--image-size", type=int)
     p.add_argument("--epochs", type=float)
@@ -74,9 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         from model_store.distill.train_teachers import train_teacher
 
         for name in args.only or cfg.taxonomy.teachers:
-            m = train_teacher(cfg, name, args.out / name, registry, args.version, command, args.resume)
+            m = train_teacher(cfg, name, args.out / name, registry, args.version, command, args.resume,
+                              init_version=args.init_version)  # fmt: skip
             print(f"registered {m.ref}: {m.metrics}", flush=True)
     elif args.what == "router":
+        if args.init_version:
+            raise SystemExit("--init-version applies to teachers and students")
         from model_store.distill.train_teachers import train_router
 
         m = train_router(cfg, args.out, registry, args.version, command, args.resume)
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         from model_store.distill.train_student import train_student
 
         m = train_student(cfg, args.name, args.out, registry, args.version, args.teacher_version, command,
-                          args.resume)  # fmt: skip
+                          args.resume, init_version=args.init_version)  # fmt: skip
         print(f"registered {m.ref}: {m.metrics}", flush=True)
     return 0
 

@@ -46,7 +46,7 @@ def _batched_teacher(teachers: TeacherSet, x: torch.Tensor, fine: torch.Tensor, 
 
 def train_student(
     cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, teacher_version: str,
-    command: str, resume: bool,
+    command: str, resume: bool, init_version: str | None = None,
 ) -> Manifest:  # fmt: skip
     taps = list(cfg.coral_layers)
     teachers = load_teacher_set(registry, cfg, teacher_version, cfg.device)
@@ -55,6 +55,9 @@ def train_student(
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
     batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 200, cfg.plain_fraction)
     student = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True).to(cfg.device)
+    init_ref = f"{name}@{init_version}" if init_version else None
+    if init_ref:  # a warm start: continue distilling a registered student (itself from ImageNet weights)
+        student.load_state_dict(registry.load_state(init_ref), strict=True)
     projector = CoralProjector([student.backbone.block_channels(i) for i in taps], cfg.coral_dim).to(cfg.device)
     opt, sched = adamw_onecycle(student.backbone, student.proj, cfg, steps)
 
@@ -109,9 +112,9 @@ def train_student(
     metrics = {**best, "best_step": result.best_step, "steps": steps, "last_eval": final,
                "teacher_val_proto_acc": teacher_proto_acc,
                "train_seconds": round(result.train_seconds, 1)}  # fmt: skip
-    parents = [f"teacher-{t}@{teacher_version}" for t in cfg.taxonomy.teachers]
+    parents = [f"teacher-{t}@{teacher_version}" for t in cfg.taxonomy.teachers] + ([init_ref] if init_ref else [])
     return registry.save(name, version, student.state_dict(), {
-        "kind": "student", "architecture": EMBEDDING_ARCH, "config": cfg.to_dict(),
+        "kind": "student", "architecture": EMBEDDING_ARCH, "config": {**cfg.to_dict(), "init_from": init_ref},
         "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics, "parents": parents,
         "preprocess": cfg.preprocess, "command": command,
         "extra": {"loss": "L = L2(unit vec_source, unit vec_target) + gamma * CORAL (seed 000 [0062]-[0067])"},

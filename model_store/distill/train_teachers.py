@@ -39,8 +39,9 @@ def _predict(model: torch.nn.Module, x_val: torch.Tensor, device: str) -> np.nda
 
 
 def train_teacher(
-    cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, command: str, resume: bool
-) -> Manifest:
+    cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, command: str, resume: bool,
+    init_version: str | None = None,
+) -> Manifest:  # fmt: skip
     tax = cfg.taxonomy
     classes = tax.teacher_classes(name)
     label_map = torch.full((len(tax.class_names),), len(classes), dtype=torch.long)  # default: "other"
@@ -57,6 +58,9 @@ def train_teacher(
 
     net = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True, drop_connect_rate=cfg.drop_connect)
     model = TeacherNet(net, PrototypeHead(classes, len(tax.class_names), cfg.embed_dim)).to(cfg.device)
+    init_ref = f"teacher-{name}@{init_version}" if init_version else None
+    if init_ref:
+        model.load_state_dict(registry.load_state(init_ref), strict=True)
     opt, sched = adamw_onecycle(net.backbone, net.proj, cfg, steps)
 
     def step_fn(m: torch.nn.Module, batch: Any, step: int):
@@ -76,8 +80,10 @@ def train_teacher(
                "train_seconds": round(result.train_seconds, 1)}  # fmt: skip
     return registry.save(f"teacher-{name}", version, model.state_dict(), {
         "kind": "teacher", "architecture": EMBEDDING_ARCH,
-        "config": {**cfg.to_dict(), "teacher": name, "classes": list(classes), "labels": labels},
-        "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics, "parents": [],
+        "config": {**cfg.to_dict(), "teacher": name, "classes": list(classes), "labels": labels,
+                   "init_from": init_ref},
+        "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics,
+        "parents": [init_ref] if init_ref else [],
         "preprocess": cfg.preprocess, "command": command,
     }, overwrite=True, extra_files={"report.png": report})  # fmt: skip
 

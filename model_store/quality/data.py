@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from model_store.datasets import BACKGROUND_CLASSES, SellerPhotoConfig, load_fashion_mnist, train_val_split
+from model_store.datasets.backgrounds import EXTRA_TRAIN_PHOTOS
 from model_store.datasets.seller_photos import render_with_labels, spec_for
 
 Split = Literal["train", "val", "test"]
@@ -31,6 +32,15 @@ SCALAR_LABELS = (
     "contrast_factor", "distortion", "composition", "contrast", "clutter", "aesthetic",
 )  # fmt: skip
 DEFAULT_CACHE = Path(os.path.expanduser("~/.cache/catalog-enrich/quality-data"))
+
+#: Named generator settings for the train and val splits. ``colour_scenes`` adds a colour photo and
+#: zoomed-in (smoother) crops to the life scenes: sellers' life scenes are colour photos, often out
+#: of focus, while most train photos are grey textures. The test split always uses ``default``, so
+#: every model is judged on the same held-out images.
+GENERATORS: dict[str, SellerPhotoConfig] = {
+    "default": SellerPhotoConfig(),
+    "colour_scenes": SellerPhotoConfig(extra_train_photos=EXTRA_TRAIN_PHOTOS, crop_side_range=(0.12, 0.7)),
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,16 @@ class DataSpec:
     size: int = 64
     val_fraction: float = 0.1
     split_seed: int = 0
+    generator: str = "default"  # a key of GENERATORS
+
+    def __post_init__(self) -> None:
+        if self.generator not in GENERATORS:
+            raise ValueError(f"unknown generator {self.generator!r}; known: {sorted(GENERATORS)}")
+        if self.split == "test" and self.generator != "default":
+            raise ValueError("the test split always uses the default generator")
+
+    def config(self) -> SellerPhotoConfig:
+        return dataclasses.replace(GENERATORS[self.generator], size=self.size)
 
     def indices(self) -> np.ndarray:
         if self.split == "test":
@@ -53,7 +73,7 @@ class DataSpec:
 
     def key(self) -> str:
         payload = json.dumps(
-            {"spec": dataclasses.asdict(self), "config": repr(SellerPhotoConfig())}, sort_keys=True
+            {"spec": dataclasses.asdict(self), "config": repr(GENERATORS[self.generator])}, sort_keys=True
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -68,7 +88,7 @@ class DataSpec:
             **dataclasses.asdict(self),
             "items": items,
             "backgrounds": photos,
-            "generator": "SellerPhotoConfig()",
+            "generator_config": repr(GENERATORS[self.generator]),
         }
 
 
@@ -88,7 +108,7 @@ class QualityData:
 def _render_chunk(args: tuple[DataSpec, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     spec, indices = args
     source = load_fashion_mnist("test" if spec.split == "test" else "train")
-    config = dataclasses.replace(SellerPhotoConfig(), size=spec.size)
+    config = spec.config()
     split = "test" if spec.split == "test" else "train"
     shape = (len(indices), spec.size, spec.size, 3)
     images, clean = np.empty(shape, np.uint8), np.empty(shape, np.uint8)

@@ -35,6 +35,7 @@ class BackgroundTask:
     architecture = "seed004-background-bottleneck"
     select_metric = "accuracy"
     with_clean = False
+    generator = "colour_scenes"  # more colour, smoother life scenes: see the module docstring
 
     def __init__(self, width: int = 32, recolour: float = 0.0) -> None:
         self.model_config: dict[str, Any] = {"width": width}

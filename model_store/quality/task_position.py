@@ -22,6 +22,7 @@ class PositionTask:
     architecture = "seed004-position-csp-detector"
     select_metric = "selection"
     with_clean = False
+    generator = "default"  # train/val generator settings, a key of quality.data.GENERATORS
 
     def __init__(self, width: int = 16, image_size: int = 64) -> None:
         self.model_config: dict[str, Any] = {"width": width, "image_size": image_size}

@@ -50,6 +50,7 @@ class VisualTask:
     kind = "quality-visual"
     architecture = "seed004-visual-conv-flatten"
     select_metric = "selection"
+    generator = "default"  # train/val generator settings, a key of quality.data.GENERATORS
 
     def __init__(
         self, twin: bool = True, width: int = 16, image_size: int = 64, gate_weight: float = 1.0,

@@ -24,7 +24,7 @@ import torch
 from model_store.datasets.seller_spec import BACKGROUND_CLASSES
 from model_store.preprocess import PreprocessSpec
 from model_store.quality.batches import BatchSampler
-from model_store.quality.data import DataSpec, load_data
+from model_store.quality.data import GENERATORS, DataSpec, load_data
 from model_store.quality.task_background import BackgroundTask
 from model_store.quality.task_position import PositionTask
 from model_store.quality.task_visual import VisualTask
@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=64, help="input side in pixels (multiple of 16)")
+    p.add_argument("--generator", choices=sorted(GENERATORS),
+                   help="train/val generator settings (default: the task's; background: colour_scenes)")
     p.add_argument("--n-train", type=int, default=54000)
     p.add_argument("--n-val", type=int, default=3000)
     p.add_argument("--eval-every", type=int, default=500)
@@ -84,9 +86,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = args.run_dir or Path("runs/quality") / name
     steps = args.steps or DEFAULT_STEPS[args.model]
     task, preprocess = make_task(args), PreprocessSpec(image_size=args.size, scaling="minus_one_one")
+    generator = args.generator or task.generator
     train_spec, val_spec = (
-        DataSpec("train", args.n_train, size=args.size),
-        DataSpec("val", args.n_val, size=args.size),
+        DataSpec("train", args.n_train, size=args.size, generator=generator),
+        DataSpec("val", args.n_val, size=args.size, generator=generator),
     )
     train_data, val_data = load_data(train_spec), load_data(val_spec)
 

@@ -28,6 +28,7 @@ from model_store.datasets import (
     sample_spec,
     train_val_split,
 )
+from model_store.datasets.backgrounds import EXTRA_TRAIN_PHOTOS, photo_names
 from model_store.datasets.seller_render import subject_rule
 from model_store.datasets.torch_dataset import SellerPhotoDataset
 
@@ -184,3 +185,35 @@ def test_held_out_photos_never_in_train(train) -> None:
     assert names <= set(TRAIN_PHOTOS) and len(names) > 5
     names = {sample_spec(i, rng, config, "test").photo_name for i in range(50)}
     assert names <= set(TEST_PHOTOS)
+
+
+def test_extra_train_photos_join_the_train_split_only(train) -> None:
+    config = SellerPhotoConfig(
+        background_probs={"life_scene": 1.0}, extra_train_photos=EXTRA_TRAIN_PHOTOS, crop_side_range=(0.12, 0.7)
+    )
+    rng = np.random.default_rng(1)
+    specs = [sample_spec(i, rng, config, "train", train.images[i], int(train.labels[i])) for i in range(300)]
+    assert set(EXTRA_TRAIN_PHOTOS) <= {s.photo_name for s in specs} <= set(TRAIN_PHOTOS + EXTRA_TRAIN_PHOTOS)
+    assert {sample_spec(i, rng, config, "test").photo_name for i in range(50)} <= set(TEST_PHOTOS)
+    with pytest.raises(ValueError, match="held-out"):
+        photo_names("train", extra_train=(TEST_PHOTOS[0],))
+    with pytest.raises(ValueError, match="crop_side_range"):
+        SellerPhotoConfig(crop_side_range=(0.5, 0.2))
+
+
+def test_default_generator_draws_are_unchanged_by_the_new_options(train) -> None:
+    """The shipped embedding models were trained on the default generator: its draws must not move.
+
+    The expected crops were drawn before ``extra_train_photos`` and ``crop_side_range`` existed.
+    """
+    config = SellerPhotoConfig(background_probs={"life_scene": 1.0})
+    rng = np.random.default_rng(5)
+    specs = [sample_spec(i, rng, config, "train", train.images[i], int(train.labels[i])) for i in range(5)]
+    expected = [
+        ("skimage_chelsea", (157.294, 21.132, 367.182, 231.021)),
+        ("skimage_cell", (267.725, 139.896, 485.649, 357.819)),
+        ("skimage_cell", (267.195, 315.149, 431.199, 479.154)),
+        ("skimage_grass", (154.412, 26.044, 480.104, 351.736)),
+        ("skimage_page", (64.599, 6.115, 130.711, 72.227)),
+    ]
+    assert [(s.photo_name, tuple(round(v, 3) for v in s.photo_box)) for s in specs] == expected

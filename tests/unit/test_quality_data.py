@@ -61,3 +61,13 @@ def test_brisque_adapter_scores_noise_worse_without_opencv() -> None:
     noisy = np.clip(photo + np.random.default_rng(0).normal(0, 40, photo.shape), 0, 255).astype(np.uint8)
     assert brisque_score(noisy) > brisque_score(photo)
     assert "cv2" not in sys.modules or hasattr(sys.modules["cv2"], "__file__")
+
+
+def test_named_generators_change_train_data_but_never_the_test_split() -> None:
+    default, colour = DataSpec("train", 40), DataSpec("train", 40, generator="colour_scenes")
+    assert default.key() != colour.key() and colour.config().extra_train_photos
+    assert default.indices().tolist() == colour.indices().tolist()
+    with pytest.raises(ValueError, match="default generator"):
+        DataSpec("test", 40, generator="colour_scenes")
+    with pytest.raises(ValueError, match="unknown generator"):
+        DataSpec("train", 40, generator="nope")
