@@ -51,7 +51,13 @@ def render_background(spec: PhotoSpec) -> np.ndarray:
         a, b = np.asarray(spec.colour_a, np.float32), np.asarray(spec.colour_b, np.float32)
         return a * (1.0 - t) + b * t
     crop = _photo_image(spec.photo_name).resize((s, s), Image.BILINEAR, box=spec.photo_box, reducing_gap=2.0)
-    out = np.asarray(crop, dtype=np.float32) * np.asarray(spec.photo_gain, dtype=np.float32)
+    out = np.asarray(crop, dtype=np.float32)
+    if spec.photo_duotone is not None:  # luminance mapped onto a dark-to-light two-colour ramp
+        t = (out @ np.asarray((0.299, 0.587, 0.114), dtype=np.float32))[..., None] / 255.0
+        dark, light = (np.asarray(c, dtype=np.float32) for c in spec.photo_duotone)
+        out = dark * (1.0 - t) + light * t
+    else:
+        out = out * np.asarray(spec.photo_gain, dtype=np.float32)
     return np.clip(out[:, ::-1] if spec.photo_flip else out, 0, 255)
 
 

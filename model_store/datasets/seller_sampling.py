@@ -99,8 +99,12 @@ def sample_degradation(
 
 def _life_scene(
     rng: np.random.Generator, split: Literal["train", "test"], config: SellerPhotoConfig
-) -> tuple[str, tuple, tuple, bool, float]:
-    """(photo name, crop box, channel gains, flip, mean luminance) of a textured square crop."""
+) -> tuple[str, tuple, tuple, bool, float, tuple[Colour, Colour] | None]:
+    """(photo name, crop box, channel gains, flip, mean luminance, duotone) of a textured square crop.
+
+    Draws for the duotone come last and only when it is enabled, so the default generator's scenes
+    stay exactly what the shipped models were trained on.
+    """
     names = photo_names(split, config.extra_train_photos)
     name = names[int(rng.integers(len(names)))]
     photo = load_photo(name)
@@ -114,7 +118,14 @@ def _life_scene(
     gain = tuple(float(g) for g in rng.uniform(0.8, 1.2, 3))  # colour jitter: most train photos are grey
     lum = _lum(np.clip(crop.reshape(-1, 3).mean(0) * np.asarray(gain), 0, 255))
     box = (float(x0), float(y0), float(x0 + side), float(y0 + side))
-    return name, box, gain, bool(rng.random() < 0.5), lum
+    flip = bool(rng.random() < 0.5)
+    duotone = None
+    if split == "train" and config.duotone_prob > 0 and rng.random() < config.duotone_prob:
+        dark, light = sorted((_colour(rng), _colour(rng)), key=_lum)
+        duotone = (dark, light)
+        t = float(crop.reshape(-1, 3).mean(0) @ _LUM_WEIGHTS) / 255.0
+        lum = _lum(np.asarray(dark) * (1.0 - t) + np.asarray(light) * t)
+    return name, box, gain, flip, lum, duotone
 
 
 def sample_spec(
@@ -135,9 +146,9 @@ def sample_spec(
     while bg == "gradient" and np.abs(np.subtract(colour_a, colour_b)).sum() < 150:
         colour_b = _colour(rng)
     angle = float(rng.uniform(0, 2 * math.pi))
-    photo_name, photo_box, gain, flip = None, None, (1.0, 1.0, 1.0), False
+    photo_name, photo_box, gain, flip, duotone = None, None, (1.0, 1.0, 1.0), False, None
     if bg == "life_scene":
-        photo_name, photo_box, gain, flip, bg_lum = _life_scene(rng, split, config)
+        photo_name, photo_box, gain, flip, bg_lum, duotone = _life_scene(rng, split, config)
     else:
         flat = {"white": 1.0, "black": 0.0, "solid": _lum(colour_a)}
         bg_lum = flat.get(bg, (_lum(colour_a) + _lum(colour_b)) / 2)
@@ -150,5 +161,5 @@ def sample_spec(
         background_class=bg, colour_a=colour_a, colour_b=colour_b, gradient_angle=angle,
         photo_name=photo_name, photo_box=photo_box, photo_gain=gain, photo_flip=flip, tint=tint,
         placement=placement, long_side=float(long_side), centre=(float(centre[0]), float(centre[1])),
-        degradation=sample_degradation(rng, config),
+        degradation=sample_degradation(rng, config), photo_duotone=duotone,
     )  # fmt: skip

@@ -44,6 +44,7 @@ class SellerPhotoConfig:
     taxonomy: tuple[tuple[str, str], ...] = tuple(DEFAULT_TAXONOMY.items())
     extra_train_photos: tuple[str, ...] = ()  # more life-scene photos for the train split only
     crop_side_range: tuple[float, float] = (0.25, 0.7)  # life-scene crop side, share of the photo's short side
+    duotone_prob: float = 0.0  # train split: chance a life scene is recoloured as a two-colour (duotone) photo
 
     def __post_init__(self) -> None:
         for name in ("background_probs", "placement_probs", "taxonomy"):
@@ -107,6 +108,7 @@ class PhotoSpec:
     long_side: float  # longer side of the item's box as a fraction of the frame
     centre: tuple[float, float]  # item box centre (x, y) in frame fractions; may lie near the border
     degradation: Degradation = Degradation()
+    photo_duotone: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None  # (dark, light) colours
 
     def clean(self) -> PhotoSpec:
         """The same scene with no degradation."""

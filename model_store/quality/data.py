@@ -40,6 +40,9 @@ DEFAULT_CACHE = Path(os.path.expanduser("~/.cache/catalog-enrich/quality-data"))
 GENERATORS: dict[str, SellerPhotoConfig] = {
     "default": SellerPhotoConfig(),
     "colour_scenes": SellerPhotoConfig(extra_train_photos=EXTRA_TRAIN_PHOTOS, crop_side_range=(0.12, 0.7)),
+    "vivid_scenes": SellerPhotoConfig(
+        extra_train_photos=EXTRA_TRAIN_PHOTOS, crop_side_range=(0.12, 0.7), duotone_prob=0.5
+    ),
 }
 
 

@@ -217,3 +217,15 @@ def test_default_generator_draws_are_unchanged_by_the_new_options(train) -> None
         ("skimage_page", (64.599, 6.115, 130.711, 72.227)),
     ]
     assert [(s.photo_name, tuple(round(v, 3) for v in s.photo_box)) for s in specs] == expected
+
+
+def test_duotone_recolours_train_life_scenes_only(train) -> None:
+    config = SellerPhotoConfig(background_probs={"life_scene": 1.0}, duotone_prob=1.0)
+    rng = np.random.default_rng(2)
+    spec = sample_spec(3, rng, config, "train", train.images[3], int(train.labels[3]))
+    assert spec.photo_duotone is not None
+    dark, light = spec.photo_duotone
+    assert float(np.dot(dark, (0.299, 0.587, 0.114))) <= float(np.dot(light, (0.299, 0.587, 0.114)))
+    plain = dataclasses.replace(spec, photo_duotone=None)
+    assert not np.array_equal(render(spec), render(plain))
+    assert all(sample_spec(i, rng, config, "test").photo_duotone is None for i in range(20))
