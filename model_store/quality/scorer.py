@@ -1,6 +1,6 @@
 """Serving interface: the three quality models on one shared, already decoded batch.
 
-    models = QualityModels.load()                      # quality-{background,position,visual}@1
+    models = QualityModels.load()                      # the shipped DEFAULT_REFS
     results = models.score_batch(uint8_nhwc, scenes)   # or a list of PIL images
 
 The batch is resized (PIL images only) and normalised once, with the ``PreprocessSpec`` the three
@@ -26,7 +26,7 @@ from model_store.quality.scoring import ScoringConfig, position_score
 from model_store.registry import ModelRegistry
 
 DEFAULT_REFS: Mapping[str, str] = {
-    "background": "quality-background@1",
+    "background": "quality-background@2",
     "position": "quality-position@1",
     "visual": "quality-visual@1",
 }

@@ -31,7 +31,7 @@ from model_store.quality.task_visual import VisualTask
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 from model_store.training import TrainConfig, Trainer, save_report
 
-DEFAULT_STEPS = {"background": 3500, "position": 4000, "visual": 2000}
+DEFAULT_STEPS = {"background": 5000, "position": 4000, "visual": 2000}
 
 
 def make_task(args: argparse.Namespace) -> Any:

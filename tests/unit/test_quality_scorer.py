@@ -13,7 +13,7 @@ from model_store.preprocess import PreprocessSpec
 from model_store.quality.architectures import ARCHITECTURES, KIND_TO_ARCHITECTURE
 from model_store.quality.results import QualityResult
 from model_store.quality.scorer import DEFAULT_REFS, QualityInputError, QualityModels
-from model_store.registry import ModelRegistry
+from model_store.registry import ModelRegistry, parse_ref
 from tests.support.events import good_and_bad_photo
 
 PRE = PreprocessSpec(64, "minus_one_one")
@@ -26,7 +26,8 @@ def _save_random(registry: ModelRegistry, preprocess: PreprocessSpec = PRE, posi
         config = {} if role == "background" else {"image_size": position_size if role == "position" else 64}
         module = ARCHITECTURES[arch](**config)
         fields = {"kind": f"quality-{role}", "architecture": arch, "config": config, "preprocess": preprocess}
-        registry.save(f"quality-{role}", "1", module.state_dict(), fields)
+        version = parse_ref(DEFAULT_REFS[role])[1] or "1"  # where QualityModels.load() looks by default
+        registry.save(f"quality-{role}", version, module.state_dict(), fields)
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +79,11 @@ def test_models_must_share_one_preprocessing(tmp_path) -> None:
     arch = KIND_TO_ARCHITECTURE["quality-visual"]
     imagenet = PreprocessSpec(64, "imagenet")
     other = {"kind": "quality-visual", "architecture": arch, "config": {}, "preprocess": imagenet}
-    registry.save("quality-visual", "2", ARCHITECTURES[arch]().state_dict(), other)
+    registry.save("quality-visual", "99", ARCHITECTURES[arch]().state_dict(), other)
     with pytest.raises(QualityInputError, match="shared preprocessing"):
-        QualityModels.load(registry, {**DEFAULT_REFS, "visual": "quality-visual@2"})
+        QualityModels.load(registry, {**DEFAULT_REFS, "visual": "quality-visual@99"})
     with pytest.raises(QualityInputError, match="role needs"):
-        QualityModels.load(registry, {**DEFAULT_REFS, "visual": "quality-position@1"})
+        QualityModels.load(registry, {**DEFAULT_REFS, "visual": DEFAULT_REFS["position"]})
 
 
 def _shipped() -> QualityModels:

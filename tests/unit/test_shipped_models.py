@@ -13,7 +13,7 @@ from streams.settings import Settings
 
 SHIPPED = [
     "student@1", "student-gamma0@1", "router@1", "teacher-clothing@1", "teacher-shoes@1", "teacher-bags@1",
-    *DEFAULT_REFS.values(), "quality-visual-notwin@1",
+    *DEFAULT_REFS.values(), "quality-visual-notwin@1", "quality-background@1",
 ]  # fmt: skip
 MAX_TOTAL_BYTES = 50_000_000
 
