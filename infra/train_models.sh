@@ -3,8 +3,9 @@
 #
 #   bash infra/train_models.sh [distill|quality|all]   (default all; the two chains run side by side)
 #
-# Each run checkpoints under runs/ and resumes from there when started again (a finished run is
-# only re-registered), so an interruption loses at most one checkpoint interval.
+# About 4 hours on the 2-core CPU (the distill chain is the long one). Each run checkpoints under
+# runs/ and resumes from there when started again (a finished run is only re-registered), so an
+# interruption loses at most one checkpoint interval.
 # Logs: runs/train-<name>.log. Every run uses TRAIN_THREADS (default 1) torch threads; on the
 # 2-core CPU machine two runs go side by side. Add --device cuda by TRAIN_DEVICE=cuda.
 set -euo pipefail
@@ -23,12 +24,20 @@ distill_run() {  # distill_run <log name> <train.py arguments...>
 distill() {
   distill_run teachers teachers --out runs/distill/teachers --epochs 2
   distill_run router router --out runs/distill/router --epochs 0.5
-  # the student and its CORAL ablation (the same recipe with gamma = 0) side by side
+  # the first student and its CORAL ablation (the same recipe with gamma = 0) side by side
   distill_run student student --out runs/distill/student --epochs 2 & s=$!
   distill_run student-gamma0 student --name student-gamma0 --gamma 0 --out runs/distill/student-gamma0 \
     --epochs 2 & g=$!
   wait "$s"
   wait "$g"
+  # warm restarts (the shipped versions): teachers@2 = teachers@1 + 2 epochs at a lower peak lr;
+  # student@2 = student@1 + 3 epochs on teachers@2; student@3 = student@2 + 3 more epochs
+  distill_run teachers-v2 teachers --out runs/distill/teachers-v2 --epochs 2 --lr 3e-4 --head-lr 1e-3 \
+    --init-version 1 --version 2
+  distill_run student-v2 student --out runs/distill/student-v2 --epochs 3 --lr 5e-4 --head-lr 1.5e-3 \
+    --init-version 1 --version 2 --teacher-version 2
+  distill_run student-v3 student --out runs/distill/student-v3 --epochs 3 --lr 3e-4 --head-lr 1e-3 \
+    --init-version 2 --version 3 --teacher-version 2
 }
 
 quality_run() {  # quality_run <log name> <train.py arguments...>

@@ -114,8 +114,9 @@ def train_student(
                "train_seconds": round(result.train_seconds, 1)}  # fmt: skip
     parents = [f"teacher-{t}@{teacher_version}" for t in cfg.taxonomy.teachers] + ([init_ref] if init_ref else [])
     return registry.save(name, version, student.state_dict(), {
-        "kind": "student", "architecture": EMBEDDING_ARCH, "config": {**cfg.to_dict(), "init_from": init_ref},
+        "kind": "student", "architecture": EMBEDDING_ARCH, "config": cfg.to_dict(),
         "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics, "parents": parents,
         "preprocess": cfg.preprocess, "command": command,
-        "extra": {"loss": "L = L2(unit vec_source, unit vec_target) + gamma * CORAL (seed 000 [0062]-[0067])"},
+        "extra": {"loss": "L = L2(unit vec_source, unit vec_target) + gamma * CORAL (seed 000 [0062]-[0067])",
+                  "init_from": init_ref or "ImageNet Lite0"},
     }, overwrite=True, extra_files={"report.png": report})  # fmt: skip

@@ -80,8 +80,8 @@ def train_teacher(
                "train_seconds": round(result.train_seconds, 1)}  # fmt: skip
     return registry.save(f"teacher-{name}", version, model.state_dict(), {
         "kind": "teacher", "architecture": EMBEDDING_ARCH,
-        "config": {**cfg.to_dict(), "teacher": name, "classes": list(classes), "labels": labels,
-                   "init_from": init_ref},
+        "config": {**cfg.to_dict(), "teacher": name, "classes": list(classes), "labels": labels},
+        "extra": {"init_from": init_ref or "ImageNet Lite0"},
         "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics,
         "parents": [init_ref] if init_ref else [],
         "preprocess": cfg.preprocess, "command": command,
