@@ -25,7 +25,7 @@ from model_store.datasets.items import MASK_THRESHOLD, item_patch, tight_box
 from model_store.datasets.seller_spec import PhotoSpec, SellerPhotoLabels
 
 CLUTTER_SCALE = 0.15  # about the median over life-scene crops at 64 px maps to 0.5
-_LUM = np.asarray((0.299, 0.587, 0.114), dtype=np.float32)
+LUM_WEIGHTS = np.asarray((0.299, 0.587, 0.114), dtype=np.float32)  # RGB -> luminance (Rec. 601)
 
 
 def subject_rule(long_side: float, centring: float, cut_off: float) -> bool:
@@ -36,6 +36,15 @@ def subject_rule(long_side: float, centring: float, cut_off: float) -> bool:
 @functools.lru_cache(maxsize=64)
 def _photo_image(name: str) -> Image.Image:
     return Image.fromarray(load_photo(name))
+
+
+def duotone(rgb: np.ndarray, dark: tuple[int, int, int], light: tuple[int, int, int]) -> np.ndarray:
+    """Float32 [..., 3]: each pixel's luminance mapped onto the dark-to-light colour ramp.
+
+    Linear in the pixels, so the duotone of a mean colour is the mean of the duotone.
+    """
+    t = (np.asarray(rgb, dtype=np.float32) @ LUM_WEIGHTS)[..., None] / 255.0
+    return np.asarray(dark, np.float32) * (1.0 - t) + np.asarray(light, np.float32) * t
 
 
 def render_background(spec: PhotoSpec) -> np.ndarray:
@@ -52,10 +61,8 @@ def render_background(spec: PhotoSpec) -> np.ndarray:
         return a * (1.0 - t) + b * t
     crop = _photo_image(spec.photo_name).resize((s, s), Image.BILINEAR, box=spec.photo_box, reducing_gap=2.0)
     out = np.asarray(crop, dtype=np.float32)
-    if spec.photo_duotone is not None:  # luminance mapped onto a dark-to-light two-colour ramp
-        t = (out @ np.asarray((0.299, 0.587, 0.114), dtype=np.float32))[..., None] / 255.0
-        dark, light = (np.asarray(c, dtype=np.float32) for c in spec.photo_duotone)
-        out = dark * (1.0 - t) + light * t
+    if spec.photo_duotone is not None:
+        out = duotone(out, *spec.photo_duotone)
     else:
         out = out * np.asarray(spec.photo_gain, dtype=np.float32)
     return np.clip(out[:, ::-1] if spec.photo_flip else out, 0, 255)
@@ -94,7 +101,7 @@ def _labels(
     coverage = (box[2] - box[0]) * (box[3] - box[1])
     centring = 1.0 - math.hypot((box[0] + box[2]) / 2 - 0.5, (box[1] + box[3]) / 2 - 0.5) / math.sqrt(0.5)
     long_side = max(box[2] - box[0], box[3] - box[1])
-    lum_image, lum_bg = image @ _LUM / 255.0, bg @ _LUM / 255.0
+    lum_image, lum_bg = image @ LUM_WEIGHTS / 255.0, bg @ LUM_WEIGHTS / 255.0
     l_item = float((lum_image * alpha).sum() / max(float(alpha.sum()), 1e-6))
     gx, gy = max(2, (x1 - x0) // 4), max(2, (y1 - y0) // 4)
     region = (slice(max(y0 - gy, 0), y1 + gy), slice(max(x0 - gx, 0), x1 + gx))

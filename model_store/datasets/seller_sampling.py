@@ -17,12 +17,12 @@ import numpy as np
 from model_store.datasets.backgrounds import load_photo, photo_names
 from model_store.datasets.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from model_store.datasets.items import item_aspect
+from model_store.datasets.seller_render import LUM_WEIGHTS, duotone
 from model_store.datasets.seller_spec import NO_JPEG, Degradation, PhotoSpec, SellerPhotoConfig
 
 Colour = tuple[int, int, int]
 MIN_CROP_STD = 0.06  # luminance std (0..1) a life-scene crop needs
 MAX_CROP_TRIES = 10
-_LUM_WEIGHTS = np.asarray((0.299, 0.587, 0.114), dtype=np.float32)
 
 
 def _choice(rng: np.random.Generator, pairs: tuple[tuple[str, float], ...]) -> str:
@@ -38,7 +38,7 @@ def _colour(rng: np.random.Generator) -> Colour:
 
 
 def _lum(c: Colour | np.ndarray) -> float:
-    return float(np.dot(np.asarray(c, dtype=np.float64), _LUM_WEIGHTS) / 255.0)
+    return float(np.dot(np.asarray(c, dtype=np.float64), LUM_WEIGHTS) / 255.0)
 
 
 def _tint(rng: np.random.Generator, bg_lum: float, free: bool) -> Colour:
@@ -113,19 +113,19 @@ def _life_scene(
         side = rng.uniform(*config.crop_side_range) * min(h, w)
         x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
         crop = photo[int(y0) : int(y0 + side) : 4, int(x0) : int(x0 + side) : 4].astype(np.float32)
-        if float((crop @ _LUM_WEIGHTS).std()) >= MIN_CROP_STD * 255:
+        if float((crop @ LUM_WEIGHTS).std()) >= MIN_CROP_STD * 255:
             break
     gain = tuple(float(g) for g in rng.uniform(0.8, 1.2, 3))  # colour jitter: most train photos are grey
-    lum = _lum(np.clip(crop.reshape(-1, 3).mean(0) * np.asarray(gain), 0, 255))
+    mean_colour = crop.reshape(-1, 3).mean(0)
+    lum = _lum(np.clip(mean_colour * np.asarray(gain), 0, 255))
     box = (float(x0), float(y0), float(x0 + side), float(y0 + side))
     flip = bool(rng.random() < 0.5)
-    duotone = None
+    ramp = None
     if split == "train" and config.duotone_prob > 0 and rng.random() < config.duotone_prob:
         dark, light = sorted((_colour(rng), _colour(rng)), key=_lum)
-        duotone = (dark, light)
-        t = float(crop.reshape(-1, 3).mean(0) @ _LUM_WEIGHTS) / 255.0
-        lum = _lum(np.asarray(dark) * (1.0 - t) + np.asarray(light) * t)
-    return name, box, gain, flip, lum, duotone
+        ramp = (dark, light)
+        lum = _lum(duotone(mean_colour, dark, light))
+    return name, box, gain, flip, lum, ramp
 
 
 def sample_spec(
@@ -146,9 +146,9 @@ def sample_spec(
     while bg == "gradient" and np.abs(np.subtract(colour_a, colour_b)).sum() < 150:
         colour_b = _colour(rng)
     angle = float(rng.uniform(0, 2 * math.pi))
-    photo_name, photo_box, gain, flip, duotone = None, None, (1.0, 1.0, 1.0), False, None
+    photo_name, photo_box, gain, flip, ramp = None, None, (1.0, 1.0, 1.0), False, None
     if bg == "life_scene":
-        photo_name, photo_box, gain, flip, bg_lum, duotone = _life_scene(rng, split, config)
+        photo_name, photo_box, gain, flip, bg_lum, ramp = _life_scene(rng, split, config)
     else:
         flat = {"white": 1.0, "black": 0.0, "solid": _lum(colour_a)}
         bg_lum = flat.get(bg, (_lum(colour_a) + _lum(colour_b)) / 2)
@@ -161,5 +161,5 @@ def sample_spec(
         background_class=bg, colour_a=colour_a, colour_b=colour_b, gradient_angle=angle,
         photo_name=photo_name, photo_box=photo_box, photo_gain=gain, photo_flip=flip, tint=tint,
         placement=placement, long_side=float(long_side), centre=(float(centre[0]), float(centre[1])),
-        degradation=sample_degradation(rng, config), photo_duotone=duotone,
+        degradation=sample_degradation(rng, config), photo_duotone=ramp,
     )  # fmt: skip

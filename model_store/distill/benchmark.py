@@ -23,7 +23,7 @@ import torch
 from model_store.backbones import imagenet_lite0_weights_path
 from model_store.distill.config import RecipeConfig
 from model_store.distill.data import ImageSource
-from model_store.distill.loading import load_embedding_net, load_router, preprocess_of
+from model_store.distill.loading import load_embedding_net, load_router, preprocess_of, teacher_parents
 from model_store.distill.models import count_params
 from model_store.distill.retrieval import knn_vote, map_at_r, similarities
 from model_store.distill.teachers import TeacherSet
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
 
     # -- FIG. 1 routing: router -> teacher(s) of the category -> that category's gallery ------------
-    teacher_refs = [r for r in manifest.parents if r.startswith("teacher-")]  # not a warm-start parent
+    teacher_refs = teacher_parents(manifest)
     nets = {r.split("@")[0].removeprefix("teacher-"): load_embedding_net(registry, r)[0] for r in teacher_refs}
     teachers = TeacherSet(nets, tax).eval()
     router, _ = load_router(registry, args.router)

@@ -41,6 +41,11 @@ def embedding_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
+def teacher_parents(manifest: Manifest) -> list[str]:
+    """The teachers a student was distilled from; a warm-start parent (an earlier student) is not one."""
+    return [ref for ref in manifest.parents if ref.startswith("teacher-")]
+
+
 def load_embedding_net(registry: ModelRegistry, ref: str) -> tuple[EmbeddingNet, Manifest]:
     """A teacher's or student's embedding net, checksum-verified, in eval mode, channels_last."""
     manifest = registry.load_manifest(ref)

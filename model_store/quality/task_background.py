@@ -15,8 +15,8 @@ Version 2 trains on the ``colour_scenes`` generator (``quality.data.GENERATORS``
 photo and zoomed-in crops (side 0.12-0.7 of the photo instead of 0.25-0.7), so smooth colour life
 scenes exist in training. At 3,500 steps it scored 0.9696 on test with its best validation step the
 last one; at 5,000 steps (validation best at 4,000, kept): test accuracy 0.973 (life scenes 0.915,
-from 0.838). Duotone life scenes (``vivid_scenes``) were
-worse on validation and test (0.953): a smooth two-colour crop is hard to tell from a solid colour.
+from 0.838). Duotone life scenes (``vivid_scenes``) were worse on validation and test (0.953): a
+smooth two-colour crop is hard to tell from a solid colour.
 The kept step and the choice between generators follow the validation split (train photos); the
 test photos were looked at only after each run, so 0.973 is a mildly optimistic figure.
 """
@@ -94,4 +94,3 @@ def recolour(images: torch.Tensor, labels: torch.Tensor, step: int, strength: fl
     gains[~life] = 1.0
     out = (x * gains).clamp(0.0, 1.0) * 2.0 - 1.0
     return out.contiguous(memory_format=torch.channels_last)
-
