@@ -3,8 +3,10 @@
 ``python -m model_store.distill.benchmark --style plain|seller --gallery-size 10000 --queries 2000
 --out runs/bench/plain``. Queries are Fashion-MNIST TEST items, the gallery is TRAIN items, both in
 the chosen style (plain catalog items, or seller photos with held-out backgrounds for the test
-split). Exact cosine KNN with k=20 voting (seed 000 [0069]) and mAP@R. The routed system searches
-only the gallery of the category its router predicts; oracle routing uses the true category.
+split). ``--queries-from val`` is for choosing between candidate models without touching the test
+split: queries are the held-out validation items of the train split, the gallery the rest of it.
+Exact cosine KNN with k=20 voting (seed 000 [0069]) and mAP@R. The routed system searches only the
+gallery of the category its router predicts; oracle routing uses the true category.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 
 from model_store.backbones import imagenet_lite0_weights_path
-from model_store.distill.config import RecipeConfig
+from model_store.distill.config import N_TRAIN, RecipeConfig, held_out_split
 from model_store.distill.data import ImageSource
 from model_store.distill.loading import load_embedding_net, load_router, preprocess_of, teacher_parents
 from model_store.distill.models import count_params
@@ -37,6 +39,13 @@ def _embed(fn, images: np.ndarray, spec, batch: int) -> tuple[torch.Tensor, floa
         for start in range(0, len(images), batch):
             outs.append(fn(spec.normalise_uint8(images[start : start + batch]), start).float())
     return torch.cat(outs), time.perf_counter() - t0
+
+
+def _sample(items: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` of ``items`` without replacement (all of them when n >= len), sorted."""
+    if n >= len(items):
+        return np.sort(items)
+    return np.sort(items[np.random.default_rng(seed).choice(len(items), n, replace=False)])
 
 
 def _bytes(registry: ModelRegistry, refs: list[str]) -> int:
@@ -65,14 +74,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = RecipeConfig.from_dict(manifest.config)
     tax, spec = cfg.taxonomy, preprocess_of(manifest)
     to_cat = torch.tensor(tax.fine_to_category_index())
-    g_idx = np.sort(np.random.default_rng(args.seed).choice(60_000, args.gallery_size, replace=False))
-    q_idx = np.sort(np.random.default_rng(args.seed + 1).choice(10_000, args.queries, replace=False))
-    train_src, test_src = ImageSource("train", spec), ImageSource("test", spec)
+    train_src = ImageSource("train", spec)
+    if args.queries_from == "test":
+        g_items, q_items, q_src = np.arange(N_TRAIN), np.arange(10_000), ImageSource("test", spec)
+    else:
+        g_items, q_items = held_out_split(cfg)
+        q_src = train_src
+    g_idx = _sample(g_items, args.gallery_size, args.seed)
+    q_idx = _sample(q_items, args.queries, args.seed + 1)
     t0 = time.perf_counter()
     g_img = train_src.style(args.style, g_idx, 1000 + args.seed)
-    q_img = test_src.style(args.style, q_idx, 2000 + args.seed)
+    q_img = q_src.style(args.style, q_idx, 2000 + args.seed)
     g_fine = torch.from_numpy(train_src.labels(g_idx).astype(np.int64))
-    q_fine = torch.from_numpy(test_src.labels(q_idx).astype(np.int64))
+    q_fine = torch.from_numpy(q_src.labels(q_idx).astype(np.int64))
     print(f"rendered {len(g_img)} gallery + {len(q_img)} query images in {time.perf_counter() - t0:.0f}s", flush=True)
     n_fine, b = len(tax.class_names), args.batch_size
     g_cat, q_cat = to_cat[g_fine], to_cat[q_fine]
@@ -117,7 +131,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows[("unified " if ref != BASELINE_REF else "") + ref] = row
         print(f"{ref}: fine {row['fine_acc']:.4f}", flush=True)
     return {
-        "style": args.style, "gallery_size": args.gallery_size, "queries": args.queries, "k": args.k,
+        "style": args.style, "queries_from": args.queries_from, "gallery_size": args.gallery_size,
+        "queries": args.queries, "k": args.k,
         "seed": args.seed, "image_size": spec.image_size, "categories": list(tax.categories),
         "threads": args.threads, "command": "python -m model_store.distill.benchmark " + shlex.join(args.argv),
         "systems": rows,
@@ -141,6 +156,8 @@ def to_markdown(result: dict[str, Any]) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model_store.distill.benchmark", description=__doc__)
     p.add_argument("--style", choices=["plain", "seller"], required=True)
+    p.add_argument("--queries-from", choices=["test", "val"], default="test",
+                   help="val: held-out train items as queries, for model selection (never the test split)")
     p.add_argument("--gallery-size", type=int, default=10_000)
     p.add_argument("--queries", type=int, default=2_000)
     p.add_argument("--out", type=Path, required=True)
@@ -163,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     table = to_markdown(result)
-    (args.out / "results.md").write_text(f"style: {result['style']}\n\n{table}\n`{result['command']}`\n")
+    head = f"style: {result['style']}, queries: {result['queries_from']} split"
+    (args.out / "results.md").write_text(f"{head}\n\n{table}\n`{result['command']}`\n")
     print(table, flush=True)
     return 0
 

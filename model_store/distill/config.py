@@ -81,8 +81,13 @@ class RecipeConfig:
 
 def data_split(cfg: RecipeConfig) -> tuple[np.ndarray, np.ndarray]:
     """(training pool, validation items) of the Fashion-MNIST train split."""
-    pool, val = train_val_split(N_TRAIN, cfg.val_fraction, VAL_SPLIT_SEED)
+    pool, val = held_out_split(cfg)
     return pool, val[: cfg.val_items]
+
+
+def held_out_split(cfg: RecipeConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training pool, ALL held-out items): no model of the recipe ever trains on the latter."""
+    return train_val_split(N_TRAIN, cfg.val_fraction, VAL_SPLIT_SEED)
 
 
 def adamw_onecycle(

@@ -111,3 +111,27 @@ def test_routing_assignments_by_category():
     assert teachers.assignments_for_categories([0, 1, 2]) == [("apparel",), ("apparel",), ("b",)]
     with pytest.raises(ValueError, match="not given"):
         TeacherSet({"apparel": FakeNet(1)}, tax)
+
+
+def test_benchmark_selection_queries_are_never_trained_on():
+    """``--queries-from val`` draws queries only from items no recipe model trains on."""
+    from model_store.distill.benchmark import _sample
+    from model_store.distill.config import RecipeConfig, data_split, held_out_split
+
+    cfg = RecipeConfig()
+    pool, held_out = held_out_split(cfg)
+    assert len(np.intersect1d(pool, held_out)) == 0 and len(pool) + len(held_out) == 60_000
+    train_pool, val = data_split(cfg)
+    np.testing.assert_array_equal(train_pool, pool)
+    assert set(val) <= set(held_out)
+    queries = _sample(held_out, 2_000, 1)
+    assert len(np.unique(queries)) == 2_000 and set(queries) <= set(held_out)
+    np.testing.assert_array_equal(_sample(held_out, 10**6, 1), held_out)
+
+
+def test_benchmark_test_sampling_is_unchanged():
+    """The published tables were drawn with ``choice(60_000, n)``; the sampler must give the same items."""
+    from model_store.distill.benchmark import _sample
+
+    old = np.sort(np.random.default_rng(0).choice(60_000, 10_000, replace=False))
+    np.testing.assert_array_equal(_sample(np.arange(60_000), 10_000, 0), old)
