@@ -58,11 +58,13 @@ def _score(emb_q, emb_g, q_fine, g_fine, to_cat, allowed, k, n_fine) -> dict[str
     cat_pred = knn_vote(sims, to_cat[g_fine], int(to_cat.max()) + 1, k)
     q_cat = to_cat[q_fine]
     per_cat = {int(c): float((fine_pred[q_cat == c] == q_fine[q_cat == c]).float().mean()) for c in q_cat.unique()}
+    per_class = {int(c): float((fine_pred[q_fine == c] == c).float().mean()) for c in q_fine.unique()}
     return {
         "fine_acc": float((fine_pred == q_fine).float().mean()),
         "coarse_acc": float((cat_pred == q_cat).float().mean()),
         "map_at_r": map_at_r(sims, q_fine, g_fine),
         "fine_acc_by_category": per_cat,
+        "fine_acc_by_class": per_class,
     }
 
 

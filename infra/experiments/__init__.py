@@ -1,0 +1,1 @@
+"""One-off experiments behind figures quoted in the README; not imported by the product."""

@@ -1,0 +1,53 @@
+"""Does re-estimating BatchNorm statistics over many training batches (precise BN) help the student?
+
+``PYTHONPATH=. python infra/experiments/precise_bn.py --batches 100 400``: student@3 as shipped,
+then with its BN running statistics re-estimated (cumulative mean) over N training batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from infra.experiments.val_knn import ValidationKnn
+from model_store.distill.config import RecipeConfig, held_out_split
+from model_store.distill.data import ImageSource, MixedBatches
+from model_store.distill.loading import load_embedding_net
+from model_store.registry import DEFAULT_ROOT, ModelRegistry
+
+
+def recalibrate_bn(net: nn.Module, batches: MixedBatches, n: int, first_step: int = 0) -> None:
+    """Reset every BN layer's running statistics and re-estimate them as plain means over n batches."""
+    for bn in (m for m in net.modules() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)):
+        bn.reset_running_stats()
+        bn.momentum = None
+    net.train()
+    with torch.no_grad():
+        for step in range(first_step, first_step + n):
+            net(batches(step)[0])
+    net.eval()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", default="student@3")
+    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
+    p.add_argument("--batches", type=int, nargs="+", default=[100, 400])
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    net, manifest = load_embedding_net(ModelRegistry(args.registry), args.model)
+    cfg = RecipeConfig.from_dict(manifest.config)
+    val = ValidationKnn(cfg)
+    val.report(net, f"{args.model} as shipped")
+    batches = MixedBatches(ImageSource("train", cfg.preprocess), held_out_split(cfg)[0], 64, 12345, cfg.plain_fraction)
+    for n in args.batches:
+        recalibrate_bn(net, batches, n)
+        val.report(net, f"{args.model}, BN re-estimated on {n} batches")
+
+
+if __name__ == "__main__":
+    main()
