@@ -29,6 +29,7 @@ class RecipeConfig:
     val_fraction: float = 0.1
     val_items: int = 600  # validation items, each shown plain and as a seller photo
     plain_fraction: float = 0.5  # share of plain catalog items in training batches (rest: seller photos)
+    class_weights: tuple[float, ...] | None = None  # student: sampling weight per fine class (None: uniform)
     epochs: float = 1.0
     samples_per_epoch: int | None = None  # None: teachers their own items / own_fraction, else 54,000
     lr: float = 1e-3  # backbone peak lr (OneCycle, cosine)
@@ -57,6 +58,7 @@ class RecipeConfig:
         out = dataclasses.asdict(self)
         out["taxonomy"] = self.taxonomy.to_dict()
         out["coral_layers"] = list(self.coral_layers)
+        out["class_weights"] = None if self.class_weights is None else list(self.class_weights)
         return out
 
     @classmethod
@@ -70,6 +72,8 @@ class RecipeConfig:
             values["taxonomy"] = Taxonomy.from_dict(values["taxonomy"])
         if "coral_layers" in values:
             values["coral_layers"] = tuple(int(i) for i in values["coral_layers"])
+        if values.get("class_weights") is not None:
+            values["class_weights"] = tuple(float(w) for w in values["class_weights"])
         return cls(**values)
 
     @classmethod
@@ -77,6 +81,16 @@ class RecipeConfig:
         base = {} if path is None else json.loads(Path(path).read_text())
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(base)
+
+
+def item_weights(cfg: RecipeConfig, labels: np.ndarray) -> np.ndarray | None:
+    """Sampling weight of each item from its fine class (``class_weights``), or None for uniform."""
+    if cfg.class_weights is None:
+        return None
+    weights = np.asarray(cfg.class_weights, dtype=np.float64)
+    if len(weights) != len(cfg.taxonomy.class_names) or (weights <= 0).any():
+        raise ValueError(f"class_weights needs one positive weight per fine class, got {list(weights)}")
+    return weights[labels]
 
 
 def data_split(cfg: RecipeConfig) -> tuple[np.ndarray, np.ndarray]:

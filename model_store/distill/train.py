@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--samples-per-epoch", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--gamma", type=float)
+    p.add_argument("--class-weights", type=float, nargs="+", help="student: sampling weight per fine class")
     p.add_argument("--plain-fraction", type=float, help="share of plain catalog items in training batches")
     p.add_argument("--coral-layers", type=int, nargs="*", help="Lite0 block indices 0..15 (none: no CORAL)")
     p.add_argument("--seed", type=int)
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = RecipeConfig.load(
         args.config, image_size=args.image_size, epochs=args.epochs, samples_per_epoch=args.samples_per_epoch,
-        batch_size=args.batch_size, gamma=args.gamma, plain_fraction=args.plain_fraction, seed=args.seed,
+        batch_size=args.batch_size, gamma=args.gamma, plain_fraction=args.plain_fraction,
+        class_weights=args.class_weights, seed=args.seed,
         lr=args.lr, head_lr=args.head_lr,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, device=args.device,
         coral_layers=args.coral_layers, threads=args.threads,

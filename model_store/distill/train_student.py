@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from model_store.distill.config import RecipeConfig, adamw_onecycle, data_description, data_split
+from model_store.distill.config import RecipeConfig, adamw_onecycle, data_description, data_split, item_weights
 from model_store.distill.coral import CoralProjector, multi_layer_coral
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
 from model_store.distill.loading import EMBEDDING_ARCH, load_embedding_net
@@ -53,7 +53,8 @@ def train_student(
     source = ImageSource("train", cfg.preprocess)
     pool, val = data_split(cfg)
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
-    batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 200, cfg.plain_fraction)
+    weights = item_weights(cfg, source.labels(pool))
+    batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 200, cfg.plain_fraction, weights)
     student = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True).to(cfg.device)
     init_ref = f"{name}@{init_version}" if init_version else None
     if init_ref:  # a warm start: continue distilling a registered student (itself from ImageNet weights)

@@ -135,3 +135,17 @@ def test_benchmark_test_sampling_is_unchanged():
 
     old = np.sort(np.random.default_rng(0).choice(60_000, 10_000, replace=False))
     np.testing.assert_array_equal(_sample(np.arange(60_000), 10_000, 0), old)
+
+
+def test_class_weights_skew_sampling_and_survive_the_manifest():
+    from model_store.distill.config import RecipeConfig, item_weights
+
+    labels = np.array([6, 6, 0, 8])
+    assert item_weights(RecipeConfig(), labels) is None  # default: uniform, the shipped draws unchanged
+    cfg = RecipeConfig(class_weights=(1.0,) * 6 + (3.0,) + (1.0,) * 3)
+    np.testing.assert_array_equal(item_weights(cfg, labels), [3.0, 3.0, 1.0, 1.0])
+    assert RecipeConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="one positive weight per fine class"):
+        item_weights(RecipeConfig(class_weights=(1.0, 2.0)), labels)
+    with pytest.raises(ValueError, match="one positive weight per fine class"):
+        item_weights(RecipeConfig(class_weights=(0.0,) * 10), labels)
