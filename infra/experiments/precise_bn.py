@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 from infra.experiments.val_knn import ValidationKnn
 from model_store.distill.config import RecipeConfig, held_out_split
@@ -20,14 +21,9 @@ from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
 def recalibrate_bn(net: nn.Module, batches: MixedBatches, n: int, first_step: int = 0) -> None:
-    """Reset every BN layer's running statistics and re-estimate them as plain means over n batches."""
-    for bn in (m for m in net.modules() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)):
-        bn.reset_running_stats()
-        bn.momentum = None
-    net.train()
+    """Re-estimate every BN layer's running statistics as plain means over n training batches."""
     with torch.no_grad():
-        for step in range(first_step, first_step + n):
-            net(batches(step)[0])
+        update_bn((batches(step) for step in range(first_step, first_step + n)), net)
     net.eval()
 
 

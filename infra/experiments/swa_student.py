@@ -13,16 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 
 from infra.experiments.precise_bn import recalibrate_bn
 from infra.experiments.val_knn import ValidationKnn
 from model_store.distill.config import RecipeConfig, held_out_split
-from model_store.distill.coral import CoralProjector, multi_layer_coral
+from model_store.distill.coral import CoralProjector
 from model_store.distill.data import ImageSource, MixedBatches
 from model_store.distill.loading import load_embedding_net
-from model_store.distill.train_student import load_teacher_set
+from model_store.distill.train_student import distillation_loss, load_teacher_set
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
@@ -51,11 +50,8 @@ def main() -> None:
     net.train()
     for step in range(args.steps):
         x, fine = batches(step)
-        with torch.no_grad():
-            v_src, p_src = teachers(x, teachers.assignments(fine.tolist(), np.random.default_rng((0, step, 11))), taps)
-        out, tapped = net.forward_with_taps(x, taps)
-        l2 = (v_src - F.normalize(out.float(), dim=1)).pow(2).sum(1).mean()
-        loss = l2 + cfg.gamma * multi_layer_coral(projector(p_src), projector(tapped))
+        loss, terms = distillation_loss(net, teachers, projector, x, fine, taps, cfg.gamma,
+                                        np.random.default_rng((0, step, 11)))  # fmt: skip
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -63,7 +59,7 @@ def main() -> None:
         if (step + 1) % 25 == 0:
             averaged.update_parameters(net)
         if (step + 1) % 100 == 0:
-            print(f"step {step + 1}: l2 {float(l2.detach()):.4f}", flush=True)
+            print(f"step {step + 1}: l2 {terms['l2']:.4f}", flush=True)
     val = ValidationKnn(cfg)
     val.report(net, "last weights")
     recalibrate_bn(averaged.module, batches, 200, first_step=10**6)

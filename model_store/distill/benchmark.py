@@ -30,10 +30,11 @@ from model_store.distill.models import count_params
 from model_store.distill.retrieval import knn_vote, map_at_r, similarities
 from model_store.distill.teachers import TeacherSet
 from model_store.embedding_models import BASELINE_REF, load_embedding_model
+from model_store.preprocess import PreprocessSpec
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
-def _embed(fn, images: np.ndarray, spec, batch: int) -> tuple[torch.Tensor, float]:
+def embed_batches(fn, images: np.ndarray, spec, batch: int) -> tuple[torch.Tensor, float]:
     outs, t0 = [], time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(images), batch):
@@ -41,18 +42,31 @@ def _embed(fn, images: np.ndarray, spec, batch: int) -> tuple[torch.Tensor, floa
     return torch.cat(outs), time.perf_counter() - t0
 
 
-def _sample(items: np.ndarray, n: int, seed: int) -> np.ndarray:
+def sample_items(items: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` of ``items`` without replacement (all of them when n >= len), sorted."""
     if n >= len(items):
         return np.sort(items)
     return np.sort(items[np.random.default_rng(seed).choice(len(items), n, replace=False)])
 
 
+def draw_items(
+    cfg: RecipeConfig, spec: PreprocessSpec, queries_from: str, gallery_size: int, queries: int, seed: int
+) -> tuple[ImageSource, ImageSource, np.ndarray, np.ndarray]:
+    """(gallery source, query source, gallery items, query items): test queries against the train
+    split, or (``queries_from="val"``) held-out train items against the training pool."""
+    train_src = ImageSource("train", spec)
+    if queries_from == "test":
+        g_items, q_items, q_src = np.arange(N_TRAIN), np.arange(10_000), ImageSource("test", spec)
+    else:
+        (g_items, q_items), q_src = held_out_split(cfg), train_src
+    return train_src, q_src, sample_items(g_items, gallery_size, seed), sample_items(q_items, queries, seed + 1)
+
+
 def _bytes(registry: ModelRegistry, refs: list[str]) -> int:
     return registry.total_bytes(refs)
 
 
-def _score(emb_q, emb_g, q_fine, g_fine, to_cat, allowed, k, n_fine) -> dict[str, Any]:
+def knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, allowed, k, n_fine) -> dict[str, Any]:
     sims = similarities(emb_q, emb_g, allowed)
     fine_pred = knn_vote(sims, g_fine, n_fine, k)
     cat_pred = knn_vote(sims, to_cat[g_fine], int(to_cat.max()) + 1, k)
@@ -76,14 +90,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = RecipeConfig.from_dict(manifest.config)
     tax, spec = cfg.taxonomy, preprocess_of(manifest)
     to_cat = torch.tensor(tax.fine_to_category_index())
-    train_src = ImageSource("train", spec)
-    if args.queries_from == "test":
-        g_items, q_items, q_src = np.arange(N_TRAIN), np.arange(10_000), ImageSource("test", spec)
-    else:
-        g_items, q_items = held_out_split(cfg)
-        q_src = train_src
-    g_idx = _sample(g_items, args.gallery_size, args.seed)
-    q_idx = _sample(q_items, args.queries, args.seed + 1)
+    train_src, q_src, g_idx, q_idx = draw_items(cfg, spec, args.queries_from, args.gallery_size, args.queries,
+                                                args.seed)  # fmt: skip
     t0 = time.perf_counter()
     g_img = train_src.style(args.style, g_idx, 1000 + args.seed)
     q_img = q_src.style(args.style, q_idx, 2000 + args.seed)
@@ -103,11 +111,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def by_category(cats: torch.Tensor):
         return lambda x, s: teachers(x, teachers.assignments_for_categories(cats[s : s + len(x)].tolist()))[0]
 
-    emb_g_t, _ = _embed(by_category(g_cat), g_img, spec, b)
-    route, t_router = _embed(lambda x, s: router(x).argmax(1, keepdim=True), q_img, spec, b)
+    emb_g_t, _ = embed_batches(by_category(g_cat), g_img, spec, b)
+    route, t_router = embed_batches(lambda x, s: router(x).argmax(1, keepdim=True), q_img, spec, b)
     route = route[:, 0].long()
-    emb_q_routed, t_routed = _embed(by_category(route), q_img, spec, b)
-    emb_q_oracle, t_oracle = _embed(by_category(q_cat), q_img, spec, b)
+    emb_q_routed, t_routed = embed_batches(by_category(route), q_img, spec, b)
+    emb_q_oracle, t_oracle = embed_batches(by_category(q_cat), q_img, spec, b)
     teacher_params = sum(count_params(n) for n in nets.values())
     router_params = count_params(router)
     for name, emb_q, cats, secs, params, refs in (
@@ -115,7 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
          [*teacher_refs, args.router]),
         ("oracle-routed teachers", emb_q_oracle, q_cat, t_oracle, teacher_params, teacher_refs),
     ):  # fmt: skip
-        row = _score(emb_q, emb_g_t, q_fine, g_fine, to_cat, cats[:, None] == g_cat[None, :], args.k, n_fine)
+        row = knn_scores(emb_q, emb_g_t, q_fine, g_fine, to_cat, cats[:, None] == g_cat[None, :], args.k, n_fine)
         row.update(params=params, bytes=_bytes(registry, refs), images_per_s=len(q_img) / secs, models=refs)
         rows[name] = row
     rows["routed teachers"]["router_acc"] = float((route == q_cat).float().mean())
@@ -125,9 +133,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for ref in refs:
         model = load_embedding_model(ref, image_size=spec.image_size, registry=registry)
         module = model.module.eval()
-        emb_g, _ = _embed(lambda x, s, m=module: m(x), g_img, spec, b)
-        emb_q, secs = _embed(lambda x, s, m=module: m(x), q_img, spec, b)
-        row = _score(emb_q, emb_g, q_fine, g_fine, to_cat, None, args.k, n_fine)
+        emb_g, _ = embed_batches(lambda x, s, m=module: m(x), g_img, spec, b)
+        emb_q, secs = embed_batches(lambda x, s, m=module: m(x), q_img, spec, b)
+        row = knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, None, args.k, n_fine)
         stored = imagenet_lite0_weights_path().stat().st_size if ref == BASELINE_REF else _bytes(registry, [ref])
         row.update(params=count_params(module), bytes=stored, images_per_s=len(q_img) / secs, models=[ref])
         rows[("unified " if ref != BASELINE_REF else "") + ref] = row

@@ -44,6 +44,21 @@ def _batched_teacher(teachers: TeacherSet, x: torch.Tensor, fine: torch.Tensor, 
     return torch.cat(vecs), [torch.cat(layer) for layer in zip(*pooled, strict=True)]
 
 
+def distillation_loss(
+    student: torch.nn.Module, teachers: TeacherSet, projector: CoralProjector, x: torch.Tensor,
+    fine: torch.Tensor, taps: list[int], gamma: float, rng: np.random.Generator,
+) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    """L = L2 + gamma * L_coral on one batch; the true fine class only picks the teacher ([0061])."""
+    with torch.no_grad():
+        v_src, p_src = teachers(x, teachers.assignments(fine.tolist(), rng), taps)
+    out, tapped = student.forward_with_taps(x, taps)
+    l2 = (v_src - F.normalize(out.float(), dim=1)).pow(2).sum(dim=1).mean()
+    if not taps:
+        return l2, {"l2": float(l2.detach())}
+    coral = multi_layer_coral(projector(p_src), projector(tapped))
+    return l2 + gamma * coral, {"l2": float(l2.detach()), "coral": float(coral.detach())}
+
+
 def train_student(
     cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, teacher_version: str,
     command: str, resume: bool, init_version: str | None = None,
@@ -71,16 +86,8 @@ def train_student(
 
     def step_fn(model: torch.nn.Module, batch: Any, step: int):
         x, fine = batch
-        x = x.to(cfg.device)
-        assigned = teachers.assignments(fine.tolist(), np.random.default_rng((cfg.seed, step, 11)))
-        with torch.no_grad():
-            v_src, p_src = teachers(x, assigned, taps)
-        out_t, tapped = model.forward_with_taps(x, taps)
-        l2 = (v_src - F.normalize(out_t.float(), dim=1)).pow(2).sum(dim=1).mean()
-        if not taps:
-            return l2, {"l2": float(l2.detach())}
-        coral = multi_layer_coral(projector(p_src), projector(tapped))
-        return l2 + cfg.gamma * coral, {"l2": float(l2.detach()), "coral": float(coral.detach())}
+        rng = np.random.default_rng((cfg.seed, step, 11))
+        return distillation_loss(model, teachers, projector, x.to(cfg.device), fine, taps, cfg.gamma, rng)
 
     def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
         outs, tapped = [], []

@@ -89,7 +89,7 @@ def test_claim3_several_teachers_one_category_mean():
     assert torch.allclose(pooled[0], (x * 2).mean(dim=(2, 3)), atol=1e-6)
 
 
-def test_claim3_random_rule_picks_one_teacher_per_sample():
+def test_claim3_random_rule_picks_one_teacher_persample_items():
     tax = Taxonomy.from_dict({
         "category_teachers": {"clothing": ["c1", "c2"], "shoes": ["s"], "bags": ["b"]}, "multi_teacher": "random",
     })  # fmt: skip
@@ -115,7 +115,7 @@ def test_routing_assignments_by_category():
 
 def test_benchmark_selection_queries_are_never_trained_on():
     """``--queries-from val`` draws queries only from items no recipe model trains on."""
-    from model_store.distill.benchmark import _sample
+    from model_store.distill.benchmark import sample_items
     from model_store.distill.config import RecipeConfig, data_split, held_out_split
 
     cfg = RecipeConfig()
@@ -124,17 +124,17 @@ def test_benchmark_selection_queries_are_never_trained_on():
     train_pool, val = data_split(cfg)
     np.testing.assert_array_equal(train_pool, pool)
     assert set(val) <= set(held_out)
-    queries = _sample(held_out, 2_000, 1)
+    queries = sample_items(held_out, 2_000, 1)
     assert len(np.unique(queries)) == 2_000 and set(queries) <= set(held_out)
-    np.testing.assert_array_equal(_sample(held_out, 10**6, 1), held_out)
+    np.testing.assert_array_equal(sample_items(held_out, 10**6, 1), held_out)
 
 
 def test_benchmark_test_sampling_is_unchanged():
     """The published tables were drawn with ``choice(60_000, n)``; the sampler must give the same items."""
-    from model_store.distill.benchmark import _sample
+    from model_store.distill.benchmark import sample_items
 
     old = np.sort(np.random.default_rng(0).choice(60_000, 10_000, replace=False))
-    np.testing.assert_array_equal(_sample(np.arange(60_000), 10_000, 0), old)
+    np.testing.assert_array_equal(sample_items(np.arange(60_000), 10_000, 0), old)
 
 
 def test_class_weights_skew_sampling_and_survive_the_manifest():
