@@ -23,6 +23,7 @@ VAL_SPLIT_SEED = 0  # fixed: every model of the recipe holds out the same valida
 @dataclass(frozen=True)
 class RecipeConfig:
     image_size: int = 64
+    work_size: int | None = None  # student: resolution its trunk runs at (input stays image_size); None: same
     embed_dim: int = 256
     batch_size: int = 64
     seed: int = 0

@@ -70,7 +70,8 @@ def train_student(
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
     weights = item_weights(cfg, source.labels(pool))
     batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 200, cfg.plain_fraction, weights)
-    student = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True).to(cfg.device)
+    student = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True, work_size=cfg.work_size)
+    student = student.to(cfg.device)
     init_ref = f"{name}@{init_version}" if init_version else None
     if init_ref:  # a warm start: continue distilling a registered student (itself from ImageNet weights)
         student.load_state_dict(registry.load_state(init_ref), strict=True)
