@@ -25,6 +25,7 @@ class RecipeConfig:
     image_size: int = 64
     work_size: int | None = None  # student: resolution its trunk runs at (input stays image_size); None: same
     embed_dim: int = 256
+    head_hidden: int | None = None  # student: width of the residual MLP beside its linear projection; None: none
     batch_size: int = 64
     seed: int = 0
     val_fraction: float = 0.1

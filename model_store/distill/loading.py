@@ -52,9 +52,10 @@ def load_embedding_net(registry: ModelRegistry, ref: str) -> tuple[EmbeddingNet,
     if manifest.architecture != EMBEDDING_ARCH:
         raise ArchitectureError(f"{manifest.ref} is a {manifest.architecture!r}, not a {EMBEDDING_ARCH!r}")
     spec = preprocess_of(manifest)
-    work_size = manifest.config.get("work_size")
+    work_size, hidden = manifest.config.get("work_size"), manifest.config.get("head_hidden")
     net = build_embedding_net(spec.image_size, int(manifest.config.get("embed_dim", EMBED_DIM)), pretrained=False,
-                              work_size=None if work_size is None else int(work_size))  # fmt: skip
+                              work_size=None if work_size is None else int(work_size),
+                              head_hidden=None if hidden is None else int(hidden))  # fmt: skip
     net.load_state_dict(embedding_state(registry.load_state(manifest.ref)), strict=True)
     return net.eval(), manifest
 

@@ -34,12 +34,24 @@ class EmbeddingNet(nn.Module):
     parameter count, so stored bytes do not change, only compute.
     """
 
-    def __init__(self, backbone: Lite0Backbone, dim: int = EMBED_DIM, work_size: int | None = None) -> None:
+    def __init__(
+        self, backbone: Lite0Backbone, dim: int = EMBED_DIM, work_size: int | None = None,
+        head_hidden: int | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.backbone = backbone
         self.proj = nn.Linear(LITE0_FEATURE_DIM, dim)
+        self.correction = None if head_hidden is None else ResidualCorrection(LITE0_FEATURE_DIM, head_hidden, dim)
         self.dim = dim
         self.work_size = work_size
+
+    def heads(self) -> nn.ModuleList:
+        """Everything after the trunk (trained with the head learning rate)."""
+        return nn.ModuleList([m for m in (self.proj, self.correction) if m is not None])
+
+    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
+        out = self.proj(pooled)
+        return out if self.correction is None else out + self.correction(pooled)
 
     def _at_work_size(self, x: torch.Tensor) -> torch.Tensor:
         if self.work_size is None or x.shape[-1] == self.work_size:
@@ -49,20 +61,39 @@ class EmbeddingNet(nn.Module):
         return resized.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.backbone(self._at_work_size(x)))
+        return self._project(self.backbone(self._at_work_size(x)))
 
     def forward_with_taps(self, x: torch.Tensor, taps: Sequence[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         pooled, tapped = self.backbone.forward_with_taps(self._at_work_size(x), taps)
-        return self.proj(pooled), tapped
+        return self._project(pooled), tapped
+
+
+class ResidualCorrection(nn.Module):
+    """A small MLP added to the linear projection; its output layer starts at zero.
+
+    One linear map of one shared trunk feature has to reproduce several teachers' different
+    functions; this gives the student a nonlinear stage there. Zero-initialised, a net with it
+    computes exactly what the same net without it computes, so a linear-head student warm-starts.
+    """
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(in_dim, hidden)
+        self.out = nn.Linear(hidden, out_dim)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.out(F.relu(self.hidden(pooled)))
 
 
 def build_embedding_net(
     image_size: int, dim: int = EMBED_DIM, pretrained: bool = True, drop_connect_rate: float = 0.0,
-    work_size: int | None = None,
+    work_size: int | None = None, head_hidden: int | None = None,
 ) -> EmbeddingNet:  # fmt: skip
     """An EmbeddingNet fed ``image_size`` inputs; its trunk runs at ``work_size`` when given."""
     trunk = build_lite0(work_size or image_size, pretrained=pretrained, drop_connect_rate=drop_connect_rate)
-    net = EmbeddingNet(trunk, dim, work_size if work_size and work_size != image_size else None)
+    net = EmbeddingNet(trunk, dim, work_size if work_size and work_size != image_size else None, head_hidden)
     return net.to(memory_format=torch.channels_last)
 
 

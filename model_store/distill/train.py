@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under --out")
     p.add_argument("--image-size", type=int)
     p.add_argument("--work-size", type=int, help="student: resolution its trunk runs at (a multiple of 32)")
+    p.add_argument("--head-hidden", type=int, help="student: width of a residual MLP beside the projection")
     p.add_argument("--epochs", type=float)
     p.add_argument("--samples-per-epoch", type=int)
     p.add_argument("--batch-size", type=int)
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     cfg = RecipeConfig.load(
-        args.config, image_size=args.image_size, work_size=args.work_size, epochs=args.epochs,
+        args.config, image_size=args.image_size, work_size=args.work_size, head_hidden=args.head_hidden,
+        epochs=args.epochs,
         samples_per_epoch=args.samples_per_epoch,
         batch_size=args.batch_size, gamma=args.gamma, plain_fraction=args.plain_fraction,
         class_weights=args.class_weights, seed=args.seed,

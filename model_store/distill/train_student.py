@@ -44,6 +44,14 @@ def _batched_teacher(teachers: TeacherSet, x: torch.Tensor, fine: torch.Tensor, 
     return torch.cat(vecs), [torch.cat(layer) for layer in zip(*pooled, strict=True)]
 
 
+def warm_start(student: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load an earlier student; only a residual correction head it did not have may start fresh."""
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    fresh = [k for k in missing if not k.startswith("correction.")]
+    if fresh or unexpected:
+        raise ValueError(f"warm start does not fit this student: missing {fresh}, unexpected {list(unexpected)}")
+
+
 def distillation_loss(
     student: torch.nn.Module, teachers: TeacherSet, projector: CoralProjector, x: torch.Tensor,
     fine: torch.Tensor, taps: list[int], gamma: float, rng: np.random.Generator,
@@ -70,13 +78,13 @@ def train_student(
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
     weights = item_weights(cfg, source.labels(pool))
     batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 200, cfg.plain_fraction, weights)
-    student = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True, work_size=cfg.work_size)
-    student = student.to(cfg.device)
+    student = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True, work_size=cfg.work_size,
+                                  head_hidden=cfg.head_hidden).to(cfg.device)  # fmt: skip
     init_ref = f"{name}@{init_version}" if init_version else None
     if init_ref:  # a warm start: continue distilling a registered student (itself from ImageNet weights)
-        student.load_state_dict(registry.load_state(init_ref), strict=True)
+        warm_start(student, registry.load_state(init_ref))
     projector = CoralProjector([student.backbone.block_channels(i) for i in taps], cfg.coral_dim).to(cfg.device)
-    opt, sched = adamw_onecycle(student.backbone, student.proj, cfg, steps)
+    opt, sched = adamw_onecycle(student.backbone, student.heads(), cfg, steps)
 
     x_val, fine_val = eval_images(source, val, cfg.seed + 1)
     with torch.inference_mode():

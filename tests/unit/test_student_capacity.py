@@ -1,7 +1,8 @@
-"""A student whose trunk runs at a larger resolution than its input: same bytes, loads from its manifest."""
+"""Student capacity options: a larger working resolution (same bytes) and a residual MLP head."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from model_store.distill.config import RecipeConfig
@@ -45,3 +46,18 @@ def test_work_size_survives_the_registry(tmp_path):
     assert loaded.work_size == 96 and manifest.preprocess["image_size"] == 64
     with torch.inference_mode():
         assert torch.allclose(loaded(_input()), net(_input()), atol=1e-5)
+
+
+def test_residual_head_warm_starts_exactly_and_counts_its_bytes():
+    from model_store.distill.train_student import warm_start
+
+    plain = build_embedding_net(64, 16, pretrained=False).eval()
+    wider = build_embedding_net(64, 16, pretrained=False, head_hidden=32).eval()
+    warm_start(wider, plain.state_dict())
+    with torch.inference_mode():
+        assert torch.equal(wider(_input()), plain(_input()))  # the correction starts at zero
+    assert count_params(wider) - count_params(plain) == 1280 * 32 + 32 + 32 * 16 + 16
+    assert len(list(wider.heads().parameters())) == 6
+    broken = {k: v for k, v in plain.state_dict().items() if k != "proj.bias"}
+    with pytest.raises(ValueError, match="proj.bias"):
+        warm_start(wider, broken)
