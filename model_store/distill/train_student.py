@@ -21,6 +21,7 @@ from model_store.distill.config import RecipeConfig, adamw_onecycle, data_descri
 from model_store.distill.coral import CoralProjector, multi_layer_coral
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
 from model_store.distill.loading import EMBEDDING_ARCH, load_embedding_net
+from model_store.distill.mixup import category_mixup
 from model_store.distill.models import build_embedding_net, fixed_prototypes
 from model_store.distill.teachers import TeacherSet
 from model_store.registry import Manifest, ModelRegistry
@@ -93,10 +94,14 @@ def train_student(
     protos = fixed_prototypes(len(cfg.taxonomy.class_names) + 1, cfg.embed_dim)[:-1]
     teacher_proto_acc = float(((v_val @ protos.T).argmax(1) == fine_val).float().mean())
 
+    to_category = torch.tensor(cfg.taxonomy.fine_to_category_index())
+
     def step_fn(model: torch.nn.Module, batch: Any, step: int):
         x, fine = batch
         rng = np.random.default_rng((cfg.seed, step, 11))
-        return distillation_loss(model, teachers, projector, x.to(cfg.device), fine, taps, cfg.gamma, rng)
+        mix_rng = np.random.default_rng((cfg.seed, step, 13))
+        x = category_mixup(x.to(cfg.device), to_category[fine], cfg.mixup_alpha, mix_rng)
+        return distillation_loss(model, teachers, projector, x, fine, taps, cfg.gamma, rng)
 
     def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
         outs, tapped = [], []
