@@ -19,7 +19,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 py="${PYTHON:-python3}"
-# keyed by what gets installed (dependency pins + interpreter), not by the rest of pyproject.toml
+# The heavy dependencies live in one virtualenv in $HOME, shared by every checkout and keyed by what
+# gets installed (dependency pins + interpreter), not by the rest of pyproject.toml.
+reqs=$("$py" -c 'import sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print("\n".join(p["dependencies"] + p.get("optional-dependencies", {}).get("dev", [])))' "$root/pyproject.toml")
 deps=$("$py" -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print(json.dumps([p["dependencies"], p.get("optional-dependencies")], sort_keys=True))' "$root/pyproject.toml")
 key=$( (echo "$deps"; "$py" --version) | sha256sum | cut -c1-16)
 venv="$cache/venv-$key"
@@ -28,15 +30,30 @@ if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >&2
-  "$venv/bin/pip" install -q -e "$root[dev]" > "$cache/pip-install.log" 2>&1 || { tail -n 40 "$cache/pip-install.log" >&2; exit 1; }
+  echo "$reqs" > "$cache/requirements-$key.txt"
+  "$venv/bin/pip" install -q -r "$cache/requirements-$key.txt" > "$cache/pip-install.log" 2>&1 \
+    || { tail -n 40 "$cache/pip-install.log" >&2; exit 1; }
   touch "$venv/.complete"
-else
-  # the package is installed editable: re-link it only when this checkout is not the one linked
-  linked=$(cd / && "$venv/bin/python" -c 'import pathlib, streams; print(pathlib.Path(streams.__file__).resolve().parents[1])' 2>/dev/null || true)
-  if [ "$linked" != "$root" ]; then
-    "$venv/bin/pip" install -q --no-deps -e "$root" > "$cache/pip-relink.log" 2>&1
-  fi
+fi
+shared_site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+# older layouts installed this project into the shared venv; that link would follow whichever
+# checkout ran last, so it goes
+if compgen -G "$shared_site/__editable__*catalog_enrich*" >/dev/null; then
+  "$venv/bin/pip" uninstall -q -y catalog-enrich >&2
 fi
 
-"$venv/bin/python" -m infra.kafka.runner fetch >&2
-echo "$venv/bin/python"
+# This checkout's own thin virtualenv (.venv, git-ignored): the shared site-packages plus an
+# editable install of THIS checkout and its `catalog` command, so checkouts never re-point each other.
+local_venv="$root/.venv"
+if [ "$(cat "$local_venv/.shared" 2>/dev/null)" != "$venv" ] || [ ! -x "$local_venv/bin/catalog" ]; then
+  rm -rf "$local_venv"
+  "$venv/bin/python" -m venv --without-pip "$local_venv"
+  local_site=$("$local_venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "import site; site.addsitedir('$shared_site')" > "$local_site/_catalog_shared_deps.pth"
+  "$local_venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$root" \
+    > "$cache/pip-local.log" 2>&1 || { tail -n 40 "$cache/pip-local.log" >&2; exit 1; }
+  echo "$venv" > "$local_venv/.shared"
+fi
+
+"$local_venv/bin/python" -m infra.kafka.runner fetch >&2
+echo "$local_venv/bin/python"

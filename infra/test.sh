@@ -3,9 +3,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 py=$(bash infra/bootstrap.sh | tail -n 1)
-bin=$(dirname "$py")
-"$bin/ruff" check .
-"$bin/catalog" schemas --check
+"$py" -m ruff check .
+"$(dirname "$py")/catalog" schemas --check
 set +e
 "$py" -m pytest -q -p no:cacheprovider "$@"
 rc=$?

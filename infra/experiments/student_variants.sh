@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Issue 3 experiment: can a warm restart of the shipped student@3 close the gap to routing?
 #
-#   bash infra/experiments/student_variants.sh      (about 3 hours on the 2-core CPU)
+#   bash infra/experiments/student_variants.sh      (about 4.5 hours on the 2-core CPU)
 #
-# Copies the shipped registry to runs/exp-reg (the shipped artifacts stay untouched), trains six
+# Copies the shipped registry to runs/exp-reg (the shipped artifacts stay untouched), trains nine
 # 2-epoch variants from student@3 into it (two at a time, one torch thread each), and compares
 # them with student@3 and the routed teachers on VALIDATION queries: the 6,000 held-out items of
 # the train split, never the test split. Results: runs/bench/variants-<style>/results.md.
+# Variants 10-12 change the student's capacity or inputs instead of the schedule: its trunk at
+# 96 px (same weights and bytes, 2.5x the compute), a residual MLP head beside the projection
+# (+0.79M parameters), and within-category input mixup.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 py=$(bash infra/bootstrap.sh | tail -n 1)
@@ -30,10 +33,15 @@ wait "$a"; wait "$b"
 variant 8 --class-weights 1.5 1 1.5 1 1.5 1 2 1 1 1 & a=$!
 variant 9 --class-weights 2 2 2 2 2 1 2 1 1 1 & b=$!
 wait "$a"; wait "$b"
+variant 10 --work-size 96 & a=$!
+variant 11 --head-hidden 512 & b=$!
+wait "$a"; wait "$b"
+variant 12 --mixup-alpha 1.0
 
 for style in plain seller; do
   "$py" -m model_store.distill.benchmark --registry "$reg" --queries-from val --queries 6000 --style "$style" \
-    --students student@3 student@4 student@5 student@6 student@7 student@8 student@9 --skip-baseline --threads 1 \
+    --students student@3 student@4 student@5 student@6 student@7 student@8 student@9 \
+    student@10 student@11 student@12 --skip-baseline --threads 1 \
     --out "runs/bench/variants-$style" > "runs/bench-variants-$style.log" 2>&1 &
 done
 wait

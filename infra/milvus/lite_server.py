@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,12 +31,13 @@ class MilvusLiteServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> MilvusLiteServer:
-        exe = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or "milvus-lite"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
             [
-                exe,
+                sys.executable,
+                "-m",
+                "milvus_lite",
                 "server",
                 "--data-dir",
                 str(self.data_dir),
