@@ -12,6 +12,7 @@ from torch import nn
 
 from model_store.distill.benchmark import draw_items, embed_batches, knn_scores
 from model_store.distill.config import RecipeConfig
+from model_store.distill.retrieval import knn_vote, similarities
 
 
 class ValidationKnn:
@@ -23,6 +24,15 @@ class ValidationKnn:
         self.g_fine = torch.from_numpy(g_src.labels(g_idx).astype(np.int64))
         self.q_fine = torch.from_numpy(q_src.labels(q_idx).astype(np.int64))
         self.to_cat = torch.tensor(cfg.taxonomy.fine_to_category_index())
+
+    def correct(self, net: nn.Module, style: str) -> torch.Tensor:
+        """[queries] bool: whether the k = 20 vote of each validation query names its fine class."""
+        net.eval()
+        gallery, queries = self.sets[style]
+        emb_g, _ = embed_batches(lambda x, s: net(x), gallery, self.spec, 256)
+        emb_q, _ = embed_batches(lambda x, s: net(x), queries, self.spec, 256)
+        pred = knn_vote(similarities(emb_q, emb_g), self.g_fine, len(self.to_cat), 20)
+        return pred == self.q_fine
 
     def report(self, net: nn.Module, tag: str) -> None:
         net.eval()

@@ -1,0 +1,59 @@
+"""Is a student variant really better or worse than student@3, or is it noise of the query draw?
+
+``PYTHONPATH=. python infra/experiments/paired_bootstrap.py --registry runs/exp-reg --candidates
+student@11 student@12``: every model answers the same 6,000 validation queries (the items and
+renderings of ``benchmark --queries-from val --queries 6000``); the difference in fine accuracy to
+the reference is resampled over queries (paired bootstrap), and its 95 % interval is printed.
+An interval that contains 0 means the validation queries cannot tell the two apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infra.experiments.val_knn import ValidationKnn
+from model_store.distill.config import RecipeConfig
+from model_store.distill.loading import load_embedding_net
+from model_store.registry import DEFAULT_ROOT, ModelRegistry
+
+
+def paired_interval(a: np.ndarray, b: np.ndarray, draws: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+    """(mean of b - a, 2.5 %, 97.5 % bootstrap quantiles), resampling queries with their pairs."""
+    diff = b.astype(np.float64) - a.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    means = np.array([diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(draws)])
+    return float(diff.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
+    p.add_argument("--reference", default="student@3")
+    p.add_argument("--candidates", nargs="+", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    registry = ModelRegistry(args.registry)
+    ref_net, manifest = load_embedding_net(registry, args.reference)
+    val = ValidationKnn(RecipeConfig.from_dict(manifest.config))
+    styles = list(val.sets)
+    ref = {s: val.correct(ref_net, s).numpy() for s in styles}
+    print("| candidate | " + " | ".join(f"{s}: acc, diff [95 % interval]" for s in styles) + " |")
+    print("|---|" + "---|" * len(styles))
+    print(f"| {args.reference} | " + " | ".join(f"{ref[s].mean():.4f}" for s in styles) + " |", flush=True)
+    for cand in args.candidates:
+        net, _ = load_embedding_net(registry, cand)
+        cells = []
+        for s in styles:
+            ok = val.correct(net, s).numpy()
+            mean, lo, hi = paired_interval(ref[s], ok)
+            cells.append(f"{ok.mean():.4f}, {mean * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}] pts")
+        print(f"| {cand} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
