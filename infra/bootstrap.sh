@@ -21,7 +21,6 @@ fi
 py="${PYTHON:-python3}"
 # The heavy dependencies live in one virtualenv in $HOME, shared by every checkout and keyed by what
 # gets installed (dependency pins + interpreter), not by the rest of pyproject.toml.
-reqs=$("$py" -c 'import sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print("\n".join(p["dependencies"] + p.get("optional-dependencies", {}).get("dev", [])))' "$root/pyproject.toml")
 deps=$("$py" -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print(json.dumps([p["dependencies"], p.get("optional-dependencies")], sort_keys=True))' "$root/pyproject.toml")
 key=$( (echo "$deps"; "$py" --version) | sha256sum | cut -c1-16)
 venv="$cache/venv-$key"
@@ -30,7 +29,8 @@ if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >&2
-  echo "$reqs" > "$cache/requirements-$key.txt"
+  # the same pins, as a requirements file: dependencies only, the project itself goes into .venv below
+  "$py" -c 'import sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print("\n".join(p["dependencies"] + p.get("optional-dependencies", {}).get("dev", [])))' "$root/pyproject.toml" > "$cache/requirements-$key.txt"
   "$venv/bin/pip" install -q -r "$cache/requirements-$key.txt" > "$cache/pip-install.log" 2>&1 \
     || { tail -n 40 "$cache/pip-install.log" >&2; exit 1; }
   touch "$venv/.complete"

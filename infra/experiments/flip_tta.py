@@ -15,9 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from infra.experiments.val_knn import ValidationKnn
-from model_store.distill.config import RecipeConfig
-from model_store.distill.loading import load_embedding_net
+from infra.experiments.val_knn import load_for_validation
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
@@ -39,8 +37,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    net, manifest = load_embedding_net(ModelRegistry(args.registry), args.model)
-    val = ValidationKnn(RecipeConfig.from_dict(manifest.config))
+    net, _, val = load_for_validation(ModelRegistry(args.registry), args.model)
     for style in val.sets:
         served = float(val.correct(net, style).float().mean())
         flipped = float(val.correct(FlipAverage(net).eval(), style).float().mean())

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infra.experiments.val_knn import ValidationKnn
-from model_store.distill.config import RecipeConfig
+from infra.experiments.val_knn import load_for_validation
 from model_store.distill.loading import load_embedding_net
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
@@ -38,8 +37,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     registry = ModelRegistry(args.registry)
-    ref_net, manifest = load_embedding_net(registry, args.reference)
-    val = ValidationKnn(RecipeConfig.from_dict(manifest.config))
+    ref_net, _, val = load_for_validation(registry, args.reference)
     styles = list(val.sets)
     ref = {s: val.correct(ref_net, s).numpy() for s in styles}
     print("| candidate | " + " | ".join(f"{s}: acc, diff [95 % interval]" for s in styles) + " |")

@@ -13,10 +13,9 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from infra.experiments.val_knn import ValidationKnn
-from model_store.distill.config import RecipeConfig, held_out_split
+from infra.experiments.val_knn import load_for_validation
+from model_store.distill.config import held_out_split
 from model_store.distill.data import ImageSource, MixedBatches
-from model_store.distill.loading import load_embedding_net
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
@@ -35,9 +34,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    net, manifest = load_embedding_net(ModelRegistry(args.registry), args.model)
-    cfg = RecipeConfig.from_dict(manifest.config)
-    val = ValidationKnn(cfg)
+    net, cfg, val = load_for_validation(ModelRegistry(args.registry), args.model)
     val.report(net, f"{args.model} as shipped")
     batches = MixedBatches(ImageSource("train", cfg.preprocess), held_out_split(cfg)[0], 64, 12345, cfg.plain_fraction)
     for n in args.batches:

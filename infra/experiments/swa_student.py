@@ -42,7 +42,7 @@ def main() -> None:
     projector = CoralProjector([net.backbone.block_channels(i) for i in taps], cfg.coral_dim)
     groups = [
         {"params": net.backbone.parameters(), "lr": args.lr},
-        {"params": net.proj.parameters(), "lr": 3 * args.lr},
+        {"params": net.heads().parameters(), "lr": 3 * args.lr},
     ]
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     batches = MixedBatches(ImageSource("train", cfg.preprocess), held_out_split(cfg)[0], 64, 777, cfg.plain_fraction)

@@ -12,7 +12,17 @@ from torch import nn
 
 from model_store.distill.benchmark import draw_items, embed_batches, knn_scores
 from model_store.distill.config import RecipeConfig
+from model_store.distill.loading import load_embedding_net
+from model_store.distill.models import EmbeddingNet
 from model_store.distill.retrieval import knn_vote, similarities
+from model_store.registry import ModelRegistry
+
+
+def load_for_validation(registry: ModelRegistry, ref: str) -> tuple[EmbeddingNet, RecipeConfig, ValidationKnn]:
+    """A registered net, its recipe and the validation queries of that recipe."""
+    net, manifest = load_embedding_net(registry, ref)
+    cfg = RecipeConfig.from_dict(manifest.config)
+    return net, cfg, ValidationKnn(cfg)
 
 
 class ValidationKnn:
@@ -25,19 +35,22 @@ class ValidationKnn:
         self.q_fine = torch.from_numpy(q_src.labels(q_idx).astype(np.int64))
         self.to_cat = torch.tensor(cfg.taxonomy.fine_to_category_index())
 
-    def correct(self, net: nn.Module, style: str) -> torch.Tensor:
-        """[queries] bool: whether the k = 20 vote of each validation query names its fine class."""
+    def _embeddings(self, net: nn.Module, style: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(queries, gallery) embedded by ``net`` in eval mode."""
         net.eval()
         gallery, queries = self.sets[style]
         emb_g, _ = embed_batches(lambda x, s: net(x), gallery, self.spec, 256)
         emb_q, _ = embed_batches(lambda x, s: net(x), queries, self.spec, 256)
+        return emb_q, emb_g
+
+    def correct(self, net: nn.Module, style: str) -> torch.Tensor:
+        """[queries] bool: whether the k = 20 vote of each validation query names its fine class."""
+        emb_q, emb_g = self._embeddings(net, style)
         pred = knn_vote(similarities(emb_q, emb_g), self.g_fine, len(self.to_cat), 20)
         return pred == self.q_fine
 
     def report(self, net: nn.Module, tag: str) -> None:
-        net.eval()
-        for style, (gallery, queries) in self.sets.items():
-            emb_g, _ = embed_batches(lambda x, s: net(x), gallery, self.spec, 256)
-            emb_q, _ = embed_batches(lambda x, s: net(x), queries, self.spec, 256)
+        for style in self.sets:
+            emb_q, emb_g = self._embeddings(net, style)
             r = knn_scores(emb_q, emb_g, self.q_fine, self.g_fine, self.to_cat, None, 20, len(self.to_cat))
             print(f"{tag} {style}: fine acc {r['fine_acc']:.4f}, mAP@R {r['map_at_r']:.4f}", flush=True)
