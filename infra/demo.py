@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         **os.environ,
         "CATALOG_MILVUS_URI": str(workdir / "milvus.db"),
+        "CATALOG_WORKER_STATE_DIR": str(workdir / "worker-state"),
         "CATALOG_METRICS_PORT": str(metrics_port),
         "CATALOG_APP_ID": f"demo-{int(time.time())}",
     }

@@ -80,12 +80,14 @@ def create_app(
     metrics: WorkerMetrics | None = None,
     pipeline_builder: Callable[[Settings], EnrichmentPipeline] = build_pipeline,
 ) -> faust.App:
+    settings.worker_state_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        datadir=str(settings.worker_state_dir / settings.app_id),
         web_enabled=False,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,

@@ -292,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--out", help="also save the JSON report here")
     bb.set_defaults(fn=cmd_bench)
 
-    bp = be.add_parser("pipeline", help="pipeline (intake+embed+Milvus) vs model-only throughput, one run")
+    bp = be.add_parser(
+        "pipeline", help="pipeline (intake + models + Milvus) vs embedder-only and models-only throughput"
+    )
     bp.add_argument("--images", type=int, default=1024)
     bp.add_argument("--fresh-gallery", action="store_true", help="use an empty temporary Milvus Lite DB")
     bp.add_argument("--out")

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     app_id: str = Field("catalog-enricher", description="faust app id = consumer group")
+    worker_state_dir: Path = Field(
+        Path("./data/worker"), description="faust's local state folder (tables); one per app id below it"
+    )
     topic_images: str = "catalog.images.v1"
     topic_enriched: str = "catalog.enriched.v1"
     topic_dlq: str = "catalog.images.dlq.v1"

@@ -49,3 +49,20 @@ def test_folder_gallery_then_enrich_and_search(tmp_path: Path) -> None:
     assert found["category"] in set(gallery_truth.values())
     assert len(found["similar_items"]) == 10
     assert all("/" in item["product_id"] for item in found["similar_items"])  # folder ids: category/stem
+
+
+def test_pipeline_benchmark_reports_both_baselines(tmp_path: Path) -> None:
+    env = WorkerEnv("127.0.0.1:1", tmp_path)
+    out = tmp_path / "pipeline.json"
+    env.run("bench", "pipeline", "--images", "128", "--fresh-gallery", "--out", str(out))
+    report = json.loads(out.read_text())
+    assert (report["images"], report["batch_size"]) == (128, 64)
+    pipe, embedder, models = (
+        report["pipeline_images_per_s"],
+        report["embedder_only_images_per_s"],
+        report["models_only_images_per_s"],
+    )
+    assert min(pipe, embedder, models) > 0
+    assert report["pipeline_vs_embedder"] == pytest.approx(pipe / embedder, abs=2e-3)
+    assert report["pipeline_vs_models"] == pytest.approx(pipe / models, abs=2e-3)
+    assert {"intake", "embed", "quality", "search", "upsert", "batch"} <= set(report["stage_ms_per_batch"])

@@ -51,6 +51,7 @@ class WorkerEnv:
             "CATALOG_TOPIC_LABELS": self.topics["labels"],
             "CATALOG_TOPIC_PARTITIONS": "2",
             "CATALOG_MILVUS_URI": str(self.workdir / "milvus.db"),
+            "CATALOG_WORKER_STATE_DIR": str(self.workdir / "worker-state"),
             "CATALOG_METRICS_PORT": str(self.metrics_port),
             "CATALOG_BATCH_MAX_WAIT_S": "0.3",
             "CATALOG_TORCH_THREADS": "1",

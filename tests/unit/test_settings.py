@@ -229,3 +229,14 @@ def test_bad_background_table_is_refused() -> None:
 
     with pytest.raises(ValueError, match="default"):
         scoring_config(Settings(quality_background_table={"food": {"white": 1.0}}))
+
+
+def test_worker_state_goes_to_the_configured_folder(tmp_path: Path) -> None:
+    """faust's default is '<app id>-data' in the working directory; a worker must not litter it."""
+    from streams.app import create_app
+
+    state = tmp_path / "nested" / "state"
+    app = create_app(Settings(app_id="shop-a", worker_state_dir=state))
+    assert Path(app.conf.datadir) == state / "shop-a"
+    assert state.is_dir()
+    assert Settings().worker_state_dir == Path("data/worker")
