@@ -25,7 +25,7 @@ from model_store.distill.mixup import category_mixup
 from model_store.distill.models import build_embedding_net, fixed_prototypes
 from model_store.distill.teachers import TeacherSet
 from model_store.registry import Manifest, ModelRegistry
-from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report
+from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report, seed_everything
 
 
 def load_teacher_set(registry: ModelRegistry, cfg: RecipeConfig, version: str, device: str) -> TeacherSet:
@@ -68,6 +68,13 @@ def distillation_loss(
     return l2 + gamma * coral, {"l2": float(l2.detach()), "coral": float(coral.detach())}
 
 
+def new_student(cfg: RecipeConfig) -> torch.nn.Module:
+    """ImageNet trunk + fresh projection, seeded first: torch's own start seed differs per process."""
+    seed_everything(cfg.seed + 200)
+    return build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True, work_size=cfg.work_size,
+                               head_hidden=cfg.head_hidden)  # fmt: skip
+
+
 def train_student(
     cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, teacher_version: str,
     command: str, resume: bool, init_version: str | None = None,
@@ -79,8 +86,7 @@ def train_student(
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
     weights = item_weights(cfg, source.labels(pool))
     batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 200, cfg.plain_fraction, weights)
-    student = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True, work_size=cfg.work_size,
-                                  head_hidden=cfg.head_hidden).to(cfg.device)  # fmt: skip
+    student = new_student(cfg).to(cfg.device)
     init_ref = f"{name}@{init_version}" if init_version else None
     if init_ref:  # a warm start: continue distilling a registered student (itself from ImageNet weights)
         warm_start(student, registry.load_state(init_ref))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from model_store.distill.data import ImageSource, MixedBatches, eval_images
 from model_store.distill.loading import EMBEDDING_ARCH, ROUTER_ARCH
 from model_store.distill.models import PrototypeHead, TeacherNet, build_embedding_net, build_router
 from model_store.registry import Manifest, ModelRegistry
-from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report
+from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report, seed_everything
 
 
 def _train_config(cfg: RecipeConfig, steps: int, out: Path, select: str) -> TrainConfig:
@@ -22,6 +23,18 @@ def _train_config(cfg: RecipeConfig, steps: int, out: Path, select: str) -> Trai
         total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
         checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints", select_metric=select,
     )  # fmt: skip
+
+
+def new_teacher(cfg: RecipeConfig, classes: Sequence[int]) -> TeacherNet:
+    """ImageNet trunk + fresh heads, seeded first: torch's own start seed differs per process."""
+    seed_everything(cfg.seed)
+    net = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True, drop_connect_rate=cfg.drop_connect)
+    return TeacherNet(net, PrototypeHead(classes, len(cfg.taxonomy.class_names), cfg.embed_dim))
+
+
+def new_router(cfg: RecipeConfig) -> torch.nn.Module:
+    seed_everything(cfg.seed + 100)
+    return build_router(cfg.image_size, len(cfg.taxonomy.categories), pretrained=True)
 
 
 def _classify_eval(x_val: torch.Tensor, y_val: torch.Tensor, device: str):
@@ -56,12 +69,11 @@ def train_teacher(
     x_val, fine_val = eval_images(source, val, cfg.seed + 1)
     y_val = label_map[fine_val]
 
-    net = build_embedding_net(cfg.image_size, cfg.embed_dim, pretrained=True, drop_connect_rate=cfg.drop_connect)
-    model = TeacherNet(net, PrototypeHead(classes, len(tax.class_names), cfg.embed_dim)).to(cfg.device)
+    model = new_teacher(cfg, classes).to(cfg.device)
     init_ref = f"teacher-{name}@{init_version}" if init_version else None
     if init_ref:
         model.load_state_dict(registry.load_state(init_ref), strict=True)
-    opt, sched = adamw_onecycle(net.backbone, net.proj, cfg, steps)
+    opt, sched = adamw_onecycle(model.net.backbone, model.net.proj, cfg, steps)
 
     def step_fn(m: torch.nn.Module, batch: Any, step: int):
         x, fine = batch
@@ -99,7 +111,7 @@ def train_router(
     batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 100, cfg.plain_fraction)
     x_val, fine_val = eval_images(source, val, cfg.seed + 1)
     y_val = to_cat[fine_val]
-    model = build_router(cfg.image_size, len(tax.categories), pretrained=True).to(cfg.device)
+    model = new_router(cfg).to(cfg.device)
     opt, sched = adamw_onecycle(model.backbone, model.head, cfg, steps)
 
     def step_fn(m: torch.nn.Module, batch: Any, step: int):

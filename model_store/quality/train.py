@@ -29,7 +29,7 @@ from model_store.quality.task_background import BackgroundTask
 from model_store.quality.task_position import PositionTask
 from model_store.quality.task_visual import VisualTask
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
-from model_store.training import TrainConfig, Trainer, save_report
+from model_store.training import TrainConfig, Trainer, save_report, seed_everything
 
 DEFAULT_STEPS = {"background": 5000, "position": 4000, "visual": 2000}
 
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     train_data, val_data = load_data(train_spec), load_data(val_spec)
 
+    seed_everything(args.seed)  # before any layer is made: torch's own start seed differs per process
     model = task.build().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
