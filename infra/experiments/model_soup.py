@@ -1,0 +1,55 @@
+"""Does a weight average of student@3 and its fine-tuned variants (a "model soup") beat student@3?
+
+``PYTHONPATH=. python infra/experiments/model_soup.py --registry runs/exp-reg --ingredients
+student@3 student@4 ...``: every ingredient must have student@3's architecture (all of
+``student_variants.sh``'s versions except the residual head and the 96 px trunk). The soup is the
+uniform mean of their parameters and BN statistics; it is scored on the validation queries, each
+query also scored for student@3, and the difference resampled (paired bootstrap, 95 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from infra.experiments.paired_bootstrap import paired_interval
+from infra.experiments.val_knn import load_for_validation
+from model_store.distill.loading import load_embedding_net
+from model_store.distill.models import EmbeddingNet
+from model_store.registry import DEFAULT_ROOT, ModelRegistry
+
+
+def uniform_soup(nets: list[EmbeddingNet]) -> EmbeddingNet:
+    """The mean of every floating-point tensor of the state; integer buffers come from the first net."""
+    states = [n.state_dict() for n in nets]
+    mean = {
+        k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
+        for k, v in states[0].items()
+    }
+    nets[0].load_state_dict(mean)
+    return nets[0]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
+    p.add_argument("--base", default="student@3")
+    p.add_argument("--ingredients", nargs="+", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    registry = ModelRegistry(args.registry)
+    base, _, val = load_for_validation(registry, args.base)
+    soup = uniform_soup([load_embedding_net(registry, ref)[0] for ref in args.ingredients])
+    for style in ("plain", "seller"):
+        ref, new = val.correct(base, style), val.correct(soup, style)
+        diff, low, high = paired_interval(ref.numpy(), new.numpy())
+        interval = f"{100 * diff:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] pts"
+        print(f"{style}: {args.base} {ref.float().mean():.4f}, soup of {len(args.ingredients)} "
+              f"{new.float().mean():.4f}, diff {interval}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
