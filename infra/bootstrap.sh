@@ -49,7 +49,9 @@ if [ "$(cat "$local_venv/.shared" 2>/dev/null)" != "$venv" ] || [ ! -x "$local_v
   rm -rf "$local_venv"
   "$venv/bin/python" -m venv --without-pip "$local_venv"
   local_site=$("$local_venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  echo "import site; site.addsitedir('$shared_site')" > "$local_site/_catalog_shared_deps.pth"
+  # python quotes the path (repr), so any character in the cache path is safe in the .pth line
+  "$local_venv/bin/python" -c 'import sys; open(sys.argv[1], "w").write(f"import site; site.addsitedir({sys.argv[2]!r})\n")' \
+    "$local_site/_catalog_shared_deps.pth" "$shared_site"
   "$local_venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$root" \
     > "$cache/pip-local.log" 2>&1 || { tail -n 40 "$cache/pip-local.log" >&2; exit 1; }
   echo "$venv" > "$local_venv/.shared"
