@@ -13,15 +13,15 @@ import argparse
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from infra.experiments.paired_bootstrap import paired_interval
+from infra.experiments.paired_bootstrap import print_comparison
 from infra.experiments.val_knn import load_for_validation
 from model_store.distill.loading import load_embedding_net
-from model_store.distill.models import EmbeddingNet
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
-def uniform_soup(nets: list[EmbeddingNet]) -> EmbeddingNet:
+def uniform_soup(nets: list[nn.Module]) -> nn.Module:
     """The mean of every floating-point tensor of the state; integer buffers come from the first net."""
     states = [n.state_dict() for n in nets]
     mean = {
@@ -43,12 +43,7 @@ def main() -> None:
     registry = ModelRegistry(args.registry)
     base, _, val = load_for_validation(registry, args.base)
     soup = uniform_soup([load_embedding_net(registry, ref)[0] for ref in args.ingredients])
-    for style in ("plain", "seller"):
-        ref, new = val.correct(base, style), val.correct(soup, style)
-        diff, low, high = paired_interval(ref.numpy(), new.numpy())
-        interval = f"{100 * diff:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] pts"
-        print(f"{style}: {args.base} {ref.float().mean():.4f}, soup of {len(args.ingredients)} "
-              f"{new.float().mean():.4f}, diff {interval}", flush=True)  # fmt: skip
+    print_comparison(val, args.base, base, [(f"soup of {' '.join(args.ingredients)}", soup)])
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ An interval that contains 0 means the validation queries cannot tell the two apa
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from infra.experiments.val_knn import load_for_validation
+from infra.experiments.val_knn import ValidationKnn, load_for_validation
 from model_store.distill.loading import load_embedding_net
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
@@ -28,6 +30,24 @@ def paired_interval(a: np.ndarray, b: np.ndarray, draws: int = 10_000, seed: int
     return float(diff.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
+def print_comparison(
+    val: ValidationKnn, reference: str, ref_net: nn.Module, candidates: Iterable[tuple[str, nn.Module]]
+) -> None:
+    """A markdown table: each candidate's accuracy and its paired difference to the reference."""
+    styles = list(val.sets)
+    ref = {s: val.correct(ref_net, s).numpy() for s in styles}
+    print("| candidate | " + " | ".join(f"{s}: acc, diff [95 % interval]" for s in styles) + " |")
+    print("|---|" + "---|" * len(styles))
+    print(f"| {reference} | " + " | ".join(f"{ref[s].mean():.4f}" for s in styles) + " |", flush=True)
+    for name, net in candidates:
+        cells = []
+        for s in styles:
+            ok = val.correct(net, s).numpy()
+            mean, lo, hi = paired_interval(ref[s], ok)
+            cells.append(f"{ok.mean():.4f}, {mean * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}] pts")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
@@ -38,19 +58,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     registry = ModelRegistry(args.registry)
     ref_net, _, val = load_for_validation(registry, args.reference)
-    styles = list(val.sets)
-    ref = {s: val.correct(ref_net, s).numpy() for s in styles}
-    print("| candidate | " + " | ".join(f"{s}: acc, diff [95 % interval]" for s in styles) + " |")
-    print("|---|" + "---|" * len(styles))
-    print(f"| {args.reference} | " + " | ".join(f"{ref[s].mean():.4f}" for s in styles) + " |", flush=True)
-    for cand in args.candidates:
-        net, _ = load_embedding_net(registry, cand)
-        cells = []
-        for s in styles:
-            ok = val.correct(net, s).numpy()
-            mean, lo, hi = paired_interval(ref[s], ok)
-            cells.append(f"{ok.mean():.4f}, {mean * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}] pts")
-        print(f"| {cand} | " + " | ".join(cells) + " |", flush=True)
+    loaded = ((cand, load_embedding_net(registry, cand)[0]) for cand in args.candidates)  # one net at a time
+    print_comparison(val, args.reference, ref_net, loaded)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 3 experiment: can a warm restart of the shipped student@3 close the gap to routing?
 #
-#   bash infra/experiments/student_variants.sh      (about 4.5 hours on the 2-core CPU)
+#   bash infra/experiments/student_variants.sh      (about 5 hours on the 2-core CPU)
 #
-# Copies the shipped registry to runs/exp-reg (the shipped artifacts stay untouched), trains nine
+# Copies the shipped registry to runs/exp-reg (the shipped artifacts stay untouched), trains
 # 2-epoch variants from student@3 into it (two at a time, one torch thread each), and compares
 # them with student@3 and the routed teachers on VALIDATION queries: the 6,000 held-out items of
 # the train split, never the test split. Results: runs/bench/variants-<style>/results.md.
@@ -37,11 +37,16 @@ variant 10 --work-size 96 & a=$!
 variant 11 --head-hidden 512 & b=$!
 wait "$a"; wait "$b"
 variant 12 --mixup-alpha 1.0
+# 13-14: the unchanged recipe under two other seeds (other batches, renderings and teacher draws):
+# a control for the rows above, and the spread between training runs
+variant 13 --seed 1 & a=$!
+variant 14 --seed 2 & b=$!
+wait "$a"; wait "$b"
 
 for style in plain seller; do
   "$py" -m model_store.distill.benchmark --registry "$reg" --queries-from val --queries 6000 --style "$style" \
     --students student@3 student@4 student@5 student@6 student@7 student@8 student@9 \
-    student@10 student@11 student@12 --skip-baseline --threads 1 \
+    student@10 student@11 student@12 student@13 student@14 --skip-baseline --threads 1 \
     --out "runs/bench/variants-$style" > "runs/bench-variants-$style.log" 2>&1 &
 done
 wait
