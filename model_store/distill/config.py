@@ -18,6 +18,9 @@ from model_store.preprocess import PreprocessSpec
 
 N_TRAIN = 60_000
 VAL_SPLIT_SEED = 0  # fixed: every model of the recipe holds out the same validation items
+# fixed too: the seller renderings of those items, so runs under other seeds select and report on
+# the same images (the validation L2 of one student moves by 0.0165-0.0209 between render draws)
+VAL_RENDER_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ def data_description(cfg: RecipeConfig, samples: int) -> dict[str, Any]:
         "dataset": "Fashion-MNIST train split (Debian package dataset-fashion-mnist)",
         "val_fraction": cfg.val_fraction,
         "val_split_seed": VAL_SPLIT_SEED,
+        "val_render_seed": VAL_RENDER_SEED,
         "plain_fraction": cfg.plain_fraction,
         "seller_photos": "model_store.datasets seller-photo generator, default SellerPhotoConfig, train backgrounds",
         "samples_seen": samples,

@@ -17,7 +17,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from model_store.distill.config import RecipeConfig, adamw_onecycle, data_description, data_split, item_weights
+from model_store.distill.config import (
+    VAL_RENDER_SEED,
+    RecipeConfig,
+    adamw_onecycle,
+    data_description,
+    data_split,
+    item_weights,
+)
 from model_store.distill.coral import CoralProjector, multi_layer_coral
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
 from model_store.distill.loading import EMBEDDING_ARCH, load_embedding_net
@@ -93,7 +100,7 @@ def train_student(
     projector = CoralProjector([student.backbone.block_channels(i) for i in taps], cfg.coral_dim).to(cfg.device)
     opt, sched = adamw_onecycle(student.backbone, student.heads(), cfg, steps)
 
-    x_val, fine_val = eval_images(source, val, cfg.seed + 1)
+    x_val, fine_val = eval_images(source, val, VAL_RENDER_SEED)
     with torch.inference_mode():
         v_val, p_val = _batched_teacher(teachers, x_val, fine_val, taps, cfg.device)
         c_val = [c.cpu() for c in projector([p.to(cfg.device) for p in p_val])]

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from model_store.distill.config import RecipeConfig, adamw_onecycle, data_description, data_split
+from model_store.distill.config import VAL_RENDER_SEED, RecipeConfig, adamw_onecycle, data_description, data_split
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
 from model_store.distill.loading import EMBEDDING_ARCH, ROUTER_ARCH
 from model_store.distill.models import PrototypeHead, TeacherNet, build_embedding_net, build_router
@@ -66,7 +66,7 @@ def train_teacher(
     spe = cfg.samples_per_epoch or int(own.sum() / cfg.own_fraction)
     steps = cfg.steps(spe)
     batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed, cfg.plain_fraction, weights)
-    x_val, fine_val = eval_images(source, val, cfg.seed + 1)
+    x_val, fine_val = eval_images(source, val, VAL_RENDER_SEED)
     y_val = label_map[fine_val]
 
     model = new_teacher(cfg, classes).to(cfg.device)
@@ -109,7 +109,7 @@ def train_router(
     pool, val = data_split(cfg)
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
     batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 100, cfg.plain_fraction)
-    x_val, fine_val = eval_images(source, val, cfg.seed + 1)
+    x_val, fine_val = eval_images(source, val, VAL_RENDER_SEED)
     y_val = to_cat[fine_val]
     model = new_router(cfg).to(cfg.device)
     opt, sched = adamw_onecycle(model.backbone, model.head, cfg, steps)
