@@ -27,6 +27,7 @@ from model_store.distill.config import (
 )
 from model_store.distill.coral import CoralProjector, multi_layer_coral
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
+from model_store.distill.jitter import affine_jitter
 from model_store.distill.loading import EMBEDDING_ARCH, load_embedding_net
 from model_store.distill.mixup import category_mixup
 from model_store.distill.models import build_embedding_net, fixed_prototypes
@@ -114,6 +115,7 @@ def train_student(
         rng = np.random.default_rng((cfg.seed, step, 11))
         mix_rng = np.random.default_rng((cfg.seed, step, 13))
         x = category_mixup(x.to(cfg.device), to_category[fine], cfg.mixup_alpha, mix_rng)
+        x = affine_jitter(x, cfg.affine_jitter, np.random.default_rng((cfg.seed, step, 17)))
         return distillation_loss(model, teachers, projector, x, fine, taps, cfg.gamma, rng)
 
     def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
