@@ -42,11 +42,13 @@ variant 12 --mixup-alpha 1.0
 variant 13 --seed 1 & a=$!
 variant 14 --seed 2 & b=$!
 wait "$a"; wait "$b"
+# 15: mild random shift / zoom / turn of the inputs (teacher and student see the same view)
+variant 15 --affine-jitter 0.08 --threads 2
 
 for style in plain seller; do
   "$py" -m model_store.distill.benchmark --registry "$reg" --queries-from val --queries 6000 --style "$style" \
     --students student@3 student@4 student@5 student@6 student@7 student@8 student@9 \
-    student@10 student@11 student@12 student@13 student@14 --skip-baseline --threads 1 \
+    student@10 student@11 student@12 student@13 student@14 student@15 --skip-baseline --threads 1 \
     --out "runs/bench/variants-$style" > "runs/bench-variants-$style.log" 2>&1 &
 done
 wait
