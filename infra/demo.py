@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from infra.kafka.runner import BrokerConfig, KafkaBroker
+from infra.kafka.runner import BROKER_LOG, BrokerConfig, KafkaBroker
 
 
 def _catalog(*args: str) -> list[str]:
@@ -61,7 +62,17 @@ def main(argv: list[str] | None = None) -> int:
         "CATALOG_METRICS_PORT": str(metrics_port),
         "CATALOG_APP_ID": f"demo-{int(time.time())}",
     }
+    try:
+        return _run(args, workdir, kafka_dir, env)
+    finally:  # the broker's topics die with it; keep only its log
+        if (kafka_dir / BROKER_LOG).exists():
+            shutil.copyfile(kafka_dir / BROKER_LOG, workdir / BROKER_LOG)
+        shutil.rmtree(kafka_dir, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, workdir: Path, kafka_dir: Path, env: dict[str, str]) -> int:
     worker: subprocess.Popen[bytes] | None = None
+    metrics_port = int(env["CATALOG_METRICS_PORT"])
     _step("starting a local Kafka broker (KRaft, 127.0.0.1)")
     with KafkaBroker(BrokerConfig(data_dir=kafka_dir)) as broker:
         env["CATALOG_KAFKA_BOOTSTRAP"] = broker.bootstrap_servers
