@@ -13,21 +13,13 @@ import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from infra.experiments.val_knn import ValidationKnn, load_for_validation
 from model_store.distill.loading import load_embedding_net
+from model_store.distill.paired import paired_interval
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
-
-
-def paired_interval(a: np.ndarray, b: np.ndarray, draws: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
-    """(mean of b - a, 2.5 %, 97.5 % bootstrap quantiles), resampling queries with their pairs."""
-    diff = b.astype(np.float64) - a.astype(np.float64)
-    rng = np.random.default_rng(seed)
-    means = np.array([diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(draws)])
-    return float(diff.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
 def print_comparison(

@@ -27,6 +27,7 @@ from model_store.distill.config import N_TRAIN, RecipeConfig, held_out_split
 from model_store.distill.data import ImageSource
 from model_store.distill.loading import load_embedding_net, load_router, preprocess_of, teacher_parents
 from model_store.distill.models import count_params
+from model_store.distill.paired import paired_interval
 from model_store.distill.retrieval import knn_vote, map_at_r, similarities
 from model_store.distill.teachers import TeacherSet
 from model_store.embedding_models import BASELINE_REF, load_embedding_model
@@ -74,6 +75,7 @@ def knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, allowed, k, n_fine) -> dict
     per_cat = {int(c): float((fine_pred[q_cat == c] == q_fine[q_cat == c]).float().mean()) for c in q_cat.unique()}
     per_class = {int(c): float((fine_pred[q_fine == c] == c).float().mean()) for c in q_fine.unique()}
     return {
+        "correct": fine_pred == q_fine,  # per query; run() moves it out of the saved row
         "fine_acc": float((fine_pred == q_fine).float().mean()),
         "coarse_acc": float((cat_pred == q_cat).float().mean()),
         "map_at_r": map_at_r(sims, q_fine, g_fine),
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     n_fine, b = len(tax.class_names), args.batch_size
     g_cat, q_cat = to_cat[g_fine], to_cat[q_fine]
     rows: dict[str, dict[str, Any]] = {}
+    correct: dict[str, np.ndarray] = {}
 
     # -- FIG. 1 routing: router -> teacher(s) of the category -> that category's gallery ------------
     teacher_refs = teacher_parents(manifest)
@@ -125,6 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ):  # fmt: skip
         row = knn_scores(emb_q, emb_g_t, q_fine, g_fine, to_cat, cats[:, None] == g_cat[None, :], args.k, n_fine)
         row.update(params=params, bytes=_bytes(registry, refs), images_per_s=len(q_img) / secs, models=refs)
+        correct[name] = row.pop("correct").numpy()
         rows[name] = row
     rows["routed teachers"]["router_acc"] = float((route == q_cat).float().mean())
 
@@ -138,6 +142,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row = knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, None, args.k, n_fine)
         stored = imagenet_lite0_weights_path().stat().st_size if ref == BASELINE_REF else _bytes(registry, [ref])
         row.update(params=count_params(module), bytes=stored, images_per_s=len(q_img) / secs, models=[ref])
+        one_model = row.pop("correct").numpy()
+        for key, system in (("vs_routed", "routed teachers"), ("vs_oracle", "oracle-routed teachers")):
+            row[key] = paired_interval(correct[system], one_model)  # (diff, 2.5 %, 97.5 %) of fine acc
         rows[("unified " if ref != BASELINE_REF else "") + ref] = row
         print(f"{ref}: fine {row['fine_acc']:.4f}", flush=True)
     return {
@@ -149,16 +156,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _points(interval: list[float] | tuple[float, float, float]) -> str:
+    diff, low, high = (100 * v for v in interval)
+    return f"{diff:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     cats = result["categories"]
     head = ["system", "fine acc", "coarse acc", "mAP@R", "router acc", *[f"fine acc {c}" for c in cats],
-            "params", "MB stored", "img/s"]  # fmt: skip
+            "fine vs routed, pts [95 %]", "fine vs oracle, pts [95 %]", "params", "MB stored", "img/s"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in result["systems"].items():
         by_cat = [f"{r['fine_acc_by_category'].get(i, float('nan')):.4f}" for i in range(len(cats))]
         router = f"{r['router_acc']:.4f}" if "router_acc" in r else "-"
+        versus = [_points(r[key]) if key in r else "-" for key in ("vs_routed", "vs_oracle")]
+        size = [f"{r['params'] / 1e6:.2f}M", f"{r['bytes'] / 1e6:.1f}", f"{r['images_per_s']:.0f}"]
         cells = [name, f"{r['fine_acc']:.4f}", f"{r['coarse_acc']:.4f}", f"{r['map_at_r']:.4f}", router, *by_cat,
-                 f"{r['params'] / 1e6:.2f}M", f"{r['bytes'] / 1e6:.1f}", f"{r['images_per_s']:.0f}"]  # fmt: skip
+                 *versus, *size]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from infra.experiments.paired_bootstrap import paired_interval
+from model_store.distill.paired import paired_interval
 
 
 def test_identical_answers_give_a_zero_interval():
