@@ -9,14 +9,12 @@ compute as the routed system's router + teacher.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from infra.experiments.val_knn import load_for_validation
-from model_store.registry import DEFAULT_ROOT, ModelRegistry
+from infra.experiments.val_knn import load_for_validation, parse_with_registry
 
 
 class FlipAverage(nn.Module):
@@ -33,11 +31,8 @@ class FlipAverage(nn.Module):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default="student@3")
-    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    net, _, val = load_for_validation(ModelRegistry(args.registry), args.model)
+    args, registry = parse_with_registry(p)
+    net, _, val = load_for_validation(registry, args.model)
     for style in val.sets:
         served = float(val.correct(net, style).float().mean())
         flipped = float(val.correct(FlipAverage(net).eval(), style).float().mean())

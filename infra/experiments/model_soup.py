@@ -10,15 +10,13 @@ query also scored for student@3, and the difference resampled (paired bootstrap,
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from infra.experiments.paired_bootstrap import print_comparison
-from infra.experiments.val_knn import load_for_validation
+from infra.experiments.val_knn import load_for_validation, parse_with_registry
 from model_store.distill.loading import load_embedding_net
-from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
 def uniform_soup(nets: list[nn.Module]) -> nn.Module:
@@ -34,13 +32,9 @@ def uniform_soup(nets: list[nn.Module]) -> nn.Module:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
     p.add_argument("--base", default="student@3")
     p.add_argument("--ingredients", nargs="+", required=True)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    registry = ModelRegistry(args.registry)
+    args, registry = parse_with_registry(p)
     base, _, val = load_for_validation(registry, args.base)
     soup = uniform_soup([load_embedding_net(registry, ref)[0] for ref in args.ingredients])
     print_comparison(val, args.base, base, [(f"soup of {' '.join(args.ingredients)}", soup)])

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from pathlib import Path
 
-import torch
 from torch import nn
 
-from infra.experiments.val_knn import ValidationKnn, load_for_validation
+from infra.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 from model_store.distill.loading import load_embedding_net
 from model_store.distill.paired import paired_interval
-from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
 def print_comparison(
@@ -42,13 +39,9 @@ def print_comparison(
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
     p.add_argument("--reference", default="student@3")
     p.add_argument("--candidates", nargs="+", required=True)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    registry = ModelRegistry(args.registry)
+    args, registry = parse_with_registry(p)
     ref_net, _, val = load_for_validation(registry, args.reference)
     loaded = ((cand, load_embedding_net(registry, cand)[0]) for cand in args.candidates)  # one net at a time
     print_comparison(val, args.reference, ref_net, loaded)

@@ -7,16 +7,14 @@ then with its BN running statistics re-estimated (cumulative mean) over N traini
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from infra.experiments.val_knn import load_for_validation
+from infra.experiments.val_knn import load_for_validation, parse_with_registry
 from model_store.distill.config import held_out_split
 from model_store.distill.data import ImageSource, MixedBatches
-from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
 def recalibrate_bn(net: nn.Module, batches: MixedBatches, n: int, first_step: int = 0) -> None:
@@ -29,12 +27,9 @@ def recalibrate_bn(net: nn.Module, batches: MixedBatches, n: int, first_step: in
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default="student@3")
-    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
     p.add_argument("--batches", type=int, nargs="+", default=[100, 400])
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    net, cfg, val = load_for_validation(ModelRegistry(args.registry), args.model)
+    args, registry = parse_with_registry(p)
+    net, cfg, val = load_for_validation(registry, args.model)
     val.report(net, f"{args.model} as shipped")
     batches = MixedBatches(ImageSource("train", cfg.preprocess), held_out_split(cfg)[0], 64, 12345, cfg.plain_fraction)
     for n in args.batches:

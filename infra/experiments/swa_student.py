@@ -8,7 +8,6 @@ statistics re-estimated for the average; the last and the averaged weights are b
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,25 +15,20 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from infra.experiments.precise_bn import recalibrate_bn
-from infra.experiments.val_knn import ValidationKnn
+from infra.experiments.val_knn import ValidationKnn, parse_with_registry
 from model_store.distill.config import RecipeConfig, held_out_split
 from model_store.distill.coral import CoralProjector
 from model_store.distill.data import ImageSource, MixedBatches
 from model_store.distill.loading import load_embedding_net
 from model_store.distill.train_student import distillation_loss, load_teacher_set
-from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    args, registry = parse_with_registry(p)
     torch.manual_seed(0)
-    registry = ModelRegistry(args.registry)
     net, manifest = load_embedding_net(registry, "student@3")
     cfg = RecipeConfig.from_dict(manifest.config)
     taps = list(cfg.coral_layers)

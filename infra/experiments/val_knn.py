@@ -6,6 +6,9 @@ held-out queries against 10,000 gallery items of the training pool), for a net h
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -15,7 +18,16 @@ from model_store.distill.config import RecipeConfig
 from model_store.distill.loading import load_embedding_net
 from model_store.distill.models import EmbeddingNet
 from model_store.distill.retrieval import knn_vote, similarities
-from model_store.registry import ModelRegistry
+from model_store.registry import DEFAULT_ROOT, ModelRegistry
+
+
+def parse_with_registry(p: argparse.ArgumentParser) -> tuple[argparse.Namespace, ModelRegistry]:
+    """The options every probe shares (--registry, --threads): parse, apply the threads, open the registry."""
+    p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    return args, ModelRegistry(args.registry)
 
 
 def load_for_validation(registry: ModelRegistry, ref: str) -> tuple[EmbeddingNet, RecipeConfig, ValidationKnn]:
@@ -52,5 +64,5 @@ class ValidationKnn:
     def report(self, net: nn.Module, tag: str) -> None:
         for style in self.sets:
             emb_q, emb_g = self._embeddings(net, style)
-            r = knn_scores(emb_q, emb_g, self.q_fine, self.g_fine, self.to_cat, None, 20, len(self.to_cat))
+            r, _ = knn_scores(emb_q, emb_g, self.q_fine, self.g_fine, self.to_cat, None, 20, len(self.to_cat))
             print(f"{tag} {style}: fine acc {r['fine_acc']:.4f}, mAP@R {r['map_at_r']:.4f}", flush=True)

@@ -67,21 +67,22 @@ def _bytes(registry: ModelRegistry, refs: list[str]) -> int:
     return registry.total_bytes(refs)
 
 
-def knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, allowed, k, n_fine) -> dict[str, Any]:
+def knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, allowed, k, n_fine) -> tuple[dict[str, Any], np.ndarray]:
+    """(the saved row of scores, whether each query's fine vote is right: for paired comparisons)."""
     sims = similarities(emb_q, emb_g, allowed)
     fine_pred = knn_vote(sims, g_fine, n_fine, k)
     cat_pred = knn_vote(sims, to_cat[g_fine], int(to_cat.max()) + 1, k)
     q_cat = to_cat[q_fine]
     per_cat = {int(c): float((fine_pred[q_cat == c] == q_fine[q_cat == c]).float().mean()) for c in q_cat.unique()}
     per_class = {int(c): float((fine_pred[q_fine == c] == c).float().mean()) for c in q_fine.unique()}
+    correct = fine_pred == q_fine
     return {
-        "correct": fine_pred == q_fine,  # per query; run() moves it out of the saved row
-        "fine_acc": float((fine_pred == q_fine).float().mean()),
+        "fine_acc": float(correct.float().mean()),
         "coarse_acc": float((cat_pred == q_cat).float().mean()),
         "map_at_r": map_at_r(sims, q_fine, g_fine),
         "fine_acc_by_category": per_cat,
         "fine_acc_by_class": per_class,
-    }
+    }, correct.numpy()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,9 +127,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
          [*teacher_refs, args.router]),
         ("oracle-routed teachers", emb_q_oracle, q_cat, t_oracle, teacher_params, teacher_refs),
     ):  # fmt: skip
-        row = knn_scores(emb_q, emb_g_t, q_fine, g_fine, to_cat, cats[:, None] == g_cat[None, :], args.k, n_fine)
+        row, correct[name] = knn_scores(emb_q, emb_g_t, q_fine, g_fine, to_cat, cats[:, None] == g_cat[None, :],
+                                        args.k, n_fine)  # fmt: skip
         row.update(params=params, bytes=_bytes(registry, refs), images_per_s=len(q_img) / secs, models=refs)
-        correct[name] = row.pop("correct").numpy()
         rows[name] = row
     rows["routed teachers"]["router_acc"] = float((route == q_cat).float().mean())
 
@@ -139,10 +140,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         module = model.module.eval()
         emb_g, _ = embed_batches(lambda x, s, m=module: m(x), g_img, spec, b)
         emb_q, secs = embed_batches(lambda x, s, m=module: m(x), q_img, spec, b)
-        row = knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, None, args.k, n_fine)
+        row, one_model = knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, None, args.k, n_fine)
         stored = imagenet_lite0_weights_path().stat().st_size if ref == BASELINE_REF else _bytes(registry, [ref])
         row.update(params=count_params(module), bytes=stored, images_per_s=len(q_img) / secs, models=[ref])
-        one_model = row.pop("correct").numpy()
         for key, system in (("vs_routed", "routed teachers"), ("vs_oracle", "oracle-routed teachers")):
             row[key] = paired_interval(correct[system], one_model)  # (diff, 2.5 %, 97.5 %) of fine acc
         rows[("unified " if ref != BASELINE_REF else "") + ref] = row
