@@ -45,6 +45,7 @@ class RecipeConfig:
     drop_connect: float = 0.1  # teachers and router; the student uses 0 (distillation targets are soft)
     mixup_alpha: float = 0.0  # student: within-category input mixup, lambda ~ Beta(a, a) folded to >= 0.5; 0: off
     affine_jitter: float = 0.0  # student: random shift/zoom/turn of inputs up to this (side fraction, radians); 0: off
+    mirror_targets: bool = False  # student: vec_source = mean of the teacher's image and mirror-image vectors
     gamma: float = 1.0  # L = L2 + gamma * L_coral
     coral_layers: tuple[int, ...] = (10, 14)
     coral_dim: int = 100

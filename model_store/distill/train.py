@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--head-hidden", type=int, help="student: width of a residual MLP beside the projection")
     p.add_argument("--mixup-alpha", type=float, help="student: within-category input mixup Beta(a, a); 0: off")
     p.add_argument("--affine-jitter", type=float, help="student: random shift/zoom/turn strength of inputs; 0: off")
+    p.add_argument("--mirror-targets", action="store_true", default=None,
+                   help="student: the target is the teachers' mean vector over the image and its mirror image")
     p.add_argument("--epochs", type=float)
     p.add_argument("--samples-per-epoch", type=int)
     p.add_argument("--batch-size", type=int)
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = RecipeConfig.load(
         args.config, image_size=args.image_size, work_size=args.work_size, head_hidden=args.head_hidden,
-        mixup_alpha=args.mixup_alpha, affine_jitter=args.affine_jitter,
+        mixup_alpha=args.mixup_alpha, affine_jitter=args.affine_jitter, mirror_targets=args.mirror_targets,
         epochs=args.epochs, samples_per_epoch=args.samples_per_epoch,
         batch_size=args.batch_size, gamma=args.gamma, plain_fraction=args.plain_fraction,
         class_weights=args.class_weights, seed=args.seed,

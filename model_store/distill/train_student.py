@@ -44,10 +44,25 @@ def load_teacher_set(registry: ModelRegistry, cfg: RecipeConfig, version: str, d
     return teachers
 
 
-def _batched_teacher(teachers: TeacherSet, x: torch.Tensor, fine: torch.Tensor, taps, device: str):
+def teacher_targets(
+    teachers: TeacherSet, x: torch.Tensor, assigned: list[tuple[str, ...]], taps: list[int], mirror: bool
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """vec_source and pooled taps; with ``mirror`` averaged over the image and its left-right mirror.
+
+    Catalog items are left-right symmetric in meaning, so the mirror-averaged teacher is a steadier
+    target than either view: the student learns the view-averaged function in one pass.
+    """
+    v, pooled = teachers(x, assigned, taps)
+    if not mirror:
+        return v, pooled
+    v_m, pooled_m = teachers(x.flip(-1), assigned, taps)
+    return F.normalize(v + v_m, dim=1), [(a + b) / 2 for a, b in zip(pooled, pooled_m, strict=True)]
+
+
+def _batched_teacher(teachers: TeacherSet, x: torch.Tensor, fine: torch.Tensor, taps, device: str, mirror: bool):
     vecs, pooled = [], []
     for xs, fs in zip(x.split(256), fine.split(256), strict=True):
-        v, p = teachers(xs.to(device), teachers.assignments(fs.tolist()), taps)
+        v, p = teacher_targets(teachers, xs.to(device), teachers.assignments(fs.tolist()), taps, mirror)
         vecs.append(v.cpu())
         pooled.append([t.cpu() for t in p])
     return torch.cat(vecs), [torch.cat(layer) for layer in zip(*pooled, strict=True)]
@@ -63,11 +78,11 @@ def warm_start(student: torch.nn.Module, state: dict[str, torch.Tensor]) -> None
 
 def distillation_loss(
     student: torch.nn.Module, teachers: TeacherSet, projector: CoralProjector, x: torch.Tensor,
-    fine: torch.Tensor, taps: list[int], gamma: float, rng: np.random.Generator,
+    fine: torch.Tensor, taps: list[int], gamma: float, rng: np.random.Generator, mirror_targets: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     """L = L2 + gamma * L_coral on one batch; the true fine class only picks the teacher ([0061])."""
     with torch.no_grad():
-        v_src, p_src = teachers(x, teachers.assignments(fine.tolist(), rng), taps)
+        v_src, p_src = teacher_targets(teachers, x, teachers.assignments(fine.tolist(), rng), taps, mirror_targets)
     out, tapped = student.forward_with_taps(x, taps)
     l2 = (v_src - F.normalize(out.float(), dim=1)).pow(2).sum(dim=1).mean()
     if not taps:
@@ -103,7 +118,7 @@ def train_student(
 
     x_val, fine_val = eval_images(source, val, VAL_RENDER_SEED)
     with torch.inference_mode():
-        v_val, p_val = _batched_teacher(teachers, x_val, fine_val, taps, cfg.device)
+        v_val, p_val = _batched_teacher(teachers, x_val, fine_val, taps, cfg.device, cfg.mirror_targets)
         c_val = [c.cpu() for c in projector([p.to(cfg.device) for p in p_val])]
     protos = fixed_prototypes(len(cfg.taxonomy.class_names) + 1, cfg.embed_dim)[:-1]
     teacher_proto_acc = float(((v_val @ protos.T).argmax(1) == fine_val).float().mean())
@@ -116,7 +131,7 @@ def train_student(
         mix_rng = np.random.default_rng((cfg.seed, step, 13))
         x = category_mixup(x.to(cfg.device), to_category[fine], cfg.mixup_alpha, mix_rng)
         x = affine_jitter(x, cfg.affine_jitter, np.random.default_rng((cfg.seed, step, 17)))
-        return distillation_loss(model, teachers, projector, x, fine, taps, cfg.gamma, rng)
+        return distillation_loss(model, teachers, projector, x, fine, taps, cfg.gamma, rng, cfg.mirror_targets)
 
     def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
         outs, tapped = [], []
