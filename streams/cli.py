@@ -133,12 +133,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     s = _settings(args)
     embedder = TorchEmbedder.from_config(s.embedder_config())
     report = run_knn_benchmark(embedder, args.gallery_size, args.queries, s.knn_k, args.style)
-    text = json.dumps(report.as_dict(), indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    _emit_report(report.as_dict(), args.out)
     return 0
+
+
+def _emit_report(report: dict, out: str | None) -> None:
+    """Print a bench report as JSON and, with --out, save the same text."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
 
 
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
@@ -154,11 +159,7 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
         pipeline = build_pipeline(s)
         report = run_pipeline_benchmark(pipeline, args.images, s.batch_max_size)
         asyncio.run(pipeline.aclose())
-    text = json.dumps(report.as_dict(), indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    _emit_report(report.as_dict(), args.out)
     return 0
 
 

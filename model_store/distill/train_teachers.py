@@ -37,6 +37,18 @@ def new_router(cfg: RecipeConfig) -> torch.nn.Module:
     return build_router(cfg.image_size, len(cfg.taxonomy.categories), pretrained=True)
 
 
+def _cross_entropy_step(cfg: RecipeConfig, fine_to_label: torch.Tensor):
+    """Step of a classifier (teacher or router): smoothed cross-entropy on labels mapped from fine classes."""
+
+    def step_fn(m: torch.nn.Module, batch: Any, step: int):
+        x, fine = batch
+        loss = F.cross_entropy(m(x.to(cfg.device)).float(), fine_to_label[fine].to(cfg.device),
+                               label_smoothing=cfg.label_smoothing)  # fmt: skip
+        return loss, {}
+
+    return step_fn
+
+
 def _classify_eval(x_val: torch.Tensor, y_val: torch.Tensor, device: str):
     def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
         logits = torch.cat([model(x.to(device)).float().cpu() for x in x_val.split(256)])
@@ -75,13 +87,8 @@ def train_teacher(
         model.load_state_dict(registry.load_state(init_ref), strict=True)
     opt, sched = adamw_onecycle(model.net.backbone, model.net.proj, cfg, steps)
 
-    def step_fn(m: torch.nn.Module, batch: Any, step: int):
-        x, fine = batch
-        loss = F.cross_entropy(m(x.to(cfg.device)).float(), label_map[fine].to(cfg.device),
-                               label_smoothing=cfg.label_smoothing)  # fmt: skip
-        return loss, {}
-
-    trainer = Trainer(model, opt, sched, step_fn, batches, _train_config(cfg, steps, out, "val_acc"),
+    trainer = Trainer(model, opt, sched, _cross_entropy_step(cfg, label_map), batches,
+                      _train_config(cfg, steps, out, "val_acc"),
                       eval_fn=_classify_eval(x_val, y_val, cfg.device))  # fmt: skip
     result = trainer.fit(resume=resume)
     model.load_state_dict(trainer.final_state())
@@ -114,13 +121,8 @@ def train_router(
     model = new_router(cfg).to(cfg.device)
     opt, sched = adamw_onecycle(model.backbone, model.head, cfg, steps)
 
-    def step_fn(m: torch.nn.Module, batch: Any, step: int):
-        x, fine = batch
-        loss = F.cross_entropy(m(x.to(cfg.device)).float(), to_cat[fine].to(cfg.device),
-                               label_smoothing=cfg.label_smoothing)  # fmt: skip
-        return loss, {}
-
-    trainer = Trainer(model, opt, sched, step_fn, batches, _train_config(cfg, steps, out, "val_acc"),
+    trainer = Trainer(model, opt, sched, _cross_entropy_step(cfg, to_cat), batches,
+                      _train_config(cfg, steps, out, "val_acc"),
                       eval_fn=_classify_eval(x_val, y_val, cfg.device))  # fmt: skip
     result = trainer.fit(resume=resume)
     model.load_state_dict(trainer.final_state())
