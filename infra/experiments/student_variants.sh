@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 3 experiment: can a warm restart of the shipped student@3 close the gap to routing?
 #
-#   bash infra/experiments/student_variants.sh      (about 5 hours on the 2-core CPU)
+#   bash infra/experiments/student_variants.sh      (about 5.5 hours on the 2-core CPU)
 #
 # Copies the shipped registry to runs/exp-reg (the shipped artifacts stay untouched), trains
 # 2-epoch variants from student@3 into it (two at a time, one torch thread each), and compares
@@ -44,11 +44,13 @@ variant 14 --seed 2 & b=$!
 wait "$a"; wait "$b"
 # 15: mild random shift / zoom / turn of the inputs (teacher and student see the same view)
 variant 15 --affine-jitter 0.08 --threads 2
+# 16: the target is the teachers' mean vector over the image and its mirror image
+variant 16 --mirror-targets --threads 2
 
 for style in plain seller; do
   "$py" -m model_store.distill.benchmark --registry "$reg" --queries-from val --queries 6000 --style "$style" \
     --students student@3 student@4 student@5 student@6 student@7 student@8 student@9 \
-    student@10 student@11 student@12 student@13 student@14 student@15 --skip-baseline --threads 1 \
+    student@10 student@11 student@12 student@13 student@14 student@15 student@16 --skip-baseline --threads 1 \
     --out "runs/bench/variants-$style" > "runs/bench-variants-$style.log" 2>&1 &
 done
 wait
