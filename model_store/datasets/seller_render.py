@@ -73,11 +73,32 @@ def _clutter(lum: np.ndarray) -> float:
     return min(1.0, float(np.abs(lap).mean()) / CLUTTER_SCALE)
 
 
+def _textured(spec: PhotoSpec, patch: np.ndarray) -> np.ndarray:
+    """The patch recoloured by the spec's texture crop, keeping the item's shading and alpha."""
+    texture = spec.item_texture
+    assert texture is not None
+    ph, pw = patch.shape[:2]
+    crop = _photo_image(texture.photo_name).resize((pw, ph), Image.BILINEAR, box=texture.box, reducing_gap=2.0)
+    colours = np.asarray(crop, dtype=np.float32)
+    if texture.duotone is not None:
+        colours = duotone(colours, *texture.duotone)
+    shade = (patch[..., :3] @ LUM_WEIGHTS)[..., None] / max(_lum_of(spec.tint), 1e-3)
+    out = patch.copy()
+    out[..., :3] = np.clip(colours * np.clip(shade, 0.0, 1.0), 0, 255)
+    return out
+
+
+def _lum_of(colour: tuple[int, int, int]) -> float:
+    return float(np.dot(np.asarray(colour, dtype=np.float32), LUM_WEIGHTS))
+
+
 def _compose(spec: PhotoSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(clean float image, background, alpha in frame, fraction of alpha mass cut off)."""
     s = spec.size
     bg = render_background(spec)
     patch = item_patch(spec.item, spec.tint, spec.long_side * s)
+    if spec.item_texture is not None:
+        patch = _textured(spec, patch)
     ph, pw = patch.shape[:2]
     left, top = round(spec.centre[0] * s - pw / 2), round(spec.centre[1] * s - ph / 2)
     fx0, fy0, fx1, fy1 = max(left, 0), max(top, 0), min(left + pw, s), min(top + ph, s)

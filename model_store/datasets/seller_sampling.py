@@ -18,7 +18,7 @@ from model_store.datasets.backgrounds import load_photo, photo_names
 from model_store.datasets.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from model_store.datasets.items import item_aspect
 from model_store.datasets.seller_render import LUM_WEIGHTS, duotone
-from model_store.datasets.seller_spec import NO_JPEG, Degradation, PhotoSpec, SellerPhotoConfig
+from model_store.datasets.seller_spec import NO_JPEG, Degradation, ItemTexture, PhotoSpec, SellerPhotoConfig
 
 Colour = tuple[int, int, int]
 MIN_CROP_STD = 0.06  # luminance std (0..1) a life-scene crop needs
@@ -128,6 +128,32 @@ def _life_scene(
     return name, box, gain, flip, lum, ramp
 
 
+def _item_texture(
+    rng: np.random.Generator, split: Literal["train", "test"], config: SellerPhotoConfig
+) -> ItemTexture:
+    """A crop of a split's photo for the item's surface; half of them as a duotone of two vivid colours."""
+    names = photo_names(split, config.extra_train_photos)
+    name = names[int(rng.integers(len(names)))]
+    h, w = load_photo(name).shape[:2]
+    side = rng.uniform(*config.crop_side_range) * min(h, w)
+    x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
+    ramp = None
+    if rng.random() < 0.5:
+        dark, light = sorted((_colour(rng), _colour(rng)), key=_lum)
+        ramp = (dark, light)
+    return ItemTexture(name, (float(x0), float(y0), float(x0 + side), float(y0 + side)), ramp)
+
+
+def _round_item(rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 item image of an ellipse or a rounded square: a plate, a clock face, a round logo."""
+    yy, xx = (np.mgrid[0:28, 0:28].astype(np.float32) + 0.5) / 14.0 - 1.0
+    axes = [1.0, float(rng.uniform(0.75, 1.0))]
+    rng.shuffle(axes)
+    power = 2.0 if rng.random() < 0.6 else 4.0
+    r = np.abs(xx / axes[0]) ** power + np.abs(yy / axes[1]) ** power
+    return np.round(np.clip((1.0 - r) * 8.0, 0.0, 1.0) * 235.0).astype(np.uint8)
+
+
 def sample_spec(
     item_index: int,
     rng: np.random.Generator,
@@ -155,11 +181,20 @@ def sample_spec(
     tint = _tint(rng, bg_lum, free=rng.random() < config.low_contrast_item_prob)
     placement = _choice(rng, config.placement_probs)
     long_side, centre = _placement(rng, placement, item_aspect(item))
+    degradation = sample_degradation(rng, config)
+    texture = None  # drawn last and only when enabled: the default generator's scenes stay as they were
+    if config.textured_item_prob > 0 and rng.random() < config.textured_item_prob:
+        texture = _item_texture(rng, split, config)
+    if config.round_item_prob > 0 and rng.random() < config.round_item_prob:
+        item, placement = _round_item(rng), "subject"  # the fine class stays: only the background is trained
+        long_side = float(rng.uniform(0.8, 1.0))
+        centre = (0.5 + rng.uniform(-0.03, 0.03), 0.5 + rng.uniform(-0.03, 0.03))
+        texture = texture or _item_texture(rng, split, config)
     return PhotoSpec(
         item=item, item_index=int(item_index), fine_class=int(fine_class),
         category=dict(config.taxonomy)[CLASS_NAMES[int(fine_class)]], size=config.size,
         background_class=bg, colour_a=colour_a, colour_b=colour_b, gradient_angle=angle,
         photo_name=photo_name, photo_box=photo_box, photo_gain=gain, photo_flip=flip, tint=tint,
         placement=placement, long_side=float(long_side), centre=(float(centre[0]), float(centre[1])),
-        degradation=sample_degradation(rng, config), photo_duotone=ramp,
+        degradation=degradation, photo_duotone=ramp, item_texture=texture,
     )  # fmt: skip

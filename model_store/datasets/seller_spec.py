@@ -45,6 +45,8 @@ class SellerPhotoConfig:
     extra_train_photos: tuple[str, ...] = ()  # more life-scene photos for the train split only
     crop_side_range: tuple[float, float] = (0.25, 0.7)  # life-scene crop side, share of the photo's short side
     duotone_prob: float = 0.0  # train split: chance a life scene is recoloured as a two-colour (duotone) photo
+    textured_item_prob: float = 0.0  # chance the item is filled with a photo texture (a multi-colour product)
+    round_item_prob: float = 0.0  # chance of a textured round product (plate, clock, logo) filling the frame
 
     def __post_init__(self) -> None:
         for name in ("background_probs", "placement_probs", "taxonomy"):
@@ -56,6 +58,10 @@ class SellerPhotoConfig:
         lo, hi = self.crop_side_range
         if not 0.0 < lo <= hi <= 1.0:
             raise ValueError(f"crop_side_range must satisfy 0 < lo <= hi <= 1, got {self.crop_side_range}")
+        for name in ("degraded_prob", "low_contrast_item_prob", "duotone_prob", "textured_item_prob",
+                     "round_item_prob"):  # fmt: skip
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.size < 16:
             raise ValueError(f"size must be at least 16, got {self.size}")
 
@@ -87,6 +93,15 @@ class Degradation:
 
 
 @dataclass(frozen=True)
+class ItemTexture:
+    """A photo crop that fills the item's silhouette (shaded by the item), optionally as a duotone."""
+
+    photo_name: str
+    box: tuple[float, float, float, float]  # crop in photo pixels (x0, y0, x1, y1)
+    duotone: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None  # (dark, light) colours
+
+
+@dataclass(frozen=True)
 class PhotoSpec:
     """Every choice needed to render one photo. ``item`` (28x28 uint8) is excluded from eq/hash."""
 
@@ -109,6 +124,7 @@ class PhotoSpec:
     centre: tuple[float, float]  # item box centre (x, y) in frame fractions; may lie near the border
     degradation: Degradation = Degradation()
     photo_duotone: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None  # (dark, light) colours
+    item_texture: ItemTexture | None = None  # None: the item is one colour (``tint``), shaded
 
     def clean(self) -> PhotoSpec:
         """The same scene with no degradation."""

@@ -229,3 +229,36 @@ def test_duotone_recolours_train_life_scenes_only(train) -> None:
     plain = dataclasses.replace(spec, photo_duotone=None)
     assert not np.array_equal(render(spec), render(plain))
     assert all(sample_spec(i, rng, config, "test").photo_duotone is None for i in range(20))
+
+
+def _background_fields(spec) -> tuple:
+    return (spec.background_class, spec.colour_a, spec.colour_b, spec.photo_name, spec.photo_box, spec.degradation)
+
+
+def test_textured_items_keep_the_scene_and_the_silhouette(train) -> None:
+    one_colour = sample_spec(4, np.random.default_rng(5), SellerPhotoConfig(), "test", train.images[4], 0)
+    textured = sample_spec(4, np.random.default_rng(5), SellerPhotoConfig(textured_item_prob=1.0), "test",
+                           train.images[4], 0)  # fmt: skip
+    assert one_colour.item_texture is None and textured.item_texture is not None
+    assert textured.item_texture.photo_name in TEST_PHOTOS  # textures of a split come from its own photos
+    # the texture is drawn last: the default generator's scenes (and every shipped model's data) do not move
+    assert _background_fields(one_colour) == _background_fields(textured)
+    image, labels = render_with_labels(textured.clean())
+    plain_image, plain_labels = render_with_labels(one_colour.clean())
+    assert labels.box == plain_labels.box and labels.cut_off == plain_labels.cut_off
+    assert not np.array_equal(image, plain_image)
+
+
+def test_round_items_fill_the_frame_as_subjects(train) -> None:
+    config = SellerPhotoConfig(round_item_prob=1.0)
+    for i in range(10):
+        spec = sample_spec(i, np.random.default_rng(i), config, "train", train.images[i], int(train.labels[i]))
+        _, labels = render_with_labels(spec)
+        assert spec.item_texture is not None and spec.placement == "subject"
+        assert labels.long_side >= 0.75 and labels.cut_off < 0.05 and labels.is_subject
+
+
+@pytest.mark.parametrize("field", ["textured_item_prob", "round_item_prob"])
+def test_item_probabilities_are_checked(field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        SellerPhotoConfig(**{field: 1.5})
