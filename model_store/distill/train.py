@@ -8,7 +8,6 @@ exact command that reproduced it. ``--resume`` continues from the latest checkpo
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 
 from model_store.distill.config import RecipeConfig
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
+from model_store.training.command import recipe_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,19 +54,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _recipe_args(argv: list[str]) -> list[str]:
-    """The arguments that define the model: drop --resume and where the registry lives."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--registry":
-            skip = True
-        elif arg != "--resume" and not arg.startswith("--registry="):
-            out.append(arg)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
@@ -82,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     torch.set_num_threads(cfg.threads)
     registry = ModelRegistry(args.registry)
-    command = "python -m model_store.distill.train " + shlex.join(_recipe_args(argv))
+    command = recipe_command("model_store.distill.train", argv, drop_options=["--registry"], drop_switches=["--resume"])
     if args.what == "teachers":
         from model_store.distill.train_teachers import train_teacher
 

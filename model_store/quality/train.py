@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from model_store.quality.task_position import PositionTask
 from model_store.quality.task_visual import VisualTask
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 from model_store.training import TrainConfig, Trainer, save_report, seed_everything
+from model_store.training.command import recipe_command
 
 DEFAULT_STEPS = {"background": 5000, "position": 4000, "visual": 2000}
 
@@ -145,8 +145,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "metrics": {"val": metrics},
                 "parents": [],
                 "preprocess": preprocess,
-                "command": "python -m model_store.quality.train "
-                + shlex.join(sys.argv[1:] if argv is None else argv),
+                "command": recipe_command(
+                    "model_store.quality.train", sys.argv[1:] if argv is None else argv,
+                    drop_options=["--registry", "--run-dir"], drop_switches=["--resume", "--overwrite"],
+                ),
                 "extra": {
                     "training": {
                         **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
