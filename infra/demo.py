@@ -78,9 +78,7 @@ def _run(args: argparse.Namespace, workdir: Path, kafka_dir: Path, env: dict[str
         env["CATALOG_KAFKA_BOOTSTRAP"] = broker.bootstrap_servers
         print(f"broker {broker.bootstrap_servers} pid {broker.pid}")
         try:
-            _step(
-                f"loading {args.gallery} labelled Fashion-MNIST train items into Milvus Lite as 'confirmed'"
-            )
+            _step(f"loading {args.gallery} labelled Fashion-MNIST train items into Milvus Lite as 'confirmed'")
             subprocess.run(
                 _catalog("gallery", "load", "--limit", str(args.gallery), "--style", args.style),
                 env=env,
@@ -94,13 +92,9 @@ def _run(args: argparse.Namespace, workdir: Path, kafka_dir: Path, env: dict[str
             _wait_metrics(metrics_port, worker)
             print(f"worker pid {worker.pid}, metrics http://127.0.0.1:{metrics_port}/metrics, log {log.name}")
             truth = workdir / "truth.jsonl"
-            _step(
-                f"publishing {args.events} generated uploads ({args.style} photos of test items)"
-            )
+            _step(f"publishing {args.events} generated uploads ({args.style} photos of test items)")
             subprocess.run(
-                _catalog(
-                    "produce", "--generated", str(args.events), "--style", args.style, "--truth", str(truth)
-                ),
+                _catalog("produce", "--generated", str(args.events), "--style", args.style, "--truth", str(truth)),
                 env=env,
                 check=True,
             )

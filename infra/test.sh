@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 py=$(bash infra/bootstrap.sh | tail -n 1)
 "$py" -m ruff check .
+"$py" -m ruff format --check .
 "$(dirname "$py")/catalog" schemas --check
 set +e
 "$py" -m pytest -q -p no:cacheprovider "$@"

@@ -43,9 +43,7 @@ class UnknownModelError(LookupError):
 def _lite0_imagenet(image_size: int) -> EmbeddingModel:
     imagenet_lite0_weights_path()  # fail early with a clear message when the package is missing
     module = build_lite0(image_size, pretrained=True).eval()
-    return EmbeddingModel(
-        "lite0-imagenet", "1", module, PreprocessSpec(image_size, "minus_one_one"), LITE0_FEATURE_DIM
-    )
+    return EmbeddingModel("lite0-imagenet", "1", module, PreprocessSpec(image_size, "minus_one_one"), LITE0_FEATURE_DIM)
 
 
 _BUILTIN: dict[str, Callable[[int], EmbeddingModel]] = {"lite0-imagenet@1": _lite0_imagenet}

@@ -46,9 +46,7 @@ class ChecksumMismatchError(RegistryError):
     """A file's sha256 differs from the one its manifest recorded."""
 
     def __init__(self, path: Path, expected: str, actual: str) -> None:
-        super().__init__(
-            f"checksum mismatch for {path}: manifest expects sha256 {expected}, file has {actual}"
-        )
+        super().__init__(f"checksum mismatch for {path}: manifest expects sha256 {expected}, file has {actual}")
         self.path, self.expected, self.actual = path, expected, actual
 
 

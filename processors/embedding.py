@@ -70,9 +70,7 @@ class TorchEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         chunks = []
         for start in range(0, len(batch), self._max_batch):
-            x = self._model.preprocess.normalise_uint8(batch[start : start + self._max_batch]).to(
-                self._device
-            )
+            x = self._model.preprocess.normalise_uint8(batch[start : start + self._max_batch]).to(self._device)
             with (
                 torch.inference_mode(),
                 torch.autocast(self._device.type, torch.bfloat16, enabled=self._device.type == "cuda"),

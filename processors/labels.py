@@ -23,9 +23,7 @@ class LabelResult:
     unknown: tuple[str, ...]
 
 
-def apply_labels(
-    index: VectorIndex, updates: Sequence[LabelUpdate], label_source: str = "confirmed"
-) -> LabelResult:
+def apply_labels(index: VectorIndex, updates: Sequence[LabelUpdate], label_source: str = "confirmed") -> LabelResult:
     """Rewrite the label of products already embedded; unknown products are reported, not invented.
 
     A row needs a vector, so a label that arrives before its image cannot be stored

@@ -42,9 +42,7 @@ def _jpeg_b64(pixels) -> str:  # noqa: ANN001 - numpy array
     return base64.b64encode(buf.getvalue()).decode()
 
 
-async def _run(
-    pipeline: EnrichmentPipeline, batches: list[list[ImageRequest]]
-) -> tuple[float, dict[str, float]]:
+async def _run(pipeline: EnrichmentPipeline, batches: list[list[ImageRequest]]) -> tuple[float, dict[str, float]]:
     await pipeline.start()
     await pipeline.process_batch(batches[0])  # warm-up: first search/upsert pays one-time costs
     sums: dict[str, float] = {}
@@ -57,15 +55,11 @@ async def _run(
     return elapsed, {k: round(v / (len(batches) - 1), 1) for k, v in sums.items()}
 
 
-def run_pipeline_benchmark(
-    pipeline: EnrichmentPipeline, images: int = 1024, batch_size: int = 64
-) -> PipelineReport:
+def run_pipeline_benchmark(pipeline: EnrichmentPipeline, images: int = 1024, batch_size: int = 64) -> PipelineReport:
     size = 64
     samples = fashion_mnist_samples("test", images + batch_size, size, "seller", seed=7)
     requests = [
-        ImageRequest(
-            event_id=f"bench-{i}", product_id=f"bench-{pid}", seller_id="bench", image_b64=_jpeg_b64(px)
-        )
+        ImageRequest(event_id=f"bench-{i}", product_id=f"bench-{pid}", seller_id="bench", image_b64=_jpeg_b64(px))
         for i, (pid, px) in enumerate(zip(samples.product_ids, samples.pixels, strict=True))
     ]
     batches = [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)]

@@ -22,14 +22,10 @@ def plain_pixels(items: np.ndarray, image_size: int) -> np.ndarray:
     return out
 
 
-def seller_pixels(
-    items: np.ndarray, labels: np.ndarray, image_size: int, seed: int, split: str
-) -> np.ndarray:
+def seller_pixels(items: np.ndarray, labels: np.ndarray, image_size: int, seed: int, split: str) -> np.ndarray:
     from model_store.datasets.seller_photos import SellerPhotoConfig, generate_batch
 
-    pixels, _ = generate_batch(
-        items, labels, seed=seed, config=SellerPhotoConfig(size=image_size), split=split
-    )
+    pixels, _ = generate_batch(items, labels, seed=seed, config=SellerPhotoConfig(size=image_size), split=split)
     return pixels
 
 

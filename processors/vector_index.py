@@ -70,9 +70,7 @@ class VectorIndex:
             raise
         except Exception as exc:  # pymilvus raises many types; all mean "index unavailable"
             self._client = None
-            raise TransientFailure(
-                "vector_index_unavailable", f"milvus {what} failed: {exc}", stage="index"
-            ) from exc
+            raise TransientFailure("vector_index_unavailable", f"milvus {what} failed: {exc}", stage="index") from exc
 
     @property
     def client(self) -> MilvusClient:
@@ -171,9 +169,7 @@ class VectorIndex:
         return {str(r["product_id"]): dict(r) for r in rows}
 
     def count(self) -> int:
-        rows = self._call(
-            "count", lambda: self.client.query(self.collection, filter="", output_fields=["count(*)"])
-        )
+        rows = self._call("count", lambda: self.client.query(self.collection, filter="", output_fields=["count(*)"]))
         return int(rows[0]["count(*)"])
 
     def close(self) -> None:

@@ -99,9 +99,7 @@ def create_app(
         stream_wait_empty=False,  # un-acked events are simply redelivered; never block shutdown on them
     )
     names = (settings.topic_images, settings.topic_enriched, settings.topic_dlq, settings.topic_labels)
-    topics = {
-        n: app.topic(n, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions) for n in names
-    }
+    topics = {n: app.topic(n, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions) for n in names}
     runtime = _Runtime(settings, metrics or WorkerMetrics(), topics, pipeline_builder)
     max_size, within = settings.batch_max_size, settings.batch_max_wait_s
 

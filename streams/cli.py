@@ -38,9 +38,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         subs = folder_submissions(Path(args.folder), as_url=args.as_url)
     else:
         subs = generated_submissions(args.generated, s.model_image_size * 2, args.style, args.seed)
-    sent = asyncio.run(
-        publish(s.kafka_bootstrap, s.topic_images, subs, Path(args.truth) if args.truth else None)
-    )
+    sent = asyncio.run(publish(s.kafka_bootstrap, s.topic_images, subs, Path(args.truth) if args.truth else None))
     print(json.dumps({"published": sent, "topic": s.topic_images}))
     return 0
 
@@ -247,9 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("worker", help="run the Kafka enrichment worker").set_defaults(fn=cmd_worker)
-    sub.add_parser("topics", help="create the topics with the configured partitions").set_defaults(
-        fn=cmd_topics
-    )
+    sub.add_parser("topics", help="create the topics with the configured partitions").set_defaults(fn=cmd_topics)
 
     pr = sub.add_parser("produce", help="publish ImageSubmitted events (stand-in upload pipeline)")
     src = pr.add_mutually_exclusive_group(required=True)
@@ -261,9 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--truth", help="write event_id -> true label JSON lines here")
     pr.set_defaults(fn=cmd_produce)
 
-    ga = sub.add_parser("gallery", help="gallery management").add_subparsers(
-        dest="gallery_cmd", required=True
-    )
+    ga = sub.add_parser("gallery", help="gallery management").add_subparsers(dest="gallery_cmd", required=True)
     gl = ga.add_parser("load", help="load a labelled sample set as confirmed rows")
     gsrc = gl.add_mutually_exclusive_group()
     gsrc.add_argument("--folder", help="tree category/*.jpg")
@@ -282,9 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("image")
     se.set_defaults(fn=cmd_search)
 
-    tr = sub.add_parser("train", help="train models into the registry").add_subparsers(
-        dest="train_cmd", required=True
-    )
+    tr = sub.add_parser("train", help="train models into the registry").add_subparsers(dest="train_cmd", required=True)
     be = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
     bb = be.add_parser("baseline", help="KNN accuracy of the active embedder on Fashion-MNIST")
     bb.add_argument("--gallery-size", type=int, default=10_000)
@@ -311,9 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list embedding models").set_defaults(fn=cmd_models)
 
-    rp = sub.add_parser(
-        "report", help="read the output topics and score a produced run against its truth file"
-    )
+    rp = sub.add_parser("report", help="read the output topics and score a produced run against its truth file")
     rp.add_argument("--truth", required=True)
     rp.add_argument("--timeout", type=float, default=300.0)
     rp.add_argument("--samples", type=int, default=3)

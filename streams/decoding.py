@@ -42,9 +42,7 @@ def parse_event(model: type[M], raw: bytes | None, stage: str = "validate") -> M
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputRejected(
-            "invalid_json", f"value is not JSON: {exc.msg} at {exc.pos}", stage=stage
-        ) from exc
+        raise InputRejected("invalid_json", f"value is not JSON: {exc.msg} at {exc.pos}", stage=stage) from exc
     except RecursionError as exc:
         raise InputRejected("invalid_json", "value is nested too deeply", stage=stage) from exc
     try:

@@ -110,9 +110,7 @@ class ImageEnriched(_Strict):
     model: ModelRef
     category: CategoryResult
     similar_items: list[Neighbour]
-    quality: Quality | None = Field(
-        description="null until the quality models are deployed; never a placeholder"
-    )
+    quality: Quality | None = Field(description="null until the quality models are deployed; never a placeholder")
     image: dict[str, int] = Field(description="decoded width and height")
     timings: dict[str, float] = Field(description="per-stage milliseconds of the micro-batch")
     source: SourceRef | None = None

@@ -14,21 +14,15 @@ class WorkerMetrics:
         r = self.registry
         self.events_in = Counter("catalog_events_in", "Events consumed", ["topic"], registry=r)
         self.events_out = Counter("catalog_events_out", "Events produced", ["topic"], registry=r)
-        self.dead_lettered = Counter(
-            "catalog_dead_lettered", "Events dead-lettered", ["error_code"], registry=r
-        )
+        self.dead_lettered = Counter("catalog_dead_lettered", "Events dead-lettered", ["error_code"], registry=r)
         self.transient_retries = Counter(
             "catalog_transient_retries",
             "Batches retried after a transient failure",
             ["error_code"],
             registry=r,
         )
-        self.labels_applied = Counter(
-            "catalog_labels_applied", "Confirmed labels written to the gallery", registry=r
-        )
-        self.batch_size = Histogram(
-            "catalog_batch_size", "Events per micro-batch", buckets=_BATCH_BUCKETS, registry=r
-        )
+        self.labels_applied = Counter("catalog_labels_applied", "Confirmed labels written to the gallery", registry=r)
+        self.batch_size = Histogram("catalog_batch_size", "Events per micro-batch", buckets=_BATCH_BUCKETS, registry=r)
         self.stage_seconds = Histogram(
             "catalog_stage_seconds",
             "Per-stage latency of a micro-batch",

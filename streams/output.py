@@ -45,9 +45,7 @@ def quality_block(q: QualityResult | None) -> Quality | None:
             probability=_r(q.position.probability),
             score=_r(q.position.score),
         ),
-        visual=VisualQuality(
-            aesthetic=_r(q.visual.aesthetic), noise=_r(q.visual.noise), score=_r(q.visual.score)
-        ),
+        visual=VisualQuality(aesthetic=_r(q.visual.aesthetic), noise=_r(q.visual.noise), score=_r(q.visual.score)),
         total=_r(q.total),
         weights=QualityWeights(
             background=_r(q.weights.background), position=_r(q.weights.position), visual=_r(q.weights.visual)

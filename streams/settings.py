@@ -148,9 +148,7 @@ class _TomlFromEnvPath(PydanticBaseSettingsSource):
         self._init_source = init_source
         self._env_source = env_source
 
-    def get_field_value(
-        self, field: Any, field_name: str
-    ) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:

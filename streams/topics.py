@@ -16,10 +16,7 @@ async def ensure_topics(settings: Settings, replication: int = 1) -> list[str]:
         missing = [n for n in names if n not in existing]
         if missing:
             await admin.create_topics(
-                [
-                    NewTopic(n, num_partitions=settings.topic_partitions, replication_factor=replication)
-                    for n in missing
-                ]
+                [NewTopic(n, num_partitions=settings.topic_partitions, replication_factor=replication) for n in missing]
             )
         return missing
     finally:

@@ -160,9 +160,7 @@ class BatchHandler:
                 outgoing.append(self._dead_letter(event, exc))
         if parsed:
             updates = [LabelUpdate(p.product_id, p.category) for _, p in parsed]
-            result = await self._retrying(
-                lambda: self.pipeline.run_index(apply_labels, self.pipeline.index, updates)
-            )
+            result = await self._retrying(lambda: self.pipeline.run_index(apply_labels, self.pipeline.index, updates))
             self.metrics.labels_applied.inc(len(result.applied))
             unknown = set(result.unknown)
             for event, label in parsed:

@@ -83,9 +83,7 @@ def kafka_endpoint(env: Mapping[str, str] | None = None) -> Iterator[KafkaEndpoi
     with tempfile.TemporaryDirectory(prefix="catalog-kafka-") as tmp:
         config = BrokerConfig(data_dir=Path(tmp), stop_with_parent=True)
         with KafkaBroker(config) as broker:
-            log.info(
-                "local Kafka broker at %s ready in %.1fs", broker.bootstrap_servers, broker.ready_seconds
-            )
+            log.info("local Kafka broker at %s ready in %.1fs", broker.bootstrap_servers, broker.ready_seconds)
             yield KafkaEndpoint(broker.bootstrap_servers, "local", broker)
 
 

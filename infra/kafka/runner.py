@@ -190,9 +190,7 @@ def _cmdline(pid: int) -> str:
         with contextlib.suppress(OSError):
             return proc.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         return ""
-    done = subprocess.run(
-        ["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True, check=False)
     return done.stdout
 
 
@@ -400,9 +398,7 @@ class KafkaBroker:
         """Format the KRaft storage once; returns the cluster id (static voters: no --standalone)."""
         self.write_properties()
         cluster_id = cluster_id or new_cluster_id()
-        cmd = self._java(
-            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties_path)
-        )
+        cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties_path))
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
@@ -452,9 +448,7 @@ class KafkaBroker:
                 )
             left = deadline - time.monotonic()
             if left <= 0:
-                raise KafkaRunnerError(
-                    f"broker not ready after {timeout:.0f}s; {self.log_path}:\n{self.log_tail()}"
-                )
+                raise KafkaRunnerError(f"broker not ready after {timeout:.0f}s; {self.log_path}:\n{self.log_tail()}")
             if _port_open(self.config.port):
                 per_try = min(5.0, max(left, 0.5))
                 with contextlib.suppress(Exception):

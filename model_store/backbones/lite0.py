@@ -43,9 +43,7 @@ class Lite0Backbone(nn.Module):
         self.drop_connect_rate = drop_connect_rate
         self.num_blocks = len(net._blocks)  # noqa: SLF001 - the package exposes no public accessor
 
-    def forward_with_taps(
-        self, x: torch.Tensor, taps: Sequence[int] = ()
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward_with_taps(self, x: torch.Tensor, taps: Sequence[int] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         net = self.net
         x = net._swish(net._bn0(net._conv_stem(x)))  # noqa: SLF001
         tapped: list[torch.Tensor] = []

@@ -113,9 +113,7 @@ def _compose(spec: PhotoSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, float
     return image, bg, alpha, max(0.0, cut_off)
 
 
-def _labels(
-    spec: PhotoSpec, image: np.ndarray, bg: np.ndarray, alpha: np.ndarray, cut: float
-) -> SellerPhotoLabels:
+def _labels(spec: PhotoSpec, image: np.ndarray, bg: np.ndarray, alpha: np.ndarray, cut: float) -> SellerPhotoLabels:
     s = spec.size
     x0, y0, x1, y1 = tight_box(alpha, MASK_THRESHOLD) or tight_box(alpha, 0.0) or (0, 0, 1, 1)
     box = (x0 / s, y0 / s, x1 / s, y1 / s)

@@ -78,9 +78,7 @@ def _placement(rng: np.random.Generator, kind: str, aspect: tuple[float, float])
     return long, (half[0], half[1])  # top-left corner: always far enough from the centre
 
 
-def sample_degradation(
-    rng: np.random.Generator, config: SellerPhotoConfig, force: bool = False
-) -> Degradation:
+def sample_degradation(rng: np.random.Generator, config: SellerPhotoConfig, force: bool = False) -> Degradation:
     """Each degradation on with chance 0.35 (at least one), or none with chance 1 - degraded_prob."""
     seed = int(rng.integers(2**31))
     if not force and rng.random() >= config.degraded_prob:
@@ -128,9 +126,7 @@ def _life_scene(
     return name, box, gain, flip, lum, ramp
 
 
-def _item_texture(
-    rng: np.random.Generator, split: Literal["train", "test"], config: SellerPhotoConfig
-) -> ItemTexture:
+def _item_texture(rng: np.random.Generator, split: Literal["train", "test"], config: SellerPhotoConfig) -> ItemTexture:
     """A crop of a split's photo for the item's surface; half of them as a duotone of two vivid colours."""
     names = photo_names(split, config.extra_train_photos)
     name = names[int(rng.integers(len(names)))]

@@ -180,8 +180,12 @@ def to_markdown(result: dict[str, Any]) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model_store.distill.benchmark", description=__doc__)
     p.add_argument("--style", choices=["plain", "seller"], required=True)
-    p.add_argument("--queries-from", choices=["test", "val"], default="test",
-                   help="val: held-out train items as queries, for model selection (never the test split)")
+    p.add_argument(
+        "--queries-from",
+        choices=["test", "val"],
+        default="test",
+        help="val: held-out train items as queries, for model selection (never the test split)",
+    )
     p.add_argument("--gallery-size", type=int, default=10_000)
     p.add_argument("--queries", type=int, default=2_000)
     p.add_argument("--out", type=Path, required=True)

@@ -35,8 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--head-hidden", type=int, help="student: width of a residual MLP beside the projection")
     p.add_argument("--mixup-alpha", type=float, help="student: within-category input mixup Beta(a, a); 0: off")
     p.add_argument("--affine-jitter", type=float, help="student: random shift/zoom/turn strength of inputs; 0: off")
-    p.add_argument("--mirror-targets", action="store_true", default=None,
-                   help="student: the target is the teachers' mean vector over the image and its mirror image")
+    p.add_argument(
+        "--mirror-targets",
+        action="store_true",
+        default=None,
+        help="student: the target is the teachers' mean vector over the image and its mirror image",
+    )
     p.add_argument("--epochs", type=float)
     p.add_argument("--samples-per-epoch", type=int)
     p.add_argument("--batch-size", type=int)

@@ -31,7 +31,5 @@ def build(architecture: str, config: Mapping[str, Any]) -> nn.Module:
     """A fresh module of ``architecture`` with the constructor arguments in ``config``."""
     factory = ARCHITECTURES.get(architecture)
     if factory is None:
-        raise UnknownArchitectureError(
-            f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}"
-        )
+        raise UnknownArchitectureError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
     return factory(**dict(config))

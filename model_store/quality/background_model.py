@@ -71,9 +71,7 @@ class BackgroundNet(nn.Module):
         super().__init__()
         self.classes = tuple(classes)
         w = width
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, w // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(True)
-        )
+        self.stem = nn.Sequential(nn.Conv2d(3, w // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(True))
         self.trunk = Bottleneck3x3(w // 2, w, stride=2)
         self.path3 = nn.Sequential(Bottleneck3x3(w, 2 * w, stride=2), Bottleneck3x3(2 * w, 2 * w))
         self.path5 = nn.Sequential(Bottleneck5x5(w, 2 * w, stride=2), Bottleneck5x5(2 * w, 2 * w))

@@ -58,16 +58,12 @@ def make_batch(
         chosen[flip] = chosen[flip, :, ::-1]
         return preprocess.normalise_uint8(chosen)
 
-    labels = {
-        k: torch.from_numpy(np.ascontiguousarray(v[rows])) for k, v in data.labels.items() if k != "box"
-    }
+    labels = {k: torch.from_numpy(np.ascontiguousarray(v[rows])) for k, v in data.labels.items() if k != "box"}
     labels["box"] = torch.from_numpy(flip_boxes(data.labels["box"][rows], flip))
     return Batch(pixels(data.images), pixels(data.clean) if with_clean else None, labels)
 
 
-def eval_batches(
-    data: QualityData, preprocess: PreprocessSpec, batch_size: int = 256, with_clean: bool = False
-):
+def eval_batches(data: QualityData, preprocess: PreprocessSpec, batch_size: int = 256, with_clean: bool = False):
     """Unflipped batches covering ``data`` in order."""
     for start in range(0, len(data), batch_size):
         rows = np.arange(start, min(start + batch_size, len(data)))

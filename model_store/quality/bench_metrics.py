@@ -19,9 +19,7 @@ from model_store.quality.task_visual import VisualTask
 
 def infer_all(models: QualityModels, images: np.ndarray, chunk: int = 256) -> RawQuality:
     parts = [models.infer(images[i : i + chunk]) for i in range(0, len(images), chunk)]
-    return RawQuality(
-        *(np.concatenate([getattr(p, f) for p in parts]) for f in RawQuality.__dataclass_fields__)
-    )
+    return RawQuality(*(np.concatenate([getattr(p, f) for p in parts]) for f in RawQuality.__dataclass_fields__))
 
 
 def background_metrics(raw: RawQuality, data: QualityData) -> dict[str, Any]:
@@ -93,9 +91,7 @@ def robustness(module: nn.Module, data: QualityData, preprocess: PreprocessSpec)
     heavy = data.labels["distortion"][deg] >= 0.5
     return {
         "aesthetic_mean_abs_change_clean_vs_noised": float(change.mean()),
-        "aesthetic_mean_abs_change_heavy_distortion": float(change[heavy].mean())
-        if heavy.any()
-        else float("nan"),
+        "aesthetic_mean_abs_change_heavy_distortion": float(change[heavy].mean()) if heavy.any() else float("nan"),
         "aesthetic_spearman_on_noised": spearman(noisy[:, 0], data.labels["aesthetic"]),
         "aesthetic_spearman_on_clean": spearman(clean[:, 0], data.labels["aesthetic"]),
         "noise_spearman_distortion": -spearman(noisy[:, 1], data.labels["distortion"]),

@@ -47,9 +47,7 @@ def _headline(r: dict[str, Any]) -> list[str]:
         f"{vis['aesthetic_spearman_composition']:.3f} / {vis['aesthetic_spearman_contrast']:.3f} / "
         f"{vis['aesthetic_spearman_one_minus_clutter']:.3f}"
     )
-    lines.append(
-        _row("aesthetic sub-score Spearman vs true aesthetic", vis["aesthetic_spearman_aesthetic"], "")
-    )
+    lines.append(_row("aesthetic sub-score Spearman vs true aesthetic", vis["aesthetic_spearman_aesthetic"], ""))
     lines.append(_row("aesthetic vs composition / contrast / (1 - clutter)", factors, ""))
     return lines
 
@@ -87,7 +85,5 @@ def markdown(r: dict[str, Any]) -> str:
     for name, q in r["real_photos"].items():
         b, p, v = q["background"], q["position"], q["visual"]
         bg_cell = f"{b['label']} ({b['probability']:.2f}) {b['score']:.2f}"
-        lines.append(
-            _row(name, bg_cell, f"{p['category']} {p['score']:.2f}", v["aesthetic"], v["noise"], q["total"])
-        )
+        lines.append(_row(name, bg_cell, f"{p['category']} {p['score']:.2f}", v["aesthetic"], v["noise"], q["total"]))
     return "\n".join(lines) + "\n"

@@ -34,9 +34,7 @@ from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m model_store.quality.benchmark", description=__doc__.split("\n")[0]
-    )
+    p = argparse.ArgumentParser(prog="python -m model_store.quality.benchmark", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/quality"))
     p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
     p.add_argument("--background", default=DEFAULT_REFS["background"])
@@ -76,9 +74,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ablation["twin"]["model"] = models.refs["visual"]
     report["twin_ablation"] = ablation
     rng = np.random.default_rng(0)
-    report["speed"] = measure_speed(
-        models, test.images[rng.choice(len(test), args.speed_batch, replace=False)]
-    )
+    report["speed"] = measure_speed(models, test.images[rng.choice(len(test), args.speed_batch, replace=False)])
 
     names, photos = zip(*unseen_photos(), strict=True)
     batch = models.to_uint8(list(photos))
@@ -94,13 +90,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.update_manifests:
         registry.update_metrics(models.refs["background"], {"test": report["background"]})
         registry.update_metrics(models.refs["position"], {"test": report["position"]})
-        registry.update_metrics(
-            models.refs["visual"], {"test": report["visual"] | {"robustness": ablation["twin"]}}
-        )
+        registry.update_metrics(models.refs["visual"], {"test": report["visual"] | {"robustness": ablation["twin"]}})
         if "no_twin" in ablation:
-            registry.update_metrics(
-                ablation["no_twin"]["model"], {"test": {"robustness": ablation["no_twin"]}}
-            )
+            registry.update_metrics(ablation["no_twin"]["model"], {"test": {"robustness": ablation["no_twin"]}})
     return report
 
 

@@ -48,9 +48,7 @@ def _cv2_stand_in() -> Iterator[None]:
 
 
 def _flatten(features: Iterable[object]) -> np.ndarray:
-    return np.asarray(
-        [float(np.asarray(f, dtype=np.float64).reshape(-1)[0]) for f in features], dtype=np.float64
-    )
+    return np.asarray([float(np.asarray(f, dtype=np.float64).reshape(-1)[0]) for f in features], dtype=np.float64)
 
 
 @functools.cache

@@ -50,7 +50,9 @@ GENERATORS: dict[str, SellerPhotoConfig] = {
         extra_train_photos=EXTRA_TRAIN_PHOTOS, crop_side_range=(0.12, 0.7), duotone_prob=0.5
     ),
     "textured_items": SellerPhotoConfig(
-        extra_train_photos=EXTRA_TRAIN_PHOTOS, crop_side_range=(0.12, 0.7), textured_item_prob=0.35,
+        extra_train_photos=EXTRA_TRAIN_PHOTOS,
+        crop_side_range=(0.12, 0.7),
+        textured_item_prob=0.35,
         round_item_prob=0.15,
     ),
 }
@@ -92,11 +94,7 @@ class DataSpec:
 
     def describe(self) -> dict[str, Any]:
         photos = "held-out test photos" if self.split == "test" else "train photos"
-        items = (
-            "Fashion-MNIST test split"
-            if self.split == "test"
-            else f"Fashion-MNIST train split ({self.split})"
-        )
+        items = "Fashion-MNIST test split" if self.split == "test" else f"Fashion-MNIST train split ({self.split})"
         return {
             **dataclasses.asdict(self),
             "items": items,
@@ -127,17 +125,13 @@ def _render_chunk(args: tuple[DataSpec, np.ndarray]) -> tuple[np.ndarray, np.nda
     images, clean = np.empty(shape, np.uint8), np.empty(shape, np.uint8)
     rows: list[dict[str, Any]] = []
     for row, index in enumerate(indices):
-        photo = spec_for(
-            source.images[index], int(source.labels[index]), int(index), spec.seed, config, split
-        )
+        photo = spec_for(source.images[index], int(source.labels[index]), int(index), spec.seed, config, split)
         images[row], lab = render_with_labels(photo)
         clean[row] = render_with_labels(photo.clean())[0] if photo.degradation.distortion > 0 else images[row]
         rows.append(lab.as_dict())
     labels = {name: np.asarray([r[name] for r in rows], np.float32) for name in SCALAR_LABELS}
     labels["box"] = np.asarray([r["box"] for r in rows], np.float32).reshape(-1, 4)
-    labels["background"] = np.asarray(
-        [BACKGROUND_CLASSES.index(r["background_class"]) for r in rows], np.int64
-    )
+    labels["background"] = np.asarray([BACKGROUND_CLASSES.index(r["background_class"]) for r in rows], np.int64)
     labels["fine_class"] = np.asarray([r["fine_class"] for r in rows], np.int64)
     return images, clean, labels
 

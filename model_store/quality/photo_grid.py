@@ -54,9 +54,7 @@ def unseen_photos() -> list[tuple[str, Image.Image]]:
     return squares
 
 
-def save_grid(
-    path: Path, names: list[str], images: np.ndarray, results: list[QualityResult], columns: int = 4
-) -> Path:
+def save_grid(path: Path, names: list[str], images: np.ndarray, results: list[QualityResult], columns: int = 4) -> Path:
     """One panel per image: the model-size input, the predicted box, and every score."""
     rows = -(-len(names) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3.9 * rows), squeeze=False)

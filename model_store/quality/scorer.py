@@ -84,12 +84,8 @@ class QualityModels:
         for role in ("background", "position", "visual"):
             modules[role], specs[role], resolved[role] = load_module(registry, refs[role], role)
         if len(set(specs.values())) != 1:
-            raise QualityInputError(
-                f"the quality models need one shared preprocessing, manifests say {specs}"
-            )
-        return cls(
-            **modules, preprocess=specs["background"], scoring=scoring or ScoringConfig(), refs=resolved
-        )
+            raise QualityInputError(f"the quality models need one shared preprocessing, manifests say {specs}")
+        return cls(**modules, preprocess=specs["background"], scoring=scoring or ScoringConfig(), refs=resolved)
 
     @property
     def input_size(self) -> int:
@@ -101,9 +97,7 @@ class QualityModels:
             return self.preprocess.images_to_uint8(list(images))
         s = self.input_size
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (s, s, 3):
-            raise QualityInputError(
-                f"expected uint8 [N, {s}, {s}, 3], got {images.dtype} {list(images.shape)}"
-            )
+            raise QualityInputError(f"expected uint8 [N, {s}, {s}, 3], got {images.dtype} {list(images.shape)}")
         return images
 
     def infer(self, images: np.ndarray | Sequence[Image.Image]) -> RawQuality:

@@ -154,9 +154,7 @@ class ScoringConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScoringConfig:
         return cls(
-            BackgroundScoreTable(data["background_table"])
-            if "background_table" in data
-            else BackgroundScoreTable(),
+            BackgroundScoreTable(data["background_table"]) if "background_table" in data else BackgroundScoreTable(),
             PositionScoreConfig(**data.get("position", {})),
             VisualScoreConfig(**data.get("visual", {})),
             TotalWeights(**data.get("weights", {})),

@@ -78,9 +78,7 @@ class BackgroundTask:
     def evaluate(self, model: nn.Module, data: QualityData, preprocess: PreprocessSpec) -> dict[str, Any]:
         probs = self.predict(model, data, preprocess)
         pred, true = probs.argmax(1), data.labels["background"]
-        per_class = {
-            c: accuracy(pred[true == i], i) for i, c in enumerate(BACKGROUND_CLASSES) if (true == i).any()
-        }
+        per_class = {c: accuracy(pred[true == i], i) for i, c in enumerate(BACKGROUND_CLASSES) if (true == i).any()}
         return {
             "accuracy": accuracy(pred, true),
             **{f"accuracy_{c}": v for c, v in per_class.items()},

@@ -92,9 +92,7 @@ class VisualTask:
                       "consistency": float(consistency)}  # fmt: skip
 
     @staticmethod
-    def predict(
-        model: nn.Module, data: QualityData, preprocess: PreprocessSpec, clean: bool = False
-    ) -> np.ndarray:
+    def predict(model: nn.Module, data: QualityData, preprocess: PreprocessSpec, clean: bool = False) -> np.ndarray:
         """[N, 2] (aesthetic, noise) of the served model on ``data.images`` (or ``data.clean``)."""
         net = model.main if isinstance(model, TwinPair) else model
         source = QualityData(data.clean, data.clean, data.labels) if clean else data

@@ -47,9 +47,7 @@ def default_name(args: argparse.Namespace) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m model_store.quality.train", description=__doc__.split("\n")[0]
-    )
+    p = argparse.ArgumentParser(prog="python -m model_store.quality.train", description=__doc__.split("\n")[0])
     p.add_argument("model", choices=["background", "position", "visual"])
     p.add_argument("--no-twin", action="store_true", help="visual: plain regression, no twin (the ablation)")
     p.add_argument("--recolour", type=float, default=0.5, help="background: colour augmentation strength (0: off)")
@@ -58,8 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=64, help="input side in pixels (multiple of 16)")
-    p.add_argument("--generator", choices=sorted(GENERATORS),
-                   help="train/val generator settings (default: the task's; background: colour_scenes)")
+    p.add_argument(
+        "--generator",
+        choices=sorted(GENERATORS),
+        help="train/val generator settings (default: the task's; background: colour_scenes)",
+    )
     p.add_argument("--n-train", type=int, default=54000)
     p.add_argument("--n-val", type=int, default=3000)
     p.add_argument("--eval-every", type=int, default=500)
@@ -96,12 +97,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seed_everything(args.seed)  # before any layer is made: torch's own start seed differs per process
     model = task.build().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.1
-    )
-    sampler = BatchSampler(
-        train_data, args.batch_size, preprocess, seed=args.seed, with_clean=task.with_clean
-    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.1)
+    sampler = BatchSampler(train_data, args.batch_size, preprocess, seed=args.seed, with_clean=task.with_clean)
     config = TrainConfig(
         total_steps=steps, seed=args.seed, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
         checkpoint_dir=run_dir / "checkpoints", select_metric=task.select_metric,
@@ -146,8 +143,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "parents": [],
                 "preprocess": preprocess,
                 "command": recipe_command(
-                    "model_store.quality.train", sys.argv[1:] if argv is None else argv,
-                    drop_options=["--registry", "--run-dir"], drop_switches=["--resume", "--overwrite"],
+                    "model_store.quality.train",
+                    sys.argv[1:] if argv is None else argv,
+                    drop_options=["--registry", "--run-dir"],
+                    drop_switches=["--resume", "--overwrite"],
                 ),
                 "extra": {
                     "training": {

@@ -14,9 +14,7 @@ from torch import nn
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class VisualNet(nn.Module):
@@ -31,9 +29,7 @@ class VisualNet(nn.Module):
         )  # fmt: skip
         grid = image_size // 16
         self.flatten = nn.Flatten()
-        self.shared = nn.Sequential(
-            nn.Linear(4 * w * grid * grid, 128), nn.ReLU(inplace=True), nn.Dropout(0.1)
-        )
+        self.shared = nn.Sequential(nn.Linear(4 * w * grid * grid, 128), nn.ReLU(inplace=True), nn.Dropout(0.1))
         self.aesthetic = nn.Linear(128, 1)  # Output1
         self.noise = nn.Linear(128, 1)  # Output2
 

@@ -101,8 +101,12 @@ class Trainer:
         set_rng_state(payload["rng"])
         best = payload["best"]
         self.result = TrainResult(
-            history=payload["history"], steps_done=payload["step"], best_step=best["step"],
-            best_value=best["value"], best_state=best["state"], finished=payload["finished"],
+            history=payload["history"],
+            steps_done=payload["step"],
+            best_step=best["step"],
+            best_value=best["value"],
+            best_state=best["state"],
+            finished=payload["finished"],
             train_seconds=float(payload.get("train_seconds", 0.0)),
         )
         print(f"resumed from {path} at step {payload['step']}", file=sys.stderr, flush=True)

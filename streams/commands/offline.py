@@ -27,9 +27,7 @@ async def enrich_files(pipeline: EnrichmentPipeline, paths: Sequence[Path], batc
     await pipeline.start()
     outcomes: list[Outcome] = []
     for start in range(0, len(paths), batch_size):
-        outcomes.extend(
-            await pipeline.process_batch([file_request(p) for p in paths[start : start + batch_size]])
-        )
+        outcomes.extend(await pipeline.process_batch([file_request(p) for p in paths[start : start + batch_size]]))
     return outcomes
 
 
@@ -37,6 +35,4 @@ def outcome_json(outcome: Outcome) -> str:
     if isinstance(outcome, Enrichment):
         return enriched_event(outcome, None).model_dump_json()
     err = outcome.error
-    return json.dumps(
-        {"product_id": outcome.request.product_id, "error_code": err.error_code, "message": err.message}
-    )
+    return json.dumps({"product_id": outcome.request.product_id, "error_code": err.error_code, "message": err.message})

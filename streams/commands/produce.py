@@ -32,9 +32,7 @@ def jpeg_b64(pixels: np.ndarray, quality: int = 90) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def generated_submissions(
-    count: int, size: int, style: str, seed: int, split: str = "test"
-) -> Iterator[Submission]:
+def generated_submissions(count: int, size: int, style: str, seed: int, split: str = "test") -> Iterator[Submission]:
     samples = fashion_mnist_samples(split, count, size, style, seed)  # type: ignore[arg-type]
     for pid, pixels, category in zip(samples.product_ids, samples.pixels, samples.categories, strict=True):
         event = ImageSubmitted(
@@ -67,9 +65,7 @@ def folder_submissions(root: Path, as_url: bool) -> Iterator[Submission]:
         )
 
 
-async def publish(
-    bootstrap: str, topic: str, submissions: Iterator[Submission], truth_file: Path | None
-) -> int:
+async def publish(bootstrap: str, topic: str, submissions: Iterator[Submission], truth_file: Path | None) -> int:
     """Send all, keyed by product id; write the ground truth (event id -> label) beside."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16_000_000)
     await producer.start()

@@ -38,9 +38,7 @@ async def test_aiokafka_round_trip_keeps_per_key_order(
 ) -> None:
     topic = await topic_factory("roundtrip", partitions=3)
     keys = [f"product-{i}" for i in range(5)]
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for seq in range(6):
@@ -80,9 +78,7 @@ async def test_aiokafka_round_trip_keeps_per_key_order(
     assert sum(committed) == 30  # the group coordinator (__consumer_offsets, RF 1) works
 
 
-async def test_transactional_producer_commits(
-    kafka_bootstrap_servers: str, topic_factory: TopicFactory
-) -> None:
+async def test_transactional_producer_commits(kafka_bootstrap_servers: str, topic_factory: TopicFactory) -> None:
     """Transactions need the transaction-state topic (RF 1, min ISR 1) to be usable."""
     topic = await topic_factory("txn")
     producer = AIOKafkaProducer(
@@ -110,9 +106,7 @@ async def test_transactional_producer_commits(
     assert [r.value for r in records] == [b"committed"]
 
 
-def _kcat(
-    *args: str, stdin: bytes | None = None, timeout: float = 30.0
-) -> subprocess.CompletedProcess[bytes]:
+def _kcat(*args: str, stdin: bytes | None = None, timeout: float = 30.0) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["kcat", *args], input=stdin, capture_output=True, timeout=timeout, check=False)
 
 

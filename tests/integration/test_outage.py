@@ -48,11 +48,7 @@ def test_milvus_outage_pauses_then_resumes_without_dead_letters(
         env.run("gallery", "load", "--limit", "200")
         worker = WorkerProcess(env).start()
         warm = [good_event(i, product_id=f"warm-{i}")[0] for i in range(5)]
-        asyncio.run(
-            produce(
-                env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in warm]
-            )
-        )
+        asyncio.run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in warm]))
         assert len(_enriched(env, "warm-", 5, 90)) == 5, worker.log_tail()
         time.sleep(2.5)  # let the periodic commit record the warm-up offsets
         group = env.env["CATALOG_APP_ID"]
@@ -62,9 +58,7 @@ def test_milvus_outage_pauses_then_resumes_without_dead_letters(
         milvus.stop()
         during = [good_event(20 + i, product_id=f"outage-{i}")[0] for i in range(10)]
         asyncio.run(
-            produce(
-                env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in during]
-            )
+            produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in during])
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and worker.metric("catalog_transient_retries_total") < 2:

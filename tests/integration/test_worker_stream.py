@@ -99,11 +99,7 @@ def _keys(records: list[dict]) -> set[str]:
 def test_enriched_events_carry_every_field(stack: tuple) -> None:
     env, worker, _ = stack
     events = [good_event(i, product_id=f"fields-{i}") for i in range(24)]
-    run(
-        produce(
-            env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in events]
-        )
-    )
+    run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in events]))
     got = run(consume(env.bootstrap, [env.topics["enriched"]], 24, timeout=120))[env.topics["enriched"]]
     assert len(got) == 24, worker.log_tail()
     by_event = {r["event_id"]: ImageEnriched.model_validate_json(json.dumps(r)) for r in got}
@@ -174,15 +170,9 @@ def test_redelivered_and_repeated_products_keep_one_row_each(stack: tuple) -> No
     again = [(dict(e), t) for e, t in first]  # the very same events, redelivered
     newer = [good_event(60 + i, product_id=f"dup-{i}") for i in range(8)]  # new images of the same products
     batch = first + again + newer
-    run(
-        produce(
-            env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in batch]
-        )
-    )
+    run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e, _ in batch]))
     enriched = env.topics["enriched"]
-    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "dup-") >= 24, timeout=60))[
-        enriched
-    ]
+    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "dup-") >= 24, timeout=60))[enriched]
     mine = [r for r in got if r["product_id"].startswith("dup-")]
     assert len(mine) == 24, worker.log_tail()
     assert milvus_count(milvus.uri) == before + 8
@@ -270,9 +260,7 @@ def _bad_inputs(http: str) -> list[tuple[str, bytes, str]]:
     return cases
 
 
-def test_bad_inputs_are_dead_lettered_and_good_neighbours_enriched(
-    stack: tuple, image_server: ImageHttpServer
-) -> None:
+def test_bad_inputs_are_dead_lettered_and_good_neighbours_enriched(stack: tuple, image_server: ImageHttpServer) -> None:
     env, worker, _ = stack
     files = Path(env.env["CATALOG_FILE_URL_ROOT"])
     cases = [
@@ -327,9 +315,9 @@ def test_bad_inputs_are_dead_lettered_and_good_neighbours_enriched(
     after, _ = good_event(7, product_id="after-bad")
     run(produce(env.bootstrap, env.topics["images"], [(b"after-bad", encode(after))]))
     enriched = env.topics["enriched"]
-    late = run(
-        consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "after-bad") >= 1, timeout=30)
-    )[enriched]
+    late = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "after-bad") >= 1, timeout=30))[
+        enriched
+    ]
     assert "after-bad" in {r["product_id"] for r in late}
 
 
@@ -338,9 +326,7 @@ def test_label_agent_confirms_labels_in_the_gallery(stack: tuple) -> None:
     event, _ = good_event(200, product_id="label-me")
     run(produce(env.bootstrap, env.topics["images"], [(b"label-me", encode(event))]))
     enriched = env.topics["enriched"]
-    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "label-me") >= 1, timeout=30))[
-        enriched
-    ]
+    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "label-me") >= 1, timeout=30))[enriched]
     assert "label-me" in {r["product_id"] for r in got}
     assert milvus_rows(milvus.uri, ["label-me"])["label-me"]["label_source"] == "predicted"
 
@@ -358,22 +344,16 @@ def test_label_agent_confirms_labels_in_the_gallery(stack: tuple) -> None:
         ),
         (
             b"ghost",
-            encode(
-                {"schema_version": 1, "product_id": "never-seen", "category": "bag", "source": "moderation"}
-            ),
+            encode({"schema_version": 1, "product_id": "never-seen", "category": "bag", "source": "moderation"}),
         ),
         (b"junk", b"{broken"),
     ]
     run(produce(env.bootstrap, env.topics["labels"], labels))
     dlq_topic = env.topics["dlq"]
-    dlq = run(
-        consume(env.bootstrap, [dlq_topic], lambda g: {"ghost", "junk"} <= _keys(g[dlq_topic]), timeout=30)
-    )[dlq_topic]
-    codes = {
-        base64.b64decode(d["original_key_b64"]).decode(): d["error_code"]
-        for d in dlq
-        if d["original_key_b64"]
-    }
+    dlq = run(consume(env.bootstrap, [dlq_topic], lambda g: {"ghost", "junk"} <= _keys(g[dlq_topic]), timeout=30))[
+        dlq_topic
+    ]
+    codes = {base64.b64decode(d["original_key_b64"]).decode(): d["error_code"] for d in dlq if d["original_key_b64"]}
     assert codes.get("ghost") == "label_unknown_product"
     assert codes.get("junk") == "invalid_json"
     row = milvus_rows(milvus.uri, ["label-me"])["label-me"]

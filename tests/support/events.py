@@ -39,9 +39,7 @@ def submitted(product_id: str, *, event_id: str | None = None, **image: Any) -> 
     }
 
 
-def good_event(
-    index: int, product_id: str | None = None, event_id: str | None = None
-) -> tuple[dict[str, Any], str]:
+def good_event(index: int, product_id: str | None = None, event_id: str | None = None) -> tuple[dict[str, Any], str]:
     pixels, label = sample_item(index)
     b64 = base64.b64encode(image_bytes(pixels)).decode()
     return submitted(product_id or f"p-{index}", event_id=event_id, image_b64=b64), label

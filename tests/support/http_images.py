@@ -57,8 +57,6 @@ class ImageHttpServer:
         self.thread.start()
         return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -146,9 +146,7 @@ def test_white_background_is_white_around_item(train) -> None:
 
 
 def test_clean_and_degraded_twins(train) -> None:
-    clean, noisy, clean_labels, noisy_labels = generate_twin_batch(
-        train.images[:30], train.labels[:30], seed=2
-    )
+    clean, noisy, clean_labels, noisy_labels = generate_twin_batch(train.images[:30], train.labels[:30], seed=2)
     assert all(lab.distortion == 0.0 for lab in clean_labels)
     assert all(lab.distortion > 0.0 for lab in noisy_labels)
     assert [c.aesthetic for c in clean_labels] == [n.aesthetic for n in noisy_labels]
@@ -178,10 +176,7 @@ def test_held_out_photos_never_in_train(train) -> None:
         assert not any(p.shape == photo.shape and np.array_equal(p, photo) for p in test_pixels)
     config = SellerPhotoConfig(background_probs={"life_scene": 1.0})
     rng = np.random.default_rng(0)
-    names = {
-        sample_spec(i, rng, config, "train", train.images[i], int(train.labels[i])).photo_name
-        for i in range(200)
-    }
+    names = {sample_spec(i, rng, config, "train", train.images[i], int(train.labels[i])).photo_name for i in range(200)}
     assert names <= set(TRAIN_PHOTOS) and len(names) > 5
     names = {sample_spec(i, rng, config, "test").photo_name for i in range(50)}
     assert names <= set(TEST_PHOTOS)

@@ -57,9 +57,7 @@ def png_with_header(width: int, height: int) -> bytes:
     """A structurally valid PNG whose IHDR declares ``width`` x ``height`` but holds one tiny IDAT."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 16)
-    return (
-        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
 JPEG = encode(noise(), "JPEG", quality=90)
@@ -202,9 +200,7 @@ def refusing_transport() -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.MockTransport(handler))
 
 
-async def expect_code(
-    intake: ImageIntake, code: str, *, b64: str | None = None, url: str | None = None
-) -> None:
+async def expect_code(intake: ImageIntake, code: str, *, b64: str | None = None, url: str | None = None) -> None:
     assert code in CODES
     with pytest.raises(InputRejected) as info:
         await intake.load(image_b64=b64, image_url=url)
@@ -222,9 +218,7 @@ PAYLOAD_CASES = [
     pytest.param("QUJD=", None, "b64_invalid", id="wrong-padding"),
     pytest.param("QUJDRA", None, "b64_invalid", id="missing-padding"),
     pytest.param("QQ==QQ==", None, "b64_invalid", id="data-after-padding"),
-    pytest.param(
-        b64(PNG).replace("+", "-").replace("/", "_") + "-_", None, "b64_invalid", id="urlsafe-alphabet"
-    ),
+    pytest.param(b64(PNG).replace("+", "-").replace("/", "_") + "-_", None, "b64_invalid", id="urlsafe-alphabet"),
     pytest.param(b64(PNG)[:40] + "\n" + b64(PNG)[40:], None, "b64_invalid", id="embedded-newline"),
     pytest.param("ÿÿÿÿ", None, "b64_invalid", id="non-ascii"),
     pytest.param("data:text/plain;base64," + b64(PNG), None, "b64_invalid", id="data-uri-not-image"),
@@ -239,9 +233,7 @@ PAYLOAD_CASES = [
     pytest.param(b64(JPEG[: len(JPEG) // 2]), None, "image_truncated", id="truncated-jpeg"),
     pytest.param(b64(PNG[: len(PNG) // 2]), None, "image_truncated", id="truncated-png"),
     pytest.param(b64(corrupt_png()), None, "image_corrupt", id="png-bad-idat-crc"),
-    pytest.param(
-        b64(png_with_header(100_000, 100_000)), None, "image_too_many_pixels", id="png-100k-squared"
-    ),
+    pytest.param(b64(png_with_header(100_000, 100_000)), None, "image_too_many_pixels", id="png-100k-squared"),
     pytest.param(b64(png_with_header(8_000, 6_000)), None, "image_too_many_pixels", id="png-48mp"),
     pytest.param(
         b64(png_with_header(10_000, 10_000)),
@@ -326,9 +318,7 @@ def fake_resolver(*addresses: str) -> Callable[..., list[Any]]:
         pytest.param(("169.254.169.254",), "url_host_forbidden", id="dns-to-metadata"),
     ],
 )
-async def test_dns_answers_are_vetted(
-    monkeypatch: pytest.MonkeyPatch, addresses: tuple[str, ...], code: str
-) -> None:
+async def test_dns_answers_are_vetted(monkeypatch: pytest.MonkeyPatch, addresses: tuple[str, ...], code: str) -> None:
     monkeypatch.setattr(url_policy_module.socket, "getaddrinfo", fake_resolver(*addresses))
     async with ImageIntake(IntakeConfig(), http_client=refusing_transport()) as intake:
         await expect_code(intake, code, url="https://images.seller.example/p.png")
@@ -404,9 +394,7 @@ SERVER_CASES = [
         {},
         id="redirect-metadata",
     ),
-    pytest.param(
-        {"/img": redirect("http://10.0.0.1/x.png")}, "redirect_forbidden", {}, id="redirect-private"
-    ),
+    pytest.param({"/img": redirect("http://10.0.0.1/x.png")}, "redirect_forbidden", {}, id="redirect-private"),
     pytest.param({"/img": redirect("file:///etc/passwd")}, "redirect_forbidden", {}, id="redirect-file"),
     pytest.param({"/img": redirect("ftp://example.com/x")}, "redirect_forbidden", {}, id="redirect-ftp"),
     pytest.param({"/img": redirect("/img")}, "redirect_forbidden", {}, id="redirect-loop"),
@@ -448,9 +436,7 @@ SERVER_CASES = [
     ),
     pytest.param({"/img": raw(b"garbage, not http\r\n\r\n")}, "fetch_failed", {}, id="not-http"),
     pytest.param({"/img": serve(b"")}, "image_empty", {}, id="empty-200"),
-    pytest.param(
-        {"/img": serve(b"<html></html>", content_type="image/png")}, "image_undecodable", {}, id="html-200"
-    ),
+    pytest.param({"/img": serve(b"<html></html>", content_type="image/png")}, "image_undecodable", {}, id="html-200"),
     pytest.param({"/img": serve(encode(noise(), "GIF"))}, "format_unsupported", {}, id="gif-200"),
 ]
 

@@ -8,9 +8,7 @@ from processors.knn_vote import CategoryVote, Neighbour, vote_category
 
 
 def n(category: str, score: float, pid: str | None = None) -> Neighbour:
-    return Neighbour(
-        product_id=pid or f"{category}-{score}", category=category, label_source="confirmed", score=score
-    )
+    return Neighbour(product_id=pid or f"{category}-{score}", category=category, label_source="confirmed", score=score)
 
 
 def test_majority_wins_over_higher_scores() -> None:
@@ -53,13 +51,9 @@ def test_k_larger_than_the_gallery_uses_all() -> None:
     assert vote.neighbours == tuple(neighbours)
 
 
-@pytest.mark.parametrize(
-    ("neighbours", "k"), [([], 20), ([n("hats", 0.9)], 0)], ids=["empty-gallery", "k-zero"]
-)
+@pytest.mark.parametrize(("neighbours", "k"), [([], 20), ([n("hats", 0.9)], 0)], ids=["empty-gallery", "k-zero"])
 def test_no_voters_gives_no_label(neighbours: list[Neighbour], k: int) -> None:
-    assert vote_category(neighbours, k) == CategoryVote(
-        label=None, vote_share=0.0, votes={}, k=0, neighbours=()
-    )
+    assert vote_category(neighbours, k) == CategoryVote(label=None, vote_share=0.0, votes={}, k=0, neighbours=())
 
 
 def test_single_neighbour_is_unanimous() -> None:

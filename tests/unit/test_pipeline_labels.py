@@ -135,9 +135,7 @@ async def test_trust_follows_the_configured_sources(tmp_path: Path) -> None:
 
 async def test_other_products_rows_do_not_leak(tmp_path: Path) -> None:
     async with pipeline_for(tmp_path) as pipeline:
-        items = pipeline._gallery_items(
-            [request("p1")], vectors(1), ["shoes"], {"p9": stored("hats", "confirmed")}
-        )
+        items = pipeline._gallery_items([request("p1")], vectors(1), ["shoes"], {"p9": stored("hats", "confirmed")})
     assert labels_of(items) == {"p1": ("shoes", "predicted")}
 
 
@@ -156,9 +154,7 @@ async def test_last_image_per_product_wins(tmp_path: Path) -> None:
 async def test_last_image_wins_but_trusted_label_stays(tmp_path: Path) -> None:
     batch = [request("p1"), request("p1", hint="boots")]
     async with pipeline_for(tmp_path) as pipeline:
-        items = pipeline._gallery_items(
-            batch, vectors(2), ["shoes", "bags"], {"p1": stored("hats", "confirmed")}
-        )
+        items = pipeline._gallery_items(batch, vectors(2), ["shoes", "bags"], {"p1": stored("hats", "confirmed")})
     assert labels_of(items) == {"p1": ("hats", "confirmed")}
     np.testing.assert_array_equal(items[0].embedding, vectors(2)[1])
 

@@ -13,9 +13,7 @@ from model_store.quality.visual_model import VisualNet
 
 
 def _depthwise_kernels(module: nn.Module) -> list[tuple[int, int]]:
-    return [
-        m.kernel_size for m in module.modules() if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1
-    ]
+    return [m.kernel_size for m in module.modules() if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1]
 
 
 def test_bottlenecks_use_the_depthwise_kernels_of_figs_3_and_4() -> None:
@@ -98,4 +96,3 @@ def test_background_recolour_keeps_labels_and_is_deterministic() -> None:
     assert torch.equal(out, recolour(images, labels, step=3, strength=0.5))
     assert not torch.equal(out, recolour(images, labels, step=4, strength=0.5))
     assert out.min() >= -1 and out.max() <= 1
-

@@ -8,8 +8,9 @@ from model_store.training.command import recipe_command
 def test_drops_locations_and_switches_but_keeps_the_recipe() -> None:
     argv = ["background", "--steps", "5000", "--registry", "runs/exp-reg", "--run-dir=runs/x", "--overwrite",
             "--generator", "textured_items", "--resume"]  # fmt: skip
-    command = recipe_command("model_store.quality.train", argv, ["--registry", "--run-dir"],
-                             ["--resume", "--overwrite"])
+    command = recipe_command(
+        "model_store.quality.train", argv, ["--registry", "--run-dir"], ["--resume", "--overwrite"]
+    )
     assert command == "python -m model_store.quality.train background --steps 5000 --generator textured_items"
 
 

@@ -109,9 +109,7 @@ async def test_non_transient_after_transient_propagates() -> None:
 async def test_cancellation_during_backoff_propagates() -> None:
     action = Flaky(10**9)
     seen: list[TransientFailure] = []
-    task = asyncio.create_task(
-        retry_transient(action, Backoff(initial_s=60.0, max_s=60.0), on_retry=seen.append)
-    )
+    task = asyncio.create_task(retry_transient(action, Backoff(initial_s=60.0, max_s=60.0), on_retry=seen.append))
     while not seen:
         await asyncio.sleep(0)
     task.cancel()

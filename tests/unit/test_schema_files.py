@@ -16,9 +16,7 @@ def test_committed_schemas_match_the_models() -> None:
 
 
 def test_every_event_has_a_committed_file() -> None:
-    assert sorted(p.name for p in SCHEMA_DIR.glob("*.v1.json")) == sorted(
-        f"{n}.v1.json" for n in EVENT_MODELS
-    )
+    assert sorted(p.name for p in SCHEMA_DIR.glob("*.v1.json")) == sorted(f"{n}.v1.json" for n in EVENT_MODELS)
 
 
 @pytest.mark.parametrize("name", sorted(EVENT_MODELS))

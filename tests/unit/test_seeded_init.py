@@ -23,4 +23,3 @@ def test_builders_are_seeded_by_the_recipe() -> None:
     assert all(_same(a, b) for a, b in zip(first, second, strict=True))
     other = new_student(RecipeConfig(seed=cfg.seed + 1))
     assert not _same(first[0], other)
-

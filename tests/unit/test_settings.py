@@ -86,9 +86,7 @@ def test_list_values_from_json_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.private_host_allowlist == ["127.0.0.1", "10.0.0.0/8"]
 
 
-@pytest.mark.parametrize(
-    ("name", "value"), [("CATALOG_KNN_K", "many"), ("CATALOG_TRUSTED_LABEL_SOURCES", "[oops")]
-)
+@pytest.mark.parametrize(("name", "value"), [("CATALOG_KNN_K", "many"), ("CATALOG_TRUSTED_LABEL_SOURCES", "[oops")])
 def test_bad_env_value_is_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises((ValidationError, ValueError)):
@@ -196,9 +194,7 @@ def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_embedder_config_carries_values() -> None:
     s = Settings(model_ref="student@3", model_image_size=96, device="cuda:0", torch_threads=2)
-    assert s.embedder_config() == EmbedderConfig(
-        model_ref="student@3", image_size=96, device="cuda:0", torch_threads=2
-    )
+    assert s.embedder_config() == EmbedderConfig(model_ref="student@3", image_size=96, device="cuda:0", torch_threads=2)
 
 
 def test_default_derived_configs_match_stage_defaults() -> None:
