@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model_store.datasets import BACKGROUND_CLASSES, SellerPhotoConfig, load_fashion_mnist
+from model_store.datasets import BACKGROUND_CLASSES, SellerPhotoConfig, load_fashion_mnist, train_val_split
 from model_store.datasets.seller_photos import render_with_labels
 from model_store.datasets.seller_sampling import sample_spec
 from model_store.quality.photo_grid import unseen_photos
@@ -27,12 +27,19 @@ from model_store.registry import ModelRegistry
 PLAIN_PICTURES = {"skimage_logo": "white", "skimage_colorwheel": "black", "skimage_retina": "black"}
 
 
-def render_sets(n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Images of the same n test scenes (one draw of backgrounds) with three kinds of item, and labels.
+def render_sets(n: int, seed: int, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Images of the same n scenes (one draw of backgrounds) with three kinds of item, and labels.
 
-    The item draws come last in ``sample_spec``, so the three sets share every background.
+    The item draws come last in ``sample_spec``, so the three sets share every background. ``val``:
+    held-out train items on train photos (for choosing a recipe); ``test``: test items on test photos.
     """
-    data = load_fashion_mnist("test")
+    if split == "val":
+        data = load_fashion_mnist("train")
+        indices = train_val_split(len(data), 0.1, 0)[1][:n]  # the quality recipes' validation items
+    else:
+        data = load_fashion_mnist("test")
+        indices = np.arange(min(n, len(data)))
+    photos = "train" if split == "val" else "test"
     configs = {
         "one colour": SellerPhotoConfig(),
         "textured": SellerPhotoConfig(textured_item_prob=1.0),
@@ -40,9 +47,10 @@ def render_sets(n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     }
     images: dict[str, list[np.ndarray]] = {k: [] for k in configs}
     labels = []
-    for i in range(n):
+    for i in indices:
         for kind, cfg in configs.items():
-            spec = sample_spec(i, np.random.default_rng((seed, i)), cfg, "test", data.images[i], int(data.labels[i]))
+            rng = np.random.default_rng((seed, int(i)))
+            spec = sample_spec(int(i), rng, cfg, photos, data.images[i], int(data.labels[i]))
             images[kind].append(render_with_labels(spec)[0])
         labels.append(BACKGROUND_CLASSES.index(spec.background_class))
     return {k: np.stack(v) for k, v in images.items()}, np.asarray(labels)
@@ -66,10 +74,11 @@ def main() -> None:
     p.add_argument("--n", type=int, default=3000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--split", choices=["val", "test"], default="test")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     registry = ModelRegistry(args.registry)
-    sets, true = render_sets(args.n, args.seed)
+    sets, true = render_sets(args.n, args.seed, args.split)
     pictures = [(name, image) for name, image in unseen_photos() if name in PLAIN_PICTURES]
     print("| model | items | accuracy | " + " | ".join(BACKGROUND_CLASSES) + " |")
     print("|---|---|---|" + "---|" * len(BACKGROUND_CLASSES))

@@ -55,6 +55,12 @@ GENERATORS: dict[str, SellerPhotoConfig] = {
         textured_item_prob=0.35,
         round_item_prob=0.15,
     ),
+    "textured_items_round30": SellerPhotoConfig(
+        extra_train_photos=EXTRA_TRAIN_PHOTOS,
+        crop_side_range=(0.12, 0.7),
+        textured_item_prob=0.35,
+        round_item_prob=0.3,
+    ),
 }
 
 
