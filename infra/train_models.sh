@@ -47,7 +47,8 @@ quality_run() {  # quality_run <log name> <train.py arguments...>
 
 quality() {
   quality_run quality-background background --version 2  # colour_scenes generator, 5000 steps
-  quality_run quality-background-v3 background --version 3 --generator textured_items  # the served one
+  quality_run quality-background-v3 background --version 3 --generator textured_items
+  quality_run quality-background-v4 background --version 4 --generator textured_items_round30  # served
   quality_run quality-position position
   quality_run quality-visual visual
   quality_run quality-visual-notwin visual --no-twin  # the twin ablation

@@ -26,7 +26,7 @@ from model_store.quality.scoring import ScoringConfig, position_score
 from model_store.registry import ModelRegistry
 
 DEFAULT_REFS: Mapping[str, str] = {
-    "background": "quality-background@3",
+    "background": "quality-background@4",
     "position": "quality-position@1",
     "visual": "quality-visual@1",
 }
