@@ -22,7 +22,7 @@ from PIL import Image
 from model_store.datasets.backgrounds import load_photo
 from model_store.datasets.degradations import apply_degradation
 from model_store.datasets.items import MASK_THRESHOLD, item_patch, tight_box
-from model_store.datasets.seller_spec import PhotoSpec, SellerPhotoLabels
+from model_store.datasets.seller_spec import ItemTexture, PhotoSpec, SellerPhotoLabels
 
 CLUTTER_SCALE = 0.15  # about the median over life-scene crops at 64 px maps to 0.5
 LUM_WEIGHTS = np.asarray((0.299, 0.587, 0.114), dtype=np.float32)  # RGB -> luminance (Rec. 601)
@@ -73,16 +73,14 @@ def _clutter(lum: np.ndarray) -> float:
     return min(1.0, float(np.abs(lap).mean()) / CLUTTER_SCALE)
 
 
-def _textured(spec: PhotoSpec, patch: np.ndarray) -> np.ndarray:
-    """The patch recoloured by the spec's texture crop, keeping the item's shading and alpha."""
-    texture = spec.item_texture
-    assert texture is not None
+def _textured(patch: np.ndarray, texture: ItemTexture, tint: tuple[int, int, int]) -> np.ndarray:
+    """The patch recoloured by a texture crop, keeping the item's shading (patch / tint) and alpha."""
     ph, pw = patch.shape[:2]
     crop = _photo_image(texture.photo_name).resize((pw, ph), Image.BILINEAR, box=texture.box, reducing_gap=2.0)
     colours = np.asarray(crop, dtype=np.float32)
     if texture.duotone is not None:
         colours = duotone(colours, *texture.duotone)
-    shade = (patch[..., :3] @ LUM_WEIGHTS)[..., None] / max(_lum_of(spec.tint), 1e-3)
+    shade = (patch[..., :3] @ LUM_WEIGHTS)[..., None] / max(_lum_of(tint), 1e-3)
     out = patch.copy()
     out[..., :3] = np.clip(colours * np.clip(shade, 0.0, 1.0), 0, 255)
     return out
@@ -98,7 +96,7 @@ def _compose(spec: PhotoSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, float
     bg = render_background(spec)
     patch = item_patch(spec.item, spec.tint, spec.long_side * s)
     if spec.item_texture is not None:
-        patch = _textured(spec, patch)
+        patch = _textured(patch, spec.item_texture, spec.tint)
     ph, pw = patch.shape[:2]
     left, top = round(spec.centre[0] * s - pw / 2), round(spec.centre[1] * s - ph / 2)
     fx0, fy0, fx1, fy1 = max(left, 0), max(top, 0), min(left + pw, s), min(top + ph, s)

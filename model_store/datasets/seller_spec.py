@@ -46,7 +46,9 @@ class SellerPhotoConfig:
     crop_side_range: tuple[float, float] = (0.25, 0.7)  # life-scene crop side, share of the photo's short side
     duotone_prob: float = 0.0  # train split: chance a life scene is recoloured as a two-colour (duotone) photo
     textured_item_prob: float = 0.0  # chance the item is filled with a photo texture (a multi-colour product)
-    round_item_prob: float = 0.0  # chance of a textured round product (plate, clock, logo) filling the frame
+    # chance of a textured round product (plate, clock, logo) filling the frame; for background training
+    # only: the spec keeps the Fashion-MNIST item's fine class, which the picture no longer shows
+    round_item_prob: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("background_probs", "placement_probs", "taxonomy"):
