@@ -37,11 +37,11 @@ def build_quality(settings: Settings) -> QualityScorer | None:
     """The three quality models, or None when they are off (or absent in ``auto`` mode)."""
     if settings.quality_mode == "off":
         return None
-    from model_store.quality.scorer import QualityModels
+    from model_store.quality.scorer import DEFAULT_REFS, QualityModels
 
     scoring = scoring_config(settings)
     try:
-        return QualityModels.load(scoring=scoring)
+        return QualityModels.load(refs={**DEFAULT_REFS, **settings.quality_models}, scoring=scoring)
     except (RegistryError, FileNotFoundError) as exc:
         if settings.quality_mode == "on":
             raise

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     quality_mode: Literal["auto", "on", "off"] = Field(
         "auto", description="auto: score quality when the shipped models exist; on: require them; off: never"
     )
+    quality_models: dict[Literal["background", "position", "visual"], str] = Field(
+        default_factory=dict, description="registry ref per quality role, e.g. a rollback; absent roles: shipped"
+    )
     quality_weights: dict[str, float] = {"background": 0.3, "position": 0.35, "visual": 0.35}
     quality_visual_weights: dict[str, float] = {"aesthetic": 0.5, "noise": 0.5}
     quality_background_table: dict[str, dict[str, float]] | None = Field(

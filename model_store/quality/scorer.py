@@ -143,7 +143,7 @@ class QualityModels:
             aesthetic, noise = _u(raw.visual[i, 0]), _u(raw.visual[i, 1])
             visual = VisualResult(aesthetic, noise, cfg.visual.score(aesthetic, noise))
             total = w.total(background.score, position.score, visual.score)
-            out.append(QualityResult(background, position, visual, total, weights))
+            out.append(QualityResult(background, position, visual, total, weights, dict(self.refs)))
         return out
 
 

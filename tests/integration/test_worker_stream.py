@@ -17,6 +17,7 @@ from PIL import Image
 from pymilvus import MilvusClient
 
 from infra.milvus.lite_server import MilvusLiteServer
+from model_store.quality.scorer import DEFAULT_REFS
 from processors.vector_index import collection_name
 from streams.events import DeadLetter, ImageEnriched
 from streams.settings import Settings
@@ -136,6 +137,7 @@ def _assert_full_quality(out: ImageEnriched) -> None:
     assert abs(w.background + w.position + w.visual - 1.0) < 1e-6
     expected = w.background * q.background.score + w.position * q.position.score + w.visual * q.visual.score
     assert abs(q.total - expected) < 1e-3
+    assert q.models == dict(DEFAULT_REFS), "every event names the quality models that scored it"
 
 
 def test_quality_ranks_a_clean_centred_photo_above_a_cluttered_noisy_corner_shot(stack: tuple) -> None:

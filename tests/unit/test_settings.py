@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -236,3 +237,28 @@ def test_worker_state_goes_to_the_configured_folder(tmp_path: Path) -> None:
     assert Path(app.conf.datadir) == state / "shop-a"
     assert state.is_dir()
     assert Settings().worker_state_dir == Path("data/worker")
+
+
+def test_quality_models_can_be_pinned_per_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rollback of one quality model is a setting, not a code change; the others stay shipped."""
+    from model_store.quality.scorer import DEFAULT_REFS
+    from streams.pipeline_factory import build_quality
+
+    monkeypatch.setenv("CATALOG_QUALITY_MODELS", '{"background": "quality-background@2"}')
+    scorer = build_quality(Settings(quality_mode="on"))
+    assert scorer is not None
+    assert scorer.refs == {**DEFAULT_REFS, "background": "quality-background@2"}
+    image = np.full((1, 64, 64, 3), 255, dtype=np.uint8)
+    assert scorer.score_batch(image)[0].models == {**DEFAULT_REFS, "background": "quality-background@2"}
+    monkeypatch.delenv("CATALOG_QUALITY_MODELS")
+    assert build_quality(Settings(quality_mode="on")).refs == dict(DEFAULT_REFS)
+
+
+def test_unknown_quality_role_or_version_is_refused() -> None:
+    from model_store.registry import RegistryError
+    from streams.pipeline_factory import build_quality
+
+    with pytest.raises(ValidationError, match="background"):
+        Settings(quality_models={"backdrop": "quality-background@2"})
+    with pytest.raises(RegistryError):
+        build_quality(Settings(quality_mode="on", quality_models={"visual": "quality-visual@99"}))
