@@ -7,7 +7,7 @@ the quality models take the same size, they read the very same uint8 batch.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +20,7 @@ from processors.embedding import TorchEmbedder
 
 class QualityScorer(Protocol):
     input_size: int
+    refs: Mapping[str, str]  # role -> registry ref
 
     def score_batch(
         self, images: np.ndarray | Sequence[Image.Image], scenes: Sequence[str | None] | None = None

@@ -55,6 +55,13 @@ class EnrichmentPipeline:
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._index_io = ThreadPoolExecutor(1, thread_name_prefix="vector-index")
 
+    def served_models(self) -> dict[str, str]:
+        """Registry ref of every model behind an enriched event (the embedder and each quality role)."""
+        served = {"embedder": f"{self.embedder.model_id}@{self.embedder.model_version}"}
+        if self.quality is not None:
+            served |= {f"quality_{role}": ref for role, ref in self.quality.refs.items()}
+        return served
+
     async def run_index(self, fn, *args):  # noqa: ANN001, ANN201 - thin executor hop
         return await asyncio.get_running_loop().run_in_executor(self._index_io, fn, *args)
 

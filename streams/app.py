@@ -62,6 +62,7 @@ class _Runtime:
                 from streams.retry import retry_transient
 
                 await retry_transient(pipeline.start, self._backoff())
+                self.metrics.models.info(pipeline.served_models())
                 self._handler = BatchHandler(
                     pipeline,
                     _FaustPublisher(self.topics),

@@ -92,9 +92,6 @@ class Quality(_Strict):
     visual: VisualQuality
     total: float = Field(ge=0.0, le=1.0)
     weights: QualityWeights
-    models: dict[str, str] = Field(
-        default_factory=dict, description="registry ref of the model behind each score (role -> ref)"
-    )
 
 
 class SourceRef(_Strict):

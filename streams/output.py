@@ -50,7 +50,6 @@ def quality_block(q: QualityResult | None) -> Quality | None:
         weights=QualityWeights(
             background=_r(q.weights.background), position=_r(q.weights.position), visual=_r(q.weights.visual)
         ),
-        models=dict(q.models),
     )
 
 
