@@ -12,17 +12,16 @@ of the photo grid that have a plain background (logo on white, colour wheel and 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from infra.experiments.val_knn import parse_with_registry
 from model_store.datasets import BACKGROUND_CLASSES, SellerPhotoConfig, load_fashion_mnist, train_val_split
 from model_store.datasets.seller_photos import render_with_labels
 from model_store.datasets.seller_sampling import sample_spec
 from model_store.quality.photo_grid import unseen_photos
 from model_store.quality.scorer import load_module
-from model_store.registry import ModelRegistry
 
 PLAIN_PICTURES = {"skimage_logo": "white", "skimage_colorwheel": "black", "skimage_retina": "black"}
 
@@ -69,15 +68,11 @@ def per_class(pred: np.ndarray, true: np.ndarray) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--registry", type=Path, required=True)
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--n", type=int, default=3000)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--split", choices=["val", "test"], default="test")
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    registry = ModelRegistry(args.registry)
+    args, registry = parse_with_registry(p)
     sets, true = render_sets(args.n, args.seed, args.split)
     pictures = [(name, image) for name, image in unseen_photos() if name in PLAIN_PICTURES]
     print("| model | items | accuracy | " + " | ".join(BACKGROUND_CLASSES) + " |")

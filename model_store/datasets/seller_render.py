@@ -28,6 +28,11 @@ CLUTTER_SCALE = 0.15  # about the median over life-scene crops at 64 px maps to 
 LUM_WEIGHTS = np.asarray((0.299, 0.587, 0.114), dtype=np.float32)  # RGB -> luminance (Rec. 601)
 
 
+def luminance(colour: tuple[int, int, int] | np.ndarray) -> float:
+    """Luminance in [0, 1] of an RGB colour given in 0..255."""
+    return float(np.dot(np.asarray(colour, dtype=np.float64), LUM_WEIGHTS) / 255.0)
+
+
 def subject_rule(long_side: float, centring: float, cut_off: float) -> bool:
     """Subject position: the item fills the frame (long side >= 0.6), is centred, and is whole."""
     return long_side >= 0.6 and centring >= 0.85 and cut_off < 0.05
@@ -80,14 +85,11 @@ def _textured(patch: np.ndarray, texture: ItemTexture, tint: tuple[int, int, int
     colours = np.asarray(crop, dtype=np.float32)
     if texture.duotone is not None:
         colours = duotone(colours, *texture.duotone)
-    shade = (patch[..., :3] @ LUM_WEIGHTS)[..., None] / max(_lum_of(tint), 1e-3)
+    tint_lum = float(np.asarray(tint, dtype=np.float32) @ LUM_WEIGHTS)  # 0..255, in the patch's float32
+    shade = (patch[..., :3] @ LUM_WEIGHTS)[..., None] / max(tint_lum, 1e-3)
     out = patch.copy()
     out[..., :3] = np.clip(colours * np.clip(shade, 0.0, 1.0), 0, 255)
     return out
-
-
-def _lum_of(colour: tuple[int, int, int]) -> float:
-    return float(np.dot(np.asarray(colour, dtype=np.float32), LUM_WEIGHTS))
 
 
 def _compose(spec: PhotoSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

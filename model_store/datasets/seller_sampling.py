@@ -17,7 +17,7 @@ import numpy as np
 from model_store.datasets.backgrounds import load_photo, photo_names
 from model_store.datasets.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from model_store.datasets.items import item_aspect
-from model_store.datasets.seller_render import LUM_WEIGHTS, duotone
+from model_store.datasets.seller_render import LUM_WEIGHTS, duotone, luminance
 from model_store.datasets.seller_spec import NO_JPEG, Degradation, ItemTexture, PhotoSpec, SellerPhotoConfig
 
 Colour = tuple[int, int, int]
@@ -37,16 +37,12 @@ def _colour(rng: np.random.Generator) -> Colour:
     return round(r * 255), round(g * 255), round(b * 255)
 
 
-def _lum(c: Colour | np.ndarray) -> float:
-    return float(np.dot(np.asarray(c, dtype=np.float64), LUM_WEIGHTS) / 255.0)
-
-
 def _tint(rng: np.random.Generator, bg_lum: float, free: bool) -> Colour:
     """Item colour whose luminance is >= 0.3 away from the background's, unless ``free``."""
     c = np.asarray(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.0, 0.9), rng.uniform(0.2, 1.0)))
     if not free:
         target = rng.uniform(0.05, bg_lum - 0.3) if bg_lum >= 0.5 else rng.uniform(bg_lum + 0.3, 1.0)
-        lum = max(_lum(c * 255), 1e-3)
+        lum = max(luminance(c * 255), 1e-3)
         c = c * target / lum if target < lum else 1.0 - (1.0 - c) * (1.0 - target) / max(1.0 - lum, 1e-3)
     r, g, b = np.clip(np.round(c * 255), 0, 255).astype(int)
     return int(r), int(g), int(b)
@@ -115,14 +111,14 @@ def _life_scene(
             break
     gain = tuple(float(g) for g in rng.uniform(0.8, 1.2, 3))  # colour jitter: most train photos are grey
     mean_colour = crop.reshape(-1, 3).mean(0)
-    lum = _lum(np.clip(mean_colour * np.asarray(gain), 0, 255))
+    lum = luminance(np.clip(mean_colour * np.asarray(gain), 0, 255))
     box = (float(x0), float(y0), float(x0 + side), float(y0 + side))
     flip = bool(rng.random() < 0.5)
     ramp = None
     if split == "train" and config.duotone_prob > 0 and rng.random() < config.duotone_prob:
-        dark, light = sorted((_colour(rng), _colour(rng)), key=_lum)
+        dark, light = sorted((_colour(rng), _colour(rng)), key=luminance)
         ramp = (dark, light)
-        lum = _lum(duotone(mean_colour, dark, light))
+        lum = luminance(duotone(mean_colour, dark, light))
     return name, box, gain, flip, lum, ramp
 
 
@@ -135,7 +131,7 @@ def _item_texture(rng: np.random.Generator, split: Literal["train", "test"], con
     x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
     ramp = None
     if rng.random() < 0.5:
-        dark, light = sorted((_colour(rng), _colour(rng)), key=_lum)
+        dark, light = sorted((_colour(rng), _colour(rng)), key=luminance)
         ramp = (dark, light)
     return ItemTexture(name, (float(x0), float(y0), float(x0 + side), float(y0 + side)), ramp)
 
@@ -172,8 +168,8 @@ def sample_spec(
     if bg == "life_scene":
         photo_name, photo_box, gain, flip, bg_lum, ramp = _life_scene(rng, split, config)
     else:
-        flat = {"white": 1.0, "black": 0.0, "solid": _lum(colour_a)}
-        bg_lum = flat.get(bg, (_lum(colour_a) + _lum(colour_b)) / 2)
+        flat = {"white": 1.0, "black": 0.0, "solid": luminance(colour_a)}
+        bg_lum = flat.get(bg, (luminance(colour_a) + luminance(colour_b)) / 2)
     tint = _tint(rng, bg_lum, free=rng.random() < config.low_contrast_item_prob)
     placement = _choice(rng, config.placement_probs)
     long_side, centre = _placement(rng, placement, item_aspect(item))

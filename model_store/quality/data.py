@@ -45,24 +45,14 @@ DEFAULT_CACHE = Path(os.path.expanduser("~/.cache/catalog-enrich/quality-data"))
 #: a big colourful product on white or black (a logo, a colour wheel) for a life scene.
 #: ``textured_items_round30`` doubles the round products to 30 %; it won on validation and trains
 #: the served ``quality-background@4``.
+_COLOUR_SCENES = SellerPhotoConfig(extra_train_photos=EXTRA_TRAIN_PHOTOS, crop_side_range=(0.12, 0.7))
+_TEXTURED_ITEMS = dataclasses.replace(_COLOUR_SCENES, textured_item_prob=0.35, round_item_prob=0.15)
 GENERATORS: dict[str, SellerPhotoConfig] = {
     "default": SellerPhotoConfig(),
-    "colour_scenes": SellerPhotoConfig(extra_train_photos=EXTRA_TRAIN_PHOTOS, crop_side_range=(0.12, 0.7)),
-    "vivid_scenes": SellerPhotoConfig(
-        extra_train_photos=EXTRA_TRAIN_PHOTOS, crop_side_range=(0.12, 0.7), duotone_prob=0.5
-    ),
-    "textured_items": SellerPhotoConfig(
-        extra_train_photos=EXTRA_TRAIN_PHOTOS,
-        crop_side_range=(0.12, 0.7),
-        textured_item_prob=0.35,
-        round_item_prob=0.15,
-    ),
-    "textured_items_round30": SellerPhotoConfig(
-        extra_train_photos=EXTRA_TRAIN_PHOTOS,
-        crop_side_range=(0.12, 0.7),
-        textured_item_prob=0.35,
-        round_item_prob=0.3,
-    ),
+    "colour_scenes": _COLOUR_SCENES,
+    "vivid_scenes": dataclasses.replace(_COLOUR_SCENES, duotone_prob=0.5),
+    "textured_items": _TEXTURED_ITEMS,
+    "textured_items_round30": dataclasses.replace(_TEXTURED_ITEMS, round_item_prob=0.3),
 }
 
 
