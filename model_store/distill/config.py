@@ -53,6 +53,7 @@ class RecipeConfig:
     checkpoint_every: int = 100
     device: str = "cpu"
     threads: int = 2
+    loader_workers: int = 0  # worker processes building batches (0: one prefetch thread); data do not change
     taxonomy: Taxonomy = field(default_factory=Taxonomy)
 
     @property

@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--device", help="cpu or cuda (bf16 autocast on cuda)")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--loader-workers", type=int, help="worker processes building batches (0: one thread)")
     return p
 
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         class_weights=args.class_weights, seed=args.seed,
         lr=args.lr, head_lr=args.head_lr,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, device=args.device,
-        coral_layers=args.coral_layers, threads=args.threads,
+        coral_layers=args.coral_layers, threads=args.threads, loader_workers=args.loader_workers,
     )  # fmt: skip
     torch.set_num_threads(cfg.threads)
     registry = ModelRegistry(args.registry)

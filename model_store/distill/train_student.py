@@ -147,7 +147,7 @@ def train_student(
 
     tcfg = TrainConfig(total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
                        checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints",
-                       select_metric="neg_val_loss")  # fmt: skip
+                       select_metric="neg_val_loss", loader_workers=cfg.loader_workers)  # fmt: skip
     trainer = Trainer(student, opt, sched, step_fn, batches, tcfg, eval_fn=evaluate)
     result = trainer.fit(resume=resume)
     student.load_state_dict(trainer.final_state())

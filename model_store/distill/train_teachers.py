@@ -22,6 +22,7 @@ def _train_config(cfg: RecipeConfig, steps: int, out: Path, select: str) -> Trai
     return TrainConfig(
         total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
         checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints", select_metric=select,
+        loader_workers=cfg.loader_workers,
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,7 @@ class TrainConfig:
     log_every: int = 25
     progress: bool = True
     prefetch: bool = True  # build the next batch in a thread while this step runs
+    loader_workers: int = 0  # >0: build batches in this many worker processes (a GPU outruns one thread)
     stop_after: int | None = None  # stop once this many steps are done (a deliberate interruption)
 
 
@@ -54,6 +55,16 @@ class TrainResult:
     best_state: dict[str, torch.Tensor] | None = None
     finished: bool = False
     train_seconds: float = 0.0  # wall time of the steps (batch wait included), summed over resumed runs
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """``batch_fn`` as a map-style dataset indexed by step, so DataLoader workers can build batches."""
+
+    def __init__(self, batch_fn: BatchFn) -> None:
+        self.batch_fn = batch_fn
+
+    def __getitem__(self, step: int) -> Any:
+        return self.batch_fn(step)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -134,6 +145,8 @@ class Trainer:
     def fit(self, resume: bool = False) -> TrainResult:
         cfg = self.config
         seed_everything(cfg.seed)
+        if cfg.device.startswith("cuda"):
+            torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
         ckpt = latest_checkpoint(cfg.checkpoint_dir) if resume and cfg.checkpoint_dir else None
         if ckpt is not None:
             self._restore(ckpt)
@@ -143,9 +156,7 @@ class Trainer:
             total=cfg.total_steps, initial=r.steps_done, disable=not cfg.progress, dynamic_ncols=True,
             mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr,
         )  # fmt: skip
-        pool = ThreadPoolExecutor(max_workers=1) if cfg.prefetch else None
-        more = r.steps_done < cfg.total_steps
-        pending = pool.submit(self.batch_fn, r.steps_done) if pool is not None and more else None
+        batches = self._batches(r.steps_done)
         sums: dict[str, float] = {}
         count, t0 = 0, time.perf_counter()
         try:
@@ -153,9 +164,7 @@ class Trainer:
                 if cfg.stop_after is not None and r.steps_done >= cfg.stop_after:
                     return r
                 started = time.perf_counter()
-                batch = pending.result() if pending is not None else self.batch_fn(step)
-                if pool is not None and step + 1 < cfg.total_steps:
-                    pending = pool.submit(self.batch_fn, step + 1)
+                batch = next(batches)
                 terms = self._train_step(batch, step)
                 r.train_seconds += time.perf_counter() - started
                 r.steps_done = step + 1
@@ -181,8 +190,33 @@ class Trainer:
             return r
         finally:
             bar.close()
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            batches.close()
+
+    def _batches(self, start: int) -> Iterator[Any]:
+        """Batches of steps ``start..total_steps-1`` in order, built ahead of the step that uses them.
+
+        Each batch is ``batch_fn(step)``, a pure function of the step, so threads, worker processes
+        and a resume all see the same data.
+        """
+        cfg = self.config
+        steps = range(start, cfg.total_steps)
+        if cfg.loader_workers > 0:
+            loader = torch.utils.data.DataLoader(
+                _StepBatches(self.batch_fn), batch_size=None, sampler=steps, num_workers=cfg.loader_workers,
+                prefetch_factor=4, pin_memory=cfg.device.startswith("cuda"),
+                generator=torch.Generator().manual_seed(cfg.seed),  # its own: the global RNG must not move
+            )  # fmt: skip
+            yield from loader
+            return
+        if not cfg.prefetch:
+            yield from (self.batch_fn(step) for step in steps)
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.batch_fn, start) if start < cfg.total_steps else None
+            for step in steps:
+                batch = pending.result()
+                pending = pool.submit(self.batch_fn, step + 1) if step + 1 < cfg.total_steps else None
+                yield batch
 
     def _train_step(self, batch: Any, step: int) -> dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)

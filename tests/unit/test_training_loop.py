@@ -73,3 +73,19 @@ def test_train_seconds_add_up_over_a_resume_and_survive_a_re_registration(tmp_pa
     assert resumed.train_seconds > 0 and resumed.finished
     again = _trainer(tmp_path / "d").fit(resume=True)  # a finished run, only re-read
     assert again.train_seconds == resumed.train_seconds
+
+
+def test_worker_processes_feed_the_same_batches_as_the_prefetch_thread(tmp_path):
+    threaded = _trainer(tmp_path / "e")
+    threaded.fit()
+    workers = _trainer(tmp_path / "f", loader_workers=2)
+    interrupted = _trainer(tmp_path / "g", loader_workers=2, stop_after=7)
+    interrupted.fit()
+    resumed = _trainer(tmp_path / "g", loader_workers=2)
+    resumed.fit(resume=True)
+    workers.fit()
+    a = threaded.model.state_dict()
+    for other in (workers, resumed):
+        b = other.model.state_dict()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key

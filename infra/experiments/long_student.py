@@ -1,0 +1,113 @@
+"""Long student runs sized to a wall-clock budget: calibrate, then train the variants side by side.
+
+The student recipe has only ever had CPU-sized schedules (5 epochs, then 2-3-epoch warm restarts).
+On a GPU the same ``python -m model_store.distill.train student`` can run many more epochs; this
+driver measures how many fit. It first runs every variant for ``--calibrate-epochs`` at once
+(registered as ``student-calib``) and reads their steps per second, then starts the real runs,
+all variants concurrently, for as many whole epochs as the slowest one finishes in
+``--budget-seconds``. Each real run registers ``student@<version>`` with the exact command that
+reproduces it (epochs included), so the budget arithmetic never becomes part of the recipe.
+
+    PYTHONPATH=. python infra/experiments/long_student.py --registry REG --out runs/long \\
+        --variant 4 "" --variant 5 "--mixup-alpha 1.0" --budget-seconds 390 -- \\
+        --device cuda --batch-size 256 --lr 2e-3 --head-lr 6e-3 --loader-workers 7 --teacher-version 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SAMPLES_PER_EPOCH = 54_000  # the training pool: 60,000 train items less the 10 % held out
+
+
+def _command(registry: Path, out: Path, name: str, version: str, epochs: float, shared: list[str],
+             extra: list[str]) -> list[str]:  # fmt: skip
+    return [sys.executable, "-m", "model_store.distill.train", "student", "--registry", str(registry),
+            "--out", str(out), "--name", name, "--version", version, "--epochs", f"{epochs:g}",
+            "--checkpoint-every", "1000", *shared, *extra]  # fmt: skip
+
+
+def _run_all(commands: dict[str, list[str]], logs: Path, deadline: float) -> dict[str, int]:
+    """Start every command at once, wait for all; past ``deadline`` the rest are killed (code -9)."""
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = {}
+    for key, cmd in commands.items():
+        print(f"[{time.strftime('%H:%M:%S')}] start {key}: {shlex.join(cmd)}", flush=True)
+        log = (logs / f"{key}.log").open("w")
+        procs[key] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)  # noqa: SIM115
+    codes: dict[str, int] = {}
+    while len(codes) < len(procs):
+        for key, (proc, log) in procs.items():
+            if key in codes:
+                continue
+            if proc.poll() is not None:
+                codes[key] = proc.returncode
+                log.close()
+            elif time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                codes[key] = -9
+                log.close()
+        time.sleep(1.0)
+    print(f"[{time.strftime('%H:%M:%S')}] exit codes {codes}", flush=True)
+    return codes
+
+
+def _rate(registry: Path, name: str, version: str) -> float:
+    """Training steps per second of a registered run (its steps over its summed step time)."""
+    metrics = json.loads((registry / name / version / "manifest.json").read_text())["metrics"]
+    return metrics["steps"] / metrics["train_seconds"]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--registry", type=Path, required=True, help="registry holding the teachers; runs register here")
+    p.add_argument("--out", type=Path, required=True, help="run directories and logs")
+    p.add_argument("--variant", nargs=2, action="append", metavar=("VERSION", "ARGS"), required=True,
+                   help="a student version to register and its own extra train.py arguments")  # fmt: skip
+    p.add_argument("--budget-seconds", type=float, required=True, help="wall-clock time for the real runs' steps")
+    p.add_argument("--calibrate-epochs", type=float, default=0.5)
+    p.add_argument("--max-epochs", type=int, default=80)
+    p.add_argument("--safety", type=float, default=0.85, help="share of the budget the step time may fill")
+    p.add_argument("--kill-after", type=float, default=120.0, help="seconds past the budget before runs are killed")
+    p.add_argument("--batch-size", type=int, default=256, help="passed on; also sizes an epoch in steps")
+    p.add_argument("shared", nargs=argparse.REMAINDER, help="after --: train.py arguments for every variant")
+    args = p.parse_args()
+    shared = [a for a in args.shared if a != "--"] + ["--batch-size", str(args.batch_size)]
+    variants = {version: shlex.split(extra) for version, extra in args.variant}
+
+    started = time.monotonic()
+    calib = {f"calib-{v}": _command(args.registry, args.out / f"calib-{v}", "student-calib", v,
+                                    args.calibrate_epochs, shared, extra)
+             for v, extra in variants.items()}  # fmt: skip
+    codes = _run_all(calib, args.out / "logs", started + 30 * 60)
+    if any(codes.values()):
+        print(f"calibration failed: {codes}; see {args.out / 'logs'}", flush=True)
+        return 1
+    rates = {v: _rate(args.registry, "student-calib", v) for v in variants}
+    steps_per_epoch = math.ceil(SAMPLES_PER_EPOCH / args.batch_size)
+    epochs = int(min(rates.values()) * args.budget_seconds * args.safety / steps_per_epoch)
+    epochs = max(1, min(args.max_epochs, epochs))
+    print(json.dumps({"steps_per_second": rates, "epochs": epochs, "calibration_s": time.monotonic() - started}),
+          flush=True)  # fmt: skip
+
+    real = {f"student-{v}": _command(args.registry, args.out / f"student-{v}", "student", v, epochs, shared, extra)
+            for v, extra in variants.items()}  # fmt: skip
+    codes = _run_all(real, args.out / "logs", time.monotonic() + args.budget_seconds + args.kill_after)
+    for v in variants:
+        manifest = args.registry / "student" / v / "manifest.json"
+        if manifest.is_file():
+            m = json.loads(manifest.read_text())
+            print(json.dumps({"ref": f"student@{v}", "metrics": m["metrics"], "command": m["command"]}), flush=True)
+    return 0 if not any(codes.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
