@@ -34,8 +34,16 @@ def _command(registry: Path, out: Path, name: str, version: str, epochs: float, 
             "--checkpoint-every", "1000", *shared, *extra]  # fmt: skip
 
 
+def _last_eval(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith('{"eval_step"')]
+    return lines[-1] if lines else "(no eval yet)"
+
+
 def _run_all(commands: dict[str, list[str]], logs: Path, deadline: float) -> dict[str, int]:
-    """Start every command at once, wait for all; past ``deadline`` the rest are killed (code -9)."""
+    """Start every command at once, wait for all; past ``deadline`` the rest are killed (code -9).
+
+    Each run's latest validation line is printed once a minute, so a watcher sees progress.
+    """
     logs.mkdir(parents=True, exist_ok=True)
     procs = {}
     for key, cmd in commands.items():
@@ -43,7 +51,12 @@ def _run_all(commands: dict[str, list[str]], logs: Path, deadline: float) -> dic
         log = (logs / f"{key}.log").open("w")
         procs[key] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)  # noqa: SIM115
     codes: dict[str, int] = {}
+    next_report = time.monotonic() + 60
     while len(codes) < len(procs):
+        if time.monotonic() > next_report:
+            next_report += 60
+            for key in procs:
+                print(f"[{time.strftime('%H:%M:%S')}] {key}: {_last_eval(logs / f'{key}.log')}", flush=True)
         for key, (proc, log) in procs.items():
             if key in codes:
                 continue
@@ -74,6 +87,8 @@ def main() -> int:
                    help="a student version to register and its own extra train.py arguments")  # fmt: skip
     p.add_argument("--budget-seconds", type=float, required=True, help="wall-clock time for the real runs' steps")
     p.add_argument("--calibrate-epochs", type=float, default=0.5)
+    p.add_argument("--calibrate-seconds", type=float, default=150.0, help="give up if calibration takes longer")
+    p.add_argument("--logs", type=Path, help="where the runs' logs go (default: OUT/logs)")
     p.add_argument("--max-epochs", type=int, default=80)
     p.add_argument("--safety", type=float, default=0.85, help="share of the budget the step time may fill")
     p.add_argument("--kill-after", type=float, default=120.0, help="seconds past the budget before runs are killed")
@@ -87,9 +102,10 @@ def main() -> int:
     calib = {f"calib-{v}": _command(args.registry, args.out / f"calib-{v}", "student-calib", v,
                                     args.calibrate_epochs, shared, extra)
              for v, extra in variants.items()}  # fmt: skip
-    codes = _run_all(calib, args.out / "logs", started + 30 * 60)
+    logs = args.logs or args.out / "logs"
+    codes = _run_all(calib, logs, started + args.calibrate_seconds)
     if any(codes.values()):
-        print(f"calibration failed: {codes}; see {args.out / 'logs'}", flush=True)
+        print(f"calibration failed or ran past {args.calibrate_seconds:g} s: {codes}; see {logs}", flush=True)
         return 1
     rates = {v: _rate(args.registry, "student-calib", v) for v in variants}
     steps_per_epoch = math.ceil(SAMPLES_PER_EPOCH / args.batch_size)
@@ -100,7 +116,7 @@ def main() -> int:
 
     real = {f"student-{v}": _command(args.registry, args.out / f"student-{v}", "student", v, epochs, shared, extra)
             for v, extra in variants.items()}  # fmt: skip
-    codes = _run_all(real, args.out / "logs", time.monotonic() + args.budget_seconds + args.kill_after)
+    codes = _run_all(real, logs, time.monotonic() + args.budget_seconds + args.kill_after)
     for v in variants:
         manifest = args.registry / "student" / v / "manifest.json"
         if manifest.is_file():
