@@ -32,6 +32,9 @@ SCALAR_LABELS = (
     "contrast_factor", "distortion", "composition", "contrast", "clutter", "aesthetic",
 )  # fmt: skip
 DEFAULT_CACHE = Path(os.path.expanduser("~/.cache/catalog-enrich/quality-data"))
+#: Bound of the render cache: about two training sets (1.3 GB each) with their val and test sets.
+#: The key changes with the generator config, so without a bound old renders pile up for good.
+DEFAULT_CACHE_LIMIT_BYTES = 4 * 1024**3
 
 #: Named generator settings for the train and val splits. ``colour_scenes`` adds a colour photo and
 #: zoomed-in (smoother) crops to the life scenes: sellers' life scenes are colour photos, often out
@@ -146,17 +149,46 @@ def render_data(spec: DataSpec, workers: int = 2) -> QualityData:
     return QualityData(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), labels)
 
 
-def load_data(spec: DataSpec, cache: Path | None = DEFAULT_CACHE, workers: int = 2) -> QualityData:
-    """Render ``spec`` or read it from ``cache`` (keyed by the spec and the generator config)."""
+def load_data(
+    spec: DataSpec, cache: Path | None = DEFAULT_CACHE, workers: int = 2,
+    cache_limit_bytes: int = DEFAULT_CACHE_LIMIT_BYTES,
+) -> QualityData:  # fmt: skip
+    """Render ``spec`` or read it from ``cache`` (keyed by the spec and the generator config).
+
+    A read marks the file as recently used; a write then evicts the least recently used renders
+    until the cache fits ``cache_limit_bytes`` (the new file always stays).
+    """
     path = None if cache is None else Path(cache) / f"{spec.split}-{spec.n}-{spec.key()}.npz"
     if path is not None and path.is_file():
         with np.load(path) as z:
             labels = {k[2:]: z[k] for k in z.files if k.startswith("l_")}
-            return QualityData(z["images"], z["clean"], labels)
+            data = QualityData(z["images"], z["clean"], labels)
+        os.utime(path)
+        return data
     data = render_data(spec, workers)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, images=data.images, clean=data.clean, **{f"l_{k}": v for k, v in data.labels.items()})
         tmp.replace(path)
+        prune_cache(path.parent, cache_limit_bytes, keep=path)
     return data
+
+
+def prune_cache(cache: Path, limit_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently used renders until the rest fit ``limit_bytes``; returns them.
+
+    Only finished renders (``<split>-<n>-<key>.npz``) count; a ``.tmp.npz`` may be another
+    process's write in progress and is left alone.
+    """
+    files = [f for f in Path(cache).glob("*-*-*.npz") if not f.name.endswith(".tmp.npz") and f != keep]
+    sizes = {f: f.stat().st_size for f in files}
+    total = sum(sizes.values()) + (keep.stat().st_size if keep is not None and keep.is_file() else 0)
+    removed = []
+    for f in sorted(files, key=lambda f: f.stat().st_mtime):
+        if total <= limit_bytes:
+            break
+        f.unlink(missing_ok=True)
+        total -= sizes[f]
+        removed.append(f)
+    return removed

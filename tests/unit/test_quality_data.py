@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -13,7 +14,7 @@ from model_store.datasets.seller_photos import render_with_labels, spec_for
 from model_store.datasets.seller_spec import SellerPhotoConfig
 from model_store.preprocess import PreprocessSpec
 from model_store.quality.batches import BatchSampler, flip_boxes
-from model_store.quality.data import DataSpec, load_data
+from model_store.quality.data import DataSpec, load_data, prune_cache
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,27 @@ def test_cache_round_trip_and_split_disjointness(small, tmp_path) -> None:
     assert np.array_equal(first.images, again.images) and set(first.labels) == set(again.labels)
     train, val = set(DataSpec("train", 10**6).indices()), set(DataSpec("val", 10**6).indices())
     assert train.isdisjoint(val) and len(train) + len(val) == 60000
+
+
+def test_cache_evicts_least_recently_used_renders_past_its_limit(tmp_path) -> None:
+    for age, name in enumerate(["train-10-c.npz", "train-10-b.npz", "train-10-a.npz", "val-5-x.tmp.npz"]):
+        (tmp_path / name).write_bytes(b"x" * 100)
+        os.utime(tmp_path / name, (1_000_000 - age * 1000, 1_000_000 - age * 1000))  # a: the oldest
+    removed = prune_cache(tmp_path, limit_bytes=250, keep=tmp_path / "train-10-a.npz")
+    assert [f.name for f in removed] == ["train-10-b.npz"]  # oldest but kept: a; a write in progress: tmp
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["train-10-a.npz", "train-10-c.npz", "val-5-x.tmp.npz"]
+    assert prune_cache(tmp_path, limit_bytes=10**6) == []
+
+
+def test_a_cache_hit_counts_as_a_use_and_a_write_prunes(tmp_path) -> None:
+    spec, other = DataSpec("train", 6, seed=3), DataSpec("val", 6, seed=3)
+    load_data(spec, cache=tmp_path, workers=1)
+    first = next(tmp_path.glob("train-*.npz"))
+    os.utime(first, (1_000_000, 1_000_000))
+    load_data(spec, cache=tmp_path, workers=1)  # a hit: now the most recently used
+    assert first.stat().st_mtime > 1_000_000
+    load_data(other, cache=tmp_path, workers=1, cache_limit_bytes=first.stat().st_size + 1)
+    assert [f.name for f in tmp_path.glob("*.npz")] == [next(tmp_path.glob("val-*.npz")).name]
 
 
 def test_flip_mirrors_boxes_and_batches_are_deterministic(small) -> None:
