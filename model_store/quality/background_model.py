@@ -8,8 +8,10 @@
   (summed: three receptive fields), Conv_1x1 -> BN, AvgPooling when it downsamples; the edge branch
   is AvgPooling -> Conv_1x1 -> BN; Add.
 - ``BackgroundNet`` (fig. 2): Input -> Conv stem -> Bottleneck3x3 -> a 3x3 path and a 5x5 path side by
-  side -> Concat -> Conv_1x1 -> AvgPooling to a 2x2 grid (so a gradient's direction survives) ->
-  Flatten -> class output over ``BACKGROUND_CLASSES``.
+  side -> Concat -> Conv_1x1 -> AvgPooling to a grid -> Flatten -> class output over
+  ``BACKGROUND_CLASSES``. The grid is 2x2 by default (so a gradient's direction survives); at 4x4
+  each corner cell is a 16-px corner of a 64-px image, which a product that fills the frame leaves
+  mostly bare, where a 2x2 cell averages the corner into a quarter of the product.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class Bottleneck5x5(nn.Module):
 class BackgroundNet(nn.Module):
     """Logits over ``classes`` for a normalised NCHW batch (any size divisible by 16)."""
 
-    def __init__(self, width: int = 32, classes: tuple[str, ...] = BACKGROUND_CLASSES) -> None:
+    def __init__(self, width: int = 32, classes: tuple[str, ...] = BACKGROUND_CLASSES, grid: int = 2) -> None:
         super().__init__()
         self.classes = tuple(classes)
         w = width
@@ -76,8 +78,8 @@ class BackgroundNet(nn.Module):
         self.path3 = nn.Sequential(Bottleneck3x3(w, 2 * w, stride=2), Bottleneck3x3(2 * w, 2 * w))
         self.path5 = nn.Sequential(Bottleneck5x5(w, 2 * w, stride=2), Bottleneck5x5(2 * w, 2 * w))
         self.fuse = nn.Sequential(pw_bn(4 * w, 4 * w), nn.ReLU(inplace=True))
-        self.pool = nn.AdaptiveAvgPool2d(2)
-        self.classify = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(16 * w, len(self.classes)))
+        self.pool = nn.AdaptiveAvgPool2d(grid)
+        self.classify = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(4 * w * grid**2, len(self.classes)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.trunk(self.stem(x))

@@ -52,8 +52,9 @@ class BackgroundTask:
     with_clean = False
     generator = "colour_scenes"  # more colour, smoother life scenes: see the module docstring
 
-    def __init__(self, width: int = 32, recolour: float = 0.0) -> None:
-        self.model_config: dict[str, Any] = {"width": width}
+    def __init__(self, width: int = 32, recolour: float = 0.0, grid: int = 2) -> None:
+        # the default grid is left out of the config, so manifests of 2x2 models read as before
+        self.model_config: dict[str, Any] = {"width": width} | ({"grid": grid} if grid != 2 else {})
         self.recolour = recolour
         self.train_config: dict[str, Any] = {"recolour": recolour}
 

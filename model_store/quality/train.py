@@ -36,7 +36,7 @@ DEFAULT_STEPS = {"background": 5000, "position": 4000, "visual": 2000}
 
 def make_task(args: argparse.Namespace) -> Any:
     if args.model == "background":
-        return BackgroundTask(recolour=args.recolour)
+        return BackgroundTask(recolour=args.recolour, grid=args.grid)
     if args.model == "position":
         return PositionTask(image_size=args.size)
     return VisualTask(twin=not args.no_twin, image_size=args.size)
@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("model", choices=["background", "position", "visual"])
     p.add_argument("--no-twin", action="store_true", help="visual: plain regression, no twin (the ablation)")
     p.add_argument("--recolour", type=float, default=0.5, help="background: colour augmentation strength (0: off)")
+    p.add_argument("--grid", type=int, default=2, help="background: side of the pooled grid before the classifier")
     p.add_argument("--steps", type=int, default=None, help="default: " + str(DEFAULT_STEPS))
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)

@@ -30,6 +30,16 @@ def test_background_net_outputs_five_classes() -> None:
     assert net.classes == ("white", "black", "solid", "gradient", "life_scene")
 
 
+def test_background_grid_keeps_corners_apart_and_old_configs_read_as_2x2() -> None:
+    from model_store.quality.task_background import BackgroundTask
+
+    net = BackgroundNet(grid=4).eval()
+    assert net(torch.randn(2, 3, 64, 64)).shape == (2, 5)
+    assert net.classify[-1].in_features == 16 * 128  # 4x4 cells of 4 * width channels
+    assert BackgroundTask().model_config == {"width": 32}  # what every 2x2 manifest holds
+    assert BackgroundTask(grid=4).model_config == {"width": 32, "grid": 4}
+
+
 def test_focus_slices_into_four_phases() -> None:
     focus = Focus(3, 8)
     x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
