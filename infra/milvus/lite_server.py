@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import TracebackType
+
+from infra.processes import stop_process_group
 
 
 def _free_port() -> int:
@@ -62,14 +62,7 @@ class MilvusLiteServer:
         raise TimeoutError(f"milvus-lite server not listening on {self.port} after {timeout}s")
 
     def stop(self, timeout: float = 20.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+        stop_process_group(self.proc, timeout, kill_wait=5)
 
     def __enter__(self) -> MilvusLiteServer:
         return self.start()
