@@ -93,6 +93,7 @@ def main() -> int:
     p.add_argument("--calibrate-seconds", type=float, default=150.0, help="give up if calibration takes longer")
     p.add_argument("--logs", type=Path, help="where the runs' logs go (default: OUT/logs)")
     p.add_argument("--max-epochs", type=int, default=80)
+    p.add_argument("--min-epochs", type=int, default=3, help="stop after calibration if fewer would fit")
     p.add_argument("--safety", type=float, default=0.85, help="share of the budget the step time may fill")
     p.add_argument("--kill-after", type=float, default=120.0, help="seconds past the budget before runs are killed")
     p.add_argument("--batch-size", type=int, default=64, help="passed on; also sizes an epoch in steps")
@@ -112,10 +113,12 @@ def main() -> int:
         return 1
     rates = {v: _rate(args.registry, "student-calib", v) for v in variants}
     steps_per_epoch = math.ceil(SAMPLES_PER_EPOCH / args.batch_size)
-    epochs = int(min(rates.values()) * args.budget_seconds * args.safety / steps_per_epoch)
-    epochs = max(1, min(args.max_epochs, epochs))
+    epochs = min(args.max_epochs, int(min(rates.values()) * args.budget_seconds * args.safety / steps_per_epoch))
     print(json.dumps({"steps_per_second": rates, "epochs": epochs, "calibration_s": time.monotonic() - started}),
           flush=True)  # fmt: skip
+    if epochs < args.min_epochs:  # a run that cannot finish in the budget would only be killed
+        print(f"too slow: {epochs} epochs fit the budget, fewer than --min-epochs {args.min_epochs}", flush=True)
+        return 1
 
     real = {f"student-{v}": _command(args.registry, args.out / f"student-{v}", "student", v, epochs, shared, extra)
             for v, extra in variants.items()}  # fmt: skip
