@@ -42,6 +42,12 @@ def _last_eval(log: Path) -> str:
     return lines[-1] if lines else "(no eval yet)"
 
 
+def epochs_within(steps_per_second: float, budget_seconds: float, safety: float, batch_size: int, most: int) -> int:
+    """Whole epochs of the training pool that fit ``safety`` of the budget at the measured rate."""
+    steps_per_epoch = math.ceil(SAMPLES_PER_EPOCH / batch_size)
+    return min(most, int(steps_per_second * budget_seconds * safety / steps_per_epoch))
+
+
 def _run_all(commands: dict[str, list[str]], logs: Path, deadline: float) -> dict[str, int]:
     """Start every command at once, wait for all; past ``deadline`` the rest are killed (code -9).
 
@@ -112,8 +118,7 @@ def main() -> int:
         print(f"calibration failed or ran past {args.calibrate_seconds:g} s: {codes}; see {logs}", flush=True)
         return 1
     rates = {v: _rate(args.registry, "student-calib", v) for v in variants}
-    steps_per_epoch = math.ceil(SAMPLES_PER_EPOCH / args.batch_size)
-    epochs = min(args.max_epochs, int(min(rates.values()) * args.budget_seconds * args.safety / steps_per_epoch))
+    epochs = epochs_within(min(rates.values()), args.budget_seconds, args.safety, args.batch_size, args.max_epochs)
     print(json.dumps({"steps_per_second": rates, "epochs": epochs, "calibration_s": time.monotonic() - started}),
           flush=True)  # fmt: skip
     if epochs < args.min_epochs:  # a run that cannot finish in the budget would only be killed
