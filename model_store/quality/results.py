@@ -45,7 +45,6 @@ class QualityResult:
     visual: VisualResult
     total: float
     weights: Weights
-    models: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> registry ref that scored it
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in the shape of ImageEnriched's ``quality`` block (box as a list)."""

