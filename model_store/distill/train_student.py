@@ -38,7 +38,7 @@ from model_store.training import TrainConfig, Trainer, confusion_matrix, save_re
 
 def load_teacher_set(registry: ModelRegistry, cfg: RecipeConfig, version: str, device: str) -> TeacherSet:
     nets = {t: load_embedding_net(registry, f"teacher-{t}@{version}")[0] for t in cfg.taxonomy.teachers}
-    teachers = TeacherSet(nets, cfg.taxonomy).to(device).eval()
+    teachers = TeacherSet(nets, cfg.taxonomy, whole_batch=device.startswith("cuda")).to(device).eval()
     for p in teachers.parameters():
         p.requires_grad_(False)
     return teachers

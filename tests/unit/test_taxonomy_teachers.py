@@ -105,6 +105,31 @@ def test_claim3_random_rule_picks_one_teacher_persample_items():
         assert torch.allclose(vec[i], F.normalize(nets[name].lin(x[i : i + 1, :, 0, 0]), dim=1)[0], atol=1e-6)
 
 
+class ShapeRecordingNet(FakeNet):
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.batch_sizes: list[int] = []
+
+    def forward_with_taps(self, x, taps):
+        self.batch_sizes.append(x.shape[0])
+        return super().forward_with_taps(x, taps)
+
+
+def test_whole_batch_teachers_give_the_same_targets_at_one_shape():
+    """On CUDA each teacher sees the whole batch (one input shape); the targets must not change."""
+    tax = Taxonomy.from_dict({"category_teachers": {"clothing": ["c1", "c2"], "shoes": ["s"], "bags": ["b"]}})
+    fine = [0, 6, 5, 8, 9, 1, 7, 2, 3, 4]
+    x = _x()
+    per_category = TeacherSet({t: ShapeRecordingNet(i) for i, t in enumerate(tax.teachers)}, tax)
+    whole = TeacherSet({t: ShapeRecordingNet(i) for i, t in enumerate(tax.teachers)}, tax, whole_batch=True)
+    vec_a, pooled_a = per_category(x, per_category.assignments(fine), taps=[3])
+    vec_b, pooled_b = whole(x, whole.assignments(fine), taps=[3])
+    assert torch.allclose(vec_a, vec_b, atol=1e-6)
+    assert torch.allclose(pooled_a[0], pooled_b[0], atol=1e-6)
+    assert {n: net.batch_sizes for n, net in per_category.nets.items()} == {"c1": [6], "c2": [6], "s": [3], "b": [1]}
+    assert all(net.batch_sizes == [10] for net in whole.nets.values())
+
+
 def test_routing_assignments_by_category():
     tax = Taxonomy.from_dict({"category_teachers": {"clothing": ["apparel"], "shoes": ["apparel"], "bags": ["b"]}})
     teachers = TeacherSet({"apparel": FakeNet(1), "b": FakeNet(2)}, tax)
