@@ -1,7 +1,7 @@
 """Resolve an embedding model reference (``name@version``) to a loaded, ready module.
 
 Builtins (``lite0-imagenet@1``) are built in code; every other reference is a registry version
-(``student@3``, ``teacher-clothing@2``, ...) loaded checksum-verified from ``model_store/artifacts``
+(``student@17``, ``teacher-clothing@2``, ...) loaded checksum-verified from ``model_store/artifacts``
 with the preprocess spec of its manifest. A loaded module maps a normalised batch to its final
 embedding ``[N, D]`` (for the student: the projection output); callers L2-normalise it.
 """

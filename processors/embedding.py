@@ -29,7 +29,7 @@ class Embedder(Protocol):
 
 @dataclass(frozen=True)
 class EmbedderConfig:
-    model_ref: str = "student@3"  # the shipped unified student (model_store/artifacts)
+    model_ref: str = "student@17"  # the shipped unified student (model_store/artifacts)
     image_size: int = 64
     device: str = "cpu"
     max_forward_batch: int = 128

@@ -190,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, default=2_000)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
-    p.add_argument("--students", nargs="+", default=["student@3"], help="first one names the teachers (parents)")
+    p.add_argument("--students", nargs="+", default=["student@17"], help="first one names the teachers (parents)")
     p.add_argument("--router", default="router@1")
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)

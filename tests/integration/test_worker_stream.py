@@ -124,7 +124,7 @@ def test_enriched_events_carry_every_field(stack: tuple) -> None:
     served = next(line for line in worker.metrics_text().splitlines() if line.startswith("catalog_models_info{"))
     for role, ref in DEFAULT_REFS.items():  # which models scored the events is visible without a schema change
         assert f'quality_{role}="{ref}"' in served, served
-    assert 'embedder="student@3"' in served, served
+    assert 'embedder="student@17"' in served, served
 
 
 def _assert_full_quality(out: ImageEnriched) -> None:

@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from model_store.distill.loading import teacher_parents
 from model_store.embedding_models import load_embedding_model
 from model_store.quality.scorer import DEFAULT_REFS
 from model_store.registry import ModelRegistry
 from streams.settings import Settings
 
 SHIPPED = [
-    "student@3", "student-gamma0@1", "router@1", "teacher-clothing@2", "teacher-shoes@2", "teacher-bags@2",
+    "student@17", "student-gamma0@2", "router@1", "teacher-clothing@2", "teacher-shoes@2", "teacher-bags@2",
     *DEFAULT_REFS.values(), "quality-visual-notwin@1", "quality-background@1",
 ]  # fmt: skip
 MAX_TOTAL_BYTES = 50_000_000
@@ -33,11 +32,16 @@ def test_shipped_version_verifies_and_says_how_to_reproduce_it(registry: ModelRe
 
 
 def test_student_parents_are_the_shipped_teachers(registry: ModelRegistry) -> None:
-    parents = registry.load_manifest("student@3").parents
-    teachers = sorted(teacher_parents(registry.load_manifest("student@3")))
-    assert teachers == ["teacher-bags@2", "teacher-clothing@2", "teacher-shoes@2"]
-    assert all(registry.exists(t) for t in teachers)
-    assert set(parents) - set(teachers) == {"student@2"}  # the warm start, reproduced by infra/train_models.sh
+    for ref in ("student@17", "student-gamma0@2"):  # the served student and its CORAL ablation
+        manifest = registry.load_manifest(ref)
+        assert sorted(manifest.parents) == ["teacher-bags@2", "teacher-clothing@2", "teacher-shoes@2"]
+        assert all(registry.exists(t) for t in manifest.parents)
+    served, ablation = (registry.load_manifest(r).config for r in ("student@17", "student-gamma0@2"))
+    assert (served["gamma"], ablation["gamma"]) == (1.0, 0.0)
+    run_only = {"gamma", "device", "threads", "loader_workers", "checkpoint_every"}  # not the recipe
+    assert {k: v for k, v in served.items() if k not in run_only} == {
+        k: v for k, v in ablation.items() if k not in run_only
+    }
 
 
 def test_committed_artifacts_stay_under_the_size_budget(registry: ModelRegistry) -> None:
@@ -46,7 +50,7 @@ def test_committed_artifacts_stay_under_the_size_budget(registry: ModelRegistry)
 
 def test_the_worker_default_is_the_shipped_student(registry: ModelRegistry) -> None:
     ref = Settings.model_fields["model_ref"].default
-    assert ref == "student@3" and registry.exists(ref)
+    assert ref == "student@17" and registry.exists(ref)
     model = load_embedding_model(ref)
     batch = model.preprocess.normalise_uint8(np.zeros((2, 64, 64, 3), np.uint8))
     with torch.inference_mode():
