@@ -1,9 +1,10 @@
-"""Is a student variant really better or worse than student@3, or is it noise of the query draw?
+"""Is a student variant really better or worse than the reference, or is it noise of the query draw?
 
-``PYTHONPATH=. python infra/experiments/paired_bootstrap.py --registry runs/exp-reg --candidates
-student@11 student@12``: every model answers the same 6,000 validation queries (the items and
-renderings of ``benchmark --queries-from val --queries 6000``); the difference in fine accuracy to
-the reference is resampled over queries (paired bootstrap), and its 95 % interval is printed.
+``PYTHONPATH=. python infra/experiments/paired_bootstrap.py --registry runs/exp-reg --reference
+student@3 --candidates student@11 student@12`` (the reference defaults to the served student):
+every model answers the same 6,000 validation queries (the items and renderings of ``benchmark
+--queries-from val --queries 6000``); the difference in fine accuracy to the reference is
+resampled over queries (paired bootstrap), and its 95 % interval is printed.
 An interval that contains 0 means the validation queries cannot tell the two apart.
 """
 
@@ -39,7 +40,7 @@ def print_comparison(
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--reference", default="student@3")
+    p.add_argument("--reference", default="student@17", help="the model every candidate is compared with")
     p.add_argument("--candidates", nargs="+", required=True)
     args, registry = parse_with_registry(p)
     ref_net, _, val = load_for_validation(registry, args.reference)

@@ -194,8 +194,8 @@ def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_embedder_config_carries_values() -> None:
-    s = Settings(model_ref="student@17", model_image_size=96, device="cuda:0", torch_threads=2)
-    assert s.embedder_config() == EmbedderConfig(model_ref="student@17", image_size=96, device="cuda:0", torch_threads=2)
+    s = Settings(model_ref="x@1", model_image_size=96, device="cuda:0", torch_threads=2)
+    assert s.embedder_config() == EmbedderConfig(model_ref="x@1", image_size=96, device="cuda:0", torch_threads=2)
 
 
 def test_default_derived_configs_match_stage_defaults() -> None:
