@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 3 experiment: can a warm restart of the shipped student@3 close the gap to routing?
+# Issue 3 experiment: can a warm restart of student@3 (the CPU recipe; rebuilt by
+# 'bash infra/train_models.sh cpu-students') close the gap to routing?
 #
 #   bash infra/experiments/student_variants.sh      (about 5.5 hours on the 2-core CPU)
 #
@@ -12,6 +13,10 @@
 # (+0.79M parameters), and within-category input mixup.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+if [ ! -f model_store/artifacts/student/3/manifest.json ]; then
+  echo "student@3 is not in model_store/artifacts (no longer shipped): run 'bash infra/train_models.sh cpu-students' first" >&2
+  exit 2
+fi
 py=$(bash infra/bootstrap.sh | tail -n 1)
 reg=runs/exp-reg
 rm -rf "$reg" && mkdir -p runs/bench && cp -r model_store/artifacts "$reg"
