@@ -5,8 +5,8 @@
 #   bash infra/train_models.sh cpu-students   (after distill: the earlier students @1-@3 and gamma0@1)
 #
 # About 9 hours on the 2-core CPU (the distill chain is the long one; TRAIN_DEVICE=cuda: under an
-# hour). Each run checkpoints under runs/ and resumes from there when started again (a finished run is only re-registered), so an
-# interruption loses at most one checkpoint interval.
+# hour). Each run checkpoints under runs/ and resumes from there when started again (a finished
+# run is only re-registered), so an interruption loses at most one checkpoint interval.
 # Logs: runs/train-<name>.log. Every run uses TRAIN_THREADS (default 1) torch threads; on the
 # 2-core CPU machine two runs go side by side. Add --device cuda by TRAIN_DEVICE=cuda.
 set -euo pipefail

@@ -19,6 +19,7 @@ from model_store.preprocess import PreprocessSpec
 from model_store.registry import ModelRegistry
 
 BASELINE_REF = "lite0-imagenet@1"
+SHIPPED_STUDENT_REF = "student@17"  # the served unified student; every default names it through this
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_store.embedding_models import EmbeddingModel, load_embedding_model
+from model_store.embedding_models import SHIPPED_STUDENT_REF, EmbeddingModel, load_embedding_model
 
 
 class Embedder(Protocol):
@@ -29,7 +29,7 @@ class Embedder(Protocol):
 
 @dataclass(frozen=True)
 class EmbedderConfig:
-    model_ref: str = "student@17"  # the shipped unified student (model_store/artifacts)
+    model_ref: str = SHIPPED_STUDENT_REF
     image_size: int = 64
     device: str = "cpu"
     max_forward_batch: int = 128

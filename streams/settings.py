@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     milvus_index_type: str = "HNSW"
     milvus_search_ef: int = 128
 
-    model_ref: str = "student@17"  # the shipped unified student (model_store/artifacts)
+    model_ref: str = EmbedderConfig.model_ref  # the shipped unified student
     model_image_size: int = 64
     device: str = "cpu"
     torch_threads: int | None = None

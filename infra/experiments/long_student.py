@@ -31,7 +31,9 @@ import sys
 import time
 from pathlib import Path
 
-SAMPLES_PER_EPOCH = 54_000  # the training pool: 60,000 train items less the 10 % held out
+from model_store.distill.config import RecipeConfig, data_split
+
+SAMPLES_PER_EPOCH = len(data_split(RecipeConfig())[0])  # the recipe's training pool (54,000 items)
 
 
 def _command(registry: Path, out: Path, name: str, version: str, epochs: float, shared: list[str],

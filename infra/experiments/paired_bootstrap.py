@@ -18,6 +18,7 @@ from torch import nn
 from infra.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 from model_store.distill.loading import load_embedding_net
 from model_store.distill.paired import paired_interval
+from model_store.embedding_models import SHIPPED_STUDENT_REF
 
 
 def print_comparison(
@@ -40,7 +41,7 @@ def print_comparison(
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--reference", default="student@17", help="the model every candidate is compared with")
+    p.add_argument("--reference", default=SHIPPED_STUDENT_REF, help="the model every candidate is compared with")
     p.add_argument("--candidates", nargs="+", required=True)
     args, registry = parse_with_registry(p)
     ref_net, _, val = load_for_validation(registry, args.reference)

@@ -30,7 +30,7 @@ from model_store.distill.models import count_params
 from model_store.distill.paired import paired_interval
 from model_store.distill.retrieval import knn_vote, map_at_r, similarities
 from model_store.distill.teachers import TeacherSet
-from model_store.embedding_models import BASELINE_REF, load_embedding_model
+from model_store.embedding_models import BASELINE_REF, SHIPPED_STUDENT_REF, load_embedding_model
 from model_store.preprocess import PreprocessSpec
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
@@ -190,7 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, default=2_000)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
-    p.add_argument("--students", nargs="+", default=["student@17"], help="first one names the teachers (parents)")
+    p.add_argument(
+        "--students", nargs="+", default=[SHIPPED_STUDENT_REF], help="first one names the teachers (parents)"
+    )
     p.add_argument("--router", default="router@1")
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)

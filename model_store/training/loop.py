@@ -3,10 +3,9 @@
 Determinism: ``batch_fn(step)`` must be a pure function of the step number (seed its own RNG from
 it); the loop seeds every global RNG once and checkpoints their states, so a run resumed from a
 checkpoint ends with the same weights as an uninterrupted one. CUDA runs use bf16 autocast, the
-CPU runs the same code in fp32. cuDNN autotuning (``cudnn.benchmark``) stays off: the student's
-teachers see sub-batches whose size changes every step, and each new shape would be tuned anew.
-A GPU run with it on crawled at 0.43 steps/s, about this 2-core CPU's rate; the re-tuning is the
-likely cause (not confirmed: the GPU time ran out).
+CPU runs the same code in fp32. cuDNN autotuning (``cudnn.benchmark``) stays off: it pays only
+where shapes repeat. On an H200 every new input shape cost about 8 s of kernel set-up whatever
+the setting; the student's teachers therefore embed whole batches on CUDA (``TeacherSet``).
 """
 
 from __future__ import annotations
