@@ -35,11 +35,13 @@ from model_store.preprocess import PreprocessSpec
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 
-def embed_batches(fn, images: np.ndarray, spec, batch: int) -> tuple[torch.Tensor, float]:
+def embed_batches(fn, images: np.ndarray, spec, batch: int, device: str = "cpu") -> tuple[torch.Tensor, float]:
+    """(outputs on the CPU, seconds): each batch goes to ``device``; copying it back waits for it."""
     outs, t0 = [], time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(images), batch):
-            outs.append(fn(spec.normalise_uint8(images[start : start + batch]), start).float())
+            x = spec.normalise_uint8(images[start : start + batch]).to(device)
+            outs.append(fn(x, start).float().cpu())
     return torch.cat(outs), time.perf_counter() - t0
 
 
@@ -87,6 +89,7 @@ def knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, allowed, k, n_fine) -> tupl
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
+    dev = args.device
     registry = ModelRegistry(args.registry)
     main_ref = args.students[0]
     manifest = registry.load_manifest(main_ref)
@@ -109,17 +112,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # -- FIG. 1 routing: router -> teacher(s) of the category -> that category's gallery ------------
     teacher_refs = teacher_parents(manifest)
     nets = {r.split("@")[0].removeprefix("teacher-"): load_embedding_net(registry, r)[0] for r in teacher_refs}
-    teachers = TeacherSet(nets, tax).eval()
-    router, _ = load_router(registry, args.router)
+    # on CUDA one input shape per teacher: every new sub-batch size costs seconds of kernel set-up
+    teachers = TeacherSet(nets, tax, whole_batch=dev.startswith("cuda")).to(dev).eval()
+    router = load_router(registry, args.router)[0].to(dev)
 
     def by_category(cats: torch.Tensor):
         return lambda x, s: teachers(x, teachers.assignments_for_categories(cats[s : s + len(x)].tolist()))[0]
 
-    emb_g_t, _ = embed_batches(by_category(g_cat), g_img, spec, b)
-    route, t_router = embed_batches(lambda x, s: router(x).argmax(1, keepdim=True), q_img, spec, b)
+    emb_g_t, _ = embed_batches(by_category(g_cat), g_img, spec, b, dev)
+    route, t_router = embed_batches(lambda x, s: router(x).argmax(1, keepdim=True), q_img, spec, b, dev)
     route = route[:, 0].long()
-    emb_q_routed, t_routed = embed_batches(by_category(route), q_img, spec, b)
-    emb_q_oracle, t_oracle = embed_batches(by_category(q_cat), q_img, spec, b)
+    emb_q_routed, t_routed = embed_batches(by_category(route), q_img, spec, b, dev)
+    emb_q_oracle, t_oracle = embed_batches(by_category(q_cat), q_img, spec, b, dev)
     teacher_params = sum(count_params(n) for n in nets.values())
     router_params = count_params(router)
     for name, emb_q, cats, secs, params, refs in (
@@ -137,9 +141,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     refs = list(args.students) + ([] if args.skip_baseline else [BASELINE_REF])
     for ref in refs:
         model = load_embedding_model(ref, image_size=spec.image_size, registry=registry)
-        module = model.module.eval()
-        emb_g, _ = embed_batches(lambda x, s, m=module: m(x), g_img, spec, b)
-        emb_q, secs = embed_batches(lambda x, s, m=module: m(x), q_img, spec, b)
+        module = model.module.to(dev).eval()
+        emb_g, _ = embed_batches(lambda x, s, m=module: m(x), g_img, spec, b, dev)
+        emb_q, secs = embed_batches(lambda x, s, m=module: m(x), q_img, spec, b, dev)
         row, one_model = knn_scores(emb_q, emb_g, q_fine, g_fine, to_cat, None, args.k, n_fine)
         stored = imagenet_lite0_weights_path().stat().st_size if ref == BASELINE_REF else _bytes(registry, [ref])
         row.update(params=count_params(module), bytes=stored, images_per_s=len(q_img) / secs, models=[ref])
@@ -151,7 +155,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "style": args.style, "queries_from": args.queries_from, "gallery_size": args.gallery_size,
         "queries": args.queries, "k": args.k,
         "seed": args.seed, "image_size": spec.image_size, "categories": list(tax.categories),
-        "threads": args.threads, "command": "python -m model_store.distill.benchmark " + shlex.join(args.argv),
+        "threads": args.threads, "device": args.device,
+        "command": "python -m model_store.distill.benchmark " + shlex.join(args.argv),
         "systems": rows,
     }  # fmt: skip
 
@@ -198,6 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (fp32 either way; KNN runs on the CPU)")
     p.add_argument("--skip-baseline", action="store_true")
     return p
 
