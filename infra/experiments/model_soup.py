@@ -1,10 +1,11 @@
-"""Does a weight average of student@3 and its fine-tuned variants (a "model soup") beat student@3?
+"""Does a weight average of same-shape students (a "model soup") beat the base model?
 
-``PYTHONPATH=. python infra/experiments/model_soup.py --registry runs/exp-reg --ingredients
-student@3 student@4 ...``: every ingredient must have student@3's architecture (all of
-``student_variants.sh``'s versions except the residual head and the 96 px trunk). The soup is the
-uniform mean of their parameters and BN statistics; it is scored on the validation queries, each
-query also scored for student@3, and the difference resampled (paired bootstrap, 95 %).
+``PYTHONPATH=. python infra/experiments/model_soup.py --registry runs/exp-reg --base student@3
+--ingredients student@3 student@4 ...``: every ingredient must have the base's architecture (all
+of ``student_variants.sh``'s versions except the residual head and the 96 px trunk). The soup is
+the uniform mean of their parameters and BN statistics; it is scored on the validation queries,
+each query also scored for the base (default: the served student), and the difference resampled
+(paired bootstrap, 95 %).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import nn
 from infra.experiments.paired_bootstrap import print_comparison
 from infra.experiments.val_knn import load_for_validation, parse_with_registry
 from model_store.distill.loading import load_embedding_net
+from model_store.embedding_models import SHIPPED_STUDENT_REF
 
 
 def uniform_soup(nets: list[nn.Module]) -> nn.Module:
@@ -32,7 +34,7 @@ def uniform_soup(nets: list[nn.Module]) -> nn.Module:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--base", default="student@3")
+    p.add_argument("--base", default=SHIPPED_STUDENT_REF, help="the model the soup is compared with")
     p.add_argument("--ingredients", nargs="+", required=True)
     args, registry = parse_with_registry(p)
     base, _, val = load_for_validation(registry, args.base)

@@ -65,6 +65,11 @@ def draw_items(
     return train_src, q_src, sample_items(g_items, gallery_size, seed), sample_items(q_items, queries, seed + 1)
 
 
+def by_category(teachers: TeacherSet, cats: torch.Tensor):
+    """An ``embed_batches`` function: each image embedded by the teacher(s) of ``cats[its index]``."""
+    return lambda x, s: teachers(x, teachers.assignments_for_categories(cats[s : s + len(x)].tolist()))[0]
+
+
 def _bytes(registry: ModelRegistry, refs: list[str]) -> int:
     return registry.total_bytes(refs)
 
@@ -116,14 +121,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     teachers = TeacherSet(nets, tax, whole_batch=dev.startswith("cuda")).to(dev).eval()
     router = load_router(registry, args.router)[0].to(dev)
 
-    def by_category(cats: torch.Tensor):
-        return lambda x, s: teachers(x, teachers.assignments_for_categories(cats[s : s + len(x)].tolist()))[0]
-
-    emb_g_t, _ = embed_batches(by_category(g_cat), g_img, spec, b, dev)
+    emb_g_t, _ = embed_batches(by_category(teachers, g_cat), g_img, spec, b, dev)
     route, t_router = embed_batches(lambda x, s: router(x).argmax(1, keepdim=True), q_img, spec, b, dev)
     route = route[:, 0].long()
-    emb_q_routed, t_routed = embed_batches(by_category(route), q_img, spec, b, dev)
-    emb_q_oracle, t_oracle = embed_batches(by_category(q_cat), q_img, spec, b, dev)
+    emb_q_routed, t_routed = embed_batches(by_category(teachers, route), q_img, spec, b, dev)
+    emb_q_oracle, t_oracle = embed_batches(by_category(teachers, q_cat), q_img, spec, b, dev)
     teacher_params = sum(count_params(n) for n in nets.values())
     router_params = count_params(router)
     for name, emb_q, cats, secs, params, refs in (
