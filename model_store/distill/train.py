@@ -18,6 +18,17 @@ from model_store.registry import DEFAULT_ROOT, ModelRegistry
 from model_store.training.command import recipe_command
 
 
+def parse_pins(pins: list[str]) -> dict[str, str]:
+    """``["clothing=3"]`` -> ``{"clothing": "3"}``; a malformed pin stops the run before any work."""
+    out = {}
+    for pin in pins:
+        teacher, sep, version = pin.partition("=")
+        if not (sep and teacher and version):
+            raise SystemExit(f"--teacher-pin wants TEACHER=VERSION, got {pin!r}")
+        out[teacher] = version
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model_store.distill.train", description=__doc__)
     p.add_argument("what", choices=["teachers", "router", "student"])
@@ -27,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default="1", help="version to register")
     p.add_argument("--name", default="student", help="student: registry name (e.g. student-gamma0)")
     p.add_argument("--teacher-version", default="1", help="student: version of the teachers to distil")
+    p.add_argument("--teacher-pin", nargs="*", default=[], metavar="TEACHER=VERSION",
+                   help="student: another version for these teachers (e.g. clothing=3)")  # fmt: skip
     p.add_argument("--only", nargs="*", help="teachers: train only these teachers")
     p.add_argument("--init-version", help="warm start from this registered version of the same model(s)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under --out")
@@ -93,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         from model_store.distill.train_student import train_student
 
         m = train_student(cfg, args.name, args.out, registry, args.version, args.teacher_version, command,
-                          args.resume, init_version=args.init_version)  # fmt: skip
+                          args.resume, init_version=args.init_version,
+                          teacher_pins=parse_pins(args.teacher_pin))  # fmt: skip
         print(f"registered {m.ref}: {m.metrics}", flush=True)
     return 0
 

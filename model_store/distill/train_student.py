@@ -10,6 +10,7 @@ smallest validation loss L, as in [0059].
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,24 @@ from model_store.distill.jitter import affine_jitter
 from model_store.distill.loading import EMBEDDING_ARCH, load_embedding_net
 from model_store.distill.mixup import category_mixup
 from model_store.distill.models import build_embedding_net, fixed_prototypes
+from model_store.distill.taxonomy import Taxonomy
 from model_store.distill.teachers import TeacherSet
 from model_store.registry import Manifest, ModelRegistry
 from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report, seed_everything
 
 
-def load_teacher_set(registry: ModelRegistry, cfg: RecipeConfig, version: str, device: str) -> TeacherSet:
-    nets = {t: load_embedding_net(registry, f"teacher-{t}@{version}")[0] for t in cfg.taxonomy.teachers}
+def teacher_refs(taxonomy: Taxonomy, version: str, pins: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Registry ref of each teacher: ``version``, or a pinned one (one retrained teacher among older ones)."""
+    unknown = set(pins or {}) - set(taxonomy.teachers)
+    if unknown:
+        raise ValueError(f"pinned teachers {sorted(unknown)} are not in the taxonomy: {list(taxonomy.teachers)}")
+    return {t: f"teacher-{t}@{(pins or {}).get(t, version)}" for t in taxonomy.teachers}
+
+
+def load_teacher_set(
+    registry: ModelRegistry, cfg: RecipeConfig, version: str, device: str, pins: Mapping[str, str] | None = None
+) -> TeacherSet:
+    nets = {t: load_embedding_net(registry, ref)[0] for t, ref in teacher_refs(cfg.taxonomy, version, pins).items()}
     teachers = TeacherSet(nets, cfg.taxonomy, whole_batch=device.startswith("cuda")).to(device).eval()
     for p in teachers.parameters():
         p.requires_grad_(False)
@@ -100,10 +112,10 @@ def new_student(cfg: RecipeConfig) -> torch.nn.Module:
 
 def train_student(
     cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, teacher_version: str,
-    command: str, resume: bool, init_version: str | None = None,
+    command: str, resume: bool, init_version: str | None = None, teacher_pins: Mapping[str, str] | None = None,
 ) -> Manifest:  # fmt: skip
     taps = list(cfg.coral_layers)
-    teachers = load_teacher_set(registry, cfg, teacher_version, cfg.device)
+    teachers = load_teacher_set(registry, cfg, teacher_version, cfg.device, teacher_pins)
     source = ImageSource("train", cfg.preprocess)
     pool, val = data_split(cfg)
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
@@ -164,7 +176,7 @@ def train_student(
     metrics = {**best, "best_step": result.best_step, "steps": steps, "last_eval": final,
                "teacher_val_proto_acc": teacher_proto_acc,
                "train_seconds": round(result.train_seconds, 1)}  # fmt: skip
-    parents = [f"teacher-{t}@{teacher_version}" for t in cfg.taxonomy.teachers] + ([init_ref] if init_ref else [])
+    parents = [*teacher_refs(cfg.taxonomy, teacher_version, teacher_pins).values()] + ([init_ref] if init_ref else [])
     return registry.save(name, version, student.state_dict(), {
         "kind": "student", "architecture": EMBEDDING_ARCH, "config": cfg.to_dict(),
         "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics, "parents": parents,
