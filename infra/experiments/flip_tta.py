@@ -17,10 +17,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from infra.experiments.paired_bootstrap import paired_cell
 from infra.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 from model_store.distill.benchmark import embed_batches
-from model_store.distill.paired import paired_interval
-from model_store.distill.retrieval import knn_vote, similarities
 from model_store.embedding_models import SHIPPED_STUDENT_REF
 
 PLACEMENTS = (("gallery and queries", True, True), ("gallery only", True, False), ("queries only", False, True))
@@ -45,8 +44,7 @@ def placement_votes(val: ValidationKnn, net: nn.Module, style: str) -> dict[str,
     emb_q = {f: embed_batches(lambda x, s, m=m: m(x), queries, val.spec, 256)[0] for f, m in models.items()}
 
     def correct(flip_gallery: bool, flip_queries: bool) -> np.ndarray:
-        sims = similarities(emb_q[flip_queries], emb_g[flip_gallery])
-        return (knn_vote(sims, val.g_fine, len(val.to_cat), 20) == val.q_fine).numpy()
+        return val.vote_correct(emb_q[flip_queries], emb_g[flip_gallery]).numpy()
 
     return {"served": correct(False, False)} | {name: correct(g, q) for name, g, q in PLACEMENTS}
 
@@ -61,8 +59,7 @@ def main() -> None:
         served = votes.pop("served")
         print(f"{args.model} {style}: fine acc {served.mean():.4f} as served", flush=True)
         for name, ok in votes.items():
-            diff, low, high = (100 * v for v in paired_interval(served, ok))
-            print(f"  mirror-averaged, {name}: {ok.mean():.4f}, {diff:+.2f} [{low:+.2f}, {high:+.2f}] pts", flush=True)
+            print(f"  mirror-averaged, {name}: {paired_cell(served, ok)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ An interval that contains 0 means the validation queries cannot tell the two apa
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+import numpy as np
 from torch import nn
 
 from infra.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
@@ -21,22 +22,31 @@ from model_store.distill.paired import paired_interval
 from model_store.embedding_models import SHIPPED_STUDENT_REF
 
 
+def paired_cell(reference: np.ndarray, candidate: np.ndarray) -> str:
+    """'acc, diff [95 % interval] pts' of per-query correctness, paired with the reference's."""
+    mean, low, high = paired_interval(reference, candidate)
+    return f"{candidate.mean():.4f}, {mean * 100:+.2f} [{low * 100:+.2f}, {high * 100:+.2f}] pts"
+
+
+def print_paired_table(
+    reference: str, ref_ok: dict[str, np.ndarray], rows: Iterable[tuple[str, Callable[[str], np.ndarray]]]
+) -> None:
+    """A markdown table: the reference's accuracy per style, then each row's paired difference to it."""
+    styles = list(ref_ok)
+    print("| candidate | " + " | ".join(f"{s}: acc, diff [95 % interval]" for s in styles) + " |")
+    print("|---|" + "---|" * len(styles))
+    print(f"| {reference} | " + " | ".join(f"{ref_ok[s].mean():.4f}" for s in styles) + " |", flush=True)
+    for name, correct in rows:
+        print(f"| {name} | " + " | ".join(paired_cell(ref_ok[s], correct(s)) for s in styles) + " |", flush=True)
+
+
 def print_comparison(
     val: ValidationKnn, reference: str, ref_net: nn.Module, candidates: Iterable[tuple[str, nn.Module]]
 ) -> None:
-    """A markdown table: each candidate's accuracy and its paired difference to the reference."""
-    styles = list(val.sets)
-    ref = {s: val.correct(ref_net, s).numpy() for s in styles}
-    print("| candidate | " + " | ".join(f"{s}: acc, diff [95 % interval]" for s in styles) + " |")
-    print("|---|" + "---|" * len(styles))
-    print(f"| {reference} | " + " | ".join(f"{ref[s].mean():.4f}" for s in styles) + " |", flush=True)
-    for name, net in candidates:
-        cells = []
-        for s in styles:
-            ok = val.correct(net, s).numpy()
-            mean, lo, hi = paired_interval(ref[s], ok)
-            cells.append(f"{ok.mean():.4f}, {mean * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}] pts")
-        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    """Each candidate net against the reference net on the validation queries of both styles."""
+    ref_ok = {s: val.correct(ref_net, s).numpy() for s in val.sets}
+    rows = ((name, lambda s, n=net: val.correct(n, s).numpy()) for name, net in candidates)  # one net at a time
+    print_paired_table(reference, ref_ok, rows)
 
 
 def main() -> None:

@@ -57,8 +57,13 @@ class ValidationKnn:
 
     def correct(self, net: nn.Module, style: str) -> torch.Tensor:
         """[queries] bool: whether the k = 20 vote of each validation query names its fine class."""
-        emb_q, emb_g = self._embeddings(net, style)
-        pred = knn_vote(similarities(emb_q, emb_g), self.g_fine, len(self.to_cat), 20)
+        return self.vote_correct(*self._embeddings(net, style))
+
+    def vote_correct(
+        self, emb_q: torch.Tensor, emb_g: torch.Tensor, allowed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[queries] bool for embeddings made elsewhere; ``allowed`` masks the gallery per query."""
+        pred = knn_vote(similarities(emb_q, emb_g, allowed), self.g_fine, len(self.to_cat), 20)
         return pred == self.q_fine
 
     def report(self, net: nn.Module, tag: str) -> None:

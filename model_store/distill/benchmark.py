@@ -25,7 +25,7 @@ import torch
 from model_store.backbones import imagenet_lite0_weights_path
 from model_store.distill.config import N_TRAIN, RecipeConfig, held_out_split
 from model_store.distill.data import ImageSource
-from model_store.distill.loading import load_embedding_net, load_router, preprocess_of, teacher_parents
+from model_store.distill.loading import load_router, load_teacher_nets, preprocess_of, teacher_parents
 from model_store.distill.models import count_params
 from model_store.distill.paired import paired_interval
 from model_store.distill.retrieval import knn_vote, map_at_r, similarities
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # -- FIG. 1 routing: router -> teacher(s) of the category -> that category's gallery ------------
     teacher_refs = teacher_parents(manifest)
-    nets = {r.split("@")[0].removeprefix("teacher-"): load_embedding_net(registry, r)[0] for r in teacher_refs}
+    nets = load_teacher_nets(registry, teacher_refs)
     # on CUDA one input shape per teacher: every new sub-batch size costs seconds of kernel set-up
     teachers = TeacherSet(nets, tax, whole_batch=dev.startswith("cuda")).to(dev).eval()
     router = load_router(registry, args.router)[0].to(dev)

@@ -8,6 +8,8 @@ Architectures (``manifest.architecture``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 from model_store.distill.models import (
@@ -46,6 +48,11 @@ def teacher_parents(manifest: Manifest) -> list[str]:
     return [ref for ref in manifest.parents if ref.startswith("teacher-")]
 
 
+def teacher_name(ref: str) -> str:
+    """``teacher-clothing@2`` -> ``clothing``, the taxonomy's name for that teacher."""
+    return ref.split("@")[0].removeprefix("teacher-")
+
+
 def load_embedding_net(registry: ModelRegistry, ref: str) -> tuple[EmbeddingNet, Manifest]:
     """A teacher's or student's embedding net, checksum-verified, in eval mode, channels_last."""
     manifest = registry.load_manifest(ref)
@@ -58,6 +65,11 @@ def load_embedding_net(registry: ModelRegistry, ref: str) -> tuple[EmbeddingNet,
                               head_hidden=None if hidden is None else int(hidden))  # fmt: skip
     net.load_state_dict(embedding_state(registry.load_state(manifest.ref)), strict=True)
     return net.eval(), manifest
+
+
+def load_teacher_nets(registry: ModelRegistry, refs: Iterable[str]) -> dict[str, EmbeddingNet]:
+    """Each teacher's embedding net under its taxonomy name, as ``TeacherSet`` takes them."""
+    return {teacher_name(ref): load_embedding_net(registry, ref)[0] for ref in refs}
 
 
 def load_router(registry: ModelRegistry, ref: str) -> tuple[CategoryRouter, Manifest]:

@@ -29,7 +29,7 @@ from model_store.distill.config import (
 from model_store.distill.coral import CoralProjector, multi_layer_coral
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
 from model_store.distill.jitter import affine_jitter
-from model_store.distill.loading import EMBEDDING_ARCH, load_embedding_net
+from model_store.distill.loading import EMBEDDING_ARCH, load_teacher_nets
 from model_store.distill.mixup import category_mixup
 from model_store.distill.models import build_embedding_net, fixed_prototypes
 from model_store.distill.taxonomy import Taxonomy
@@ -49,7 +49,7 @@ def teacher_refs(taxonomy: Taxonomy, version: str, pins: Mapping[str, str] | Non
 def load_teacher_set(
     registry: ModelRegistry, cfg: RecipeConfig, version: str, device: str, pins: Mapping[str, str] | None = None
 ) -> TeacherSet:
-    nets = {t: load_embedding_net(registry, ref)[0] for t, ref in teacher_refs(cfg.taxonomy, version, pins).items()}
+    nets = load_teacher_nets(registry, teacher_refs(cfg.taxonomy, version, pins).values())
     teachers = TeacherSet(nets, cfg.taxonomy, whole_batch=device.startswith("cuda")).to(device).eval()
     for p in teachers.parameters():
         p.requires_grad_(False)

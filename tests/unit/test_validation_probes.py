@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import torch
 
 from infra.experiments.centered_student import centred
 from infra.experiments.flip_tta import FlipAverage, placement_votes
+from infra.experiments.val_knn import ValidationKnn
 from model_store.distill.benchmark import embed_batches
 from model_store.distill.models import build_embedding_net
 from model_store.preprocess import PreprocessSpec
 
 
-def _fake_validation(seed: int = 0) -> SimpleNamespace:
-    """24 gallery items (the k = 20 vote needs 20) and 8 queries of random pixels."""
+def _fake_validation(seed: int = 0) -> ValidationKnn:
+    """24 gallery items (the k = 20 vote needs 20) and 8 queries of random pixels, no dataset rendering."""
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(32, 32, 32, 3), dtype=np.uint8)
     fine = torch.from_numpy(rng.integers(0, 3, size=32))
-    return SimpleNamespace(
-        sets={"plain": (images[:24], images[24:])}, spec=PreprocessSpec(32, "minus_one_one"),
-        g_fine=fine[:24], q_fine=fine[24:], to_cat=torch.tensor([0, 0, 1]),
-    )  # fmt: skip
+    val = ValidationKnn.__new__(ValidationKnn)
+    val.sets, val.spec = {"plain": (images[:24], images[24:])}, PreprocessSpec(32, "minus_one_one")
+    val.g_fine, val.q_fine, val.to_cat = fine[:24], fine[24:], torch.tensor([0, 0, 1])
+    return val
 
 
 def _net() -> torch.nn.Module:
