@@ -20,7 +20,7 @@ from model_store.distill.config import RecipeConfig, held_out_split
 from model_store.distill.coral import CoralProjector
 from model_store.distill.data import ImageSource, MixedBatches
 from model_store.distill.loading import load_embedding_net
-from model_store.distill.train_student import distillation_loss, load_teacher_set
+from model_store.distill.train_student import distillation_loss, load_teacher_set, teacher_refs
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     net, manifest = load_embedding_net(registry, "student@3")
     cfg = RecipeConfig.from_dict(manifest.config)
     taps = list(cfg.coral_layers)
-    teachers = load_teacher_set(registry, cfg, "2", "cpu")
+    teachers = load_teacher_set(registry, cfg, teacher_refs(cfg.taxonomy, "2").values(), "cpu")
     projector = CoralProjector([net.backbone.block_channels(i) for i in taps], cfg.coral_dim)
     groups = [
         {"params": net.backbone.parameters(), "lr": args.lr},

@@ -10,7 +10,7 @@ smallest validation loss L, as in [0059].
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +40,16 @@ from model_store.training import TrainConfig, Trainer, confusion_matrix, save_re
 
 def teacher_refs(taxonomy: Taxonomy, version: str, pins: Mapping[str, str] | None = None) -> dict[str, str]:
     """Registry ref of each teacher: ``version``, or a pinned one (one retrained teacher among older ones)."""
-    unknown = set(pins or {}) - set(taxonomy.teachers)
+    pins = pins or {}
+    unknown = set(pins) - set(taxonomy.teachers)
     if unknown:
         raise ValueError(f"pinned teachers {sorted(unknown)} are not in the taxonomy: {list(taxonomy.teachers)}")
-    return {t: f"teacher-{t}@{(pins or {}).get(t, version)}" for t in taxonomy.teachers}
+    return {t: f"teacher-{t}@{pins.get(t, version)}" for t in taxonomy.teachers}
 
 
-def load_teacher_set(
-    registry: ModelRegistry, cfg: RecipeConfig, version: str, device: str, pins: Mapping[str, str] | None = None
-) -> TeacherSet:
-    nets = load_teacher_nets(registry, teacher_refs(cfg.taxonomy, version, pins).values())
+def load_teacher_set(registry: ModelRegistry, cfg: RecipeConfig, refs: Iterable[str], device: str) -> TeacherSet:
+    """The frozen teachers named by ``refs`` (see ``teacher_refs``), ready to embed on ``device``."""
+    nets = load_teacher_nets(registry, refs)
     teachers = TeacherSet(nets, cfg.taxonomy, whole_batch=device.startswith("cuda")).to(device).eval()
     for p in teachers.parameters():
         p.requires_grad_(False)
@@ -115,7 +115,8 @@ def train_student(
     command: str, resume: bool, init_version: str | None = None, teacher_pins: Mapping[str, str] | None = None,
 ) -> Manifest:  # fmt: skip
     taps = list(cfg.coral_layers)
-    teachers = load_teacher_set(registry, cfg, teacher_version, cfg.device, teacher_pins)
+    parent_teachers = list(teacher_refs(cfg.taxonomy, teacher_version, teacher_pins).values())
+    teachers = load_teacher_set(registry, cfg, parent_teachers, cfg.device)
     source = ImageSource("train", cfg.preprocess)
     pool, val = data_split(cfg)
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
@@ -176,7 +177,7 @@ def train_student(
     metrics = {**best, "best_step": result.best_step, "steps": steps, "last_eval": final,
                "teacher_val_proto_acc": teacher_proto_acc,
                "train_seconds": round(result.train_seconds, 1)}  # fmt: skip
-    parents = [*teacher_refs(cfg.taxonomy, teacher_version, teacher_pins).values()] + ([init_ref] if init_ref else [])
+    parents = parent_teachers + ([init_ref] if init_ref else [])
     return registry.save(name, version, student.state_dict(), {
         "kind": "student", "architecture": EMBEDDING_ARCH, "config": cfg.to_dict(),
         "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics, "parents": parents,
