@@ -128,7 +128,7 @@ class ModelRegistry:
         base = self.root / name
         if not base.is_dir():
             return []
-        found = [p.name for p in base.iterdir() if (p / MANIFEST_FILE).is_file()]
+        found = [p.name for p in base.iterdir() if not p.name.startswith(".") and (p / MANIFEST_FILE).is_file()]
         return sorted(found, key=_version_key)
 
     def latest_version(self, name: str) -> str:
@@ -254,6 +254,44 @@ class ModelRegistry:
         updated = dataclasses.replace(manifest, files={**manifest.files, name: sha256_file(target)})
         self._write_manifest(self.version_dir(ref), updated)
         return updated
+
+    def import_version(self, source: ModelRegistry, ref: str) -> tuple[Manifest, bool]:
+        """Copy a version from ``source`` (a training run's registry, say) as it is, digests checked.
+
+        Versions are immutable, so an identical copy already here is left alone (returns False) and a
+        different one under the same ``name@version`` is refused: a served model never changes under
+        its own name. The copy lands atomically and is verified again after the copy.
+        """
+        manifest = source.verify(ref)
+        target = self.root / manifest.name / manifest.version
+        if target.exists():
+            present = self.load_manifest(manifest.ref)
+            if present.files != manifest.files:
+                raise RegistryError(
+                    f"{manifest.ref} already exists at {target} with other files; versions are immutable, "
+                    "so train or save the new one under a new version"
+                )
+            self.verify(manifest.ref)
+            return present, False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{manifest.version}-", dir=target.parent))
+        try:
+            origin = source.version_dir(manifest.ref)
+            for filename in (*manifest.files, MANIFEST_FILE):
+                shutil.copyfile(origin / filename, staging / filename)
+            for filename, expected in manifest.files.items():  # the source may have changed mid-copy
+                actual = sha256_file(staging / filename)
+                if actual != expected:
+                    raise ChecksumMismatchError(origin / filename, expected, actual)
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return manifest, True
+
+    def missing_parents(self, manifest: Manifest) -> list[str]:
+        """Parents (teachers, init checkpoints) that this registry does not hold: lineage only on record."""
+        return [ref for ref in manifest.parents if not self.exists(ref)]
 
     def total_bytes(self, refs: list[str] | None = None) -> int:
         """Bytes of the stored files of ``refs`` (all versions if None)."""

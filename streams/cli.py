@@ -181,6 +181,28 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_import(args: argparse.Namespace) -> int:
+    """Promote trained versions into the registry the worker serves from, exactly as they were measured."""
+    from model_store.registry import DEFAULT_ROOT, ModelRegistry, RegistryError
+
+    source = ModelRegistry(Path(args.source))
+    target = ModelRegistry(Path(args.to) if args.to else DEFAULT_ROOT)
+    done: dict[str, list[str]] = {"imported": [], "already_present": []}
+    manifests = []
+    try:
+        for ref in args.refs:
+            manifest, copied = target.import_version(source, ref)
+            done["imported" if copied else "already_present"].append(manifest.ref)
+            manifests.append(manifest)
+    except (RegistryError, ValueError) as exc:
+        print(json.dumps({"error": str(exc), **done}), file=sys.stderr)
+        return 1
+    not_here = {m.ref: missing for m in manifests if (missing := target.missing_parents(m))}
+    print(json.dumps({**done, "parents_not_here": not_here, "registry": str(target.root),
+                      "registry_bytes": target.total_bytes()}))  # fmt: skip
+    return 0
+
+
 def _quality_line(quality: dict | None) -> str | None:
     if not quality:
         return None
@@ -301,7 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--check", action="store_true")
     sc.set_defaults(fn=cmd_schemas)
 
-    sub.add_parser("models", help="list embedding models").set_defaults(fn=cmd_models)
+    mo = sub.add_parser("models", help="list embedding models (or import versions: catalog models import --help)")
+    mo.set_defaults(fn=cmd_models)
+    mi = mo.add_subparsers(dest="models_cmd").add_parser(
+        "import", help="copy versions from another registry (a training run's) into the served one, digests checked"
+    )
+    mi.add_argument("refs", nargs="+", help="name@version (a bare name means its latest version)")
+    mi.add_argument("--from", dest="source", required=True, help="registry folder the versions come from")
+    mi.add_argument("--to", help="registry folder to copy into (default: the shipped model_store/artifacts)")
+    mi.set_defaults(fn=cmd_models_import)
 
     rp = sub.add_parser("report", help="read the output topics and score a produced run against its truth file")
     rp.add_argument("--truth", required=True)

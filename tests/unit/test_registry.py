@@ -152,3 +152,55 @@ def test_attach_adds_a_verified_file_and_keeps_the_weights(tmp_path: Path) -> No
         registry.verify("m@1")
     with pytest.raises(RegistryError):
         registry.attach("m@1", report, name="weights.pt")
+
+
+def _two_registries(tmp_path: Path) -> tuple[ModelRegistry, ModelRegistry]:
+    source, target = ModelRegistry(tmp_path / "runs"), ModelRegistry(tmp_path / "shipped")
+    source.save("teacher", "1", _state(), _fields(parents=[]))
+    source.save("m", "3", _state(), _fields(parents=["teacher@1", "m@2"]))
+    return source, target
+
+
+def test_import_copies_a_version_byte_for_byte_and_verifies_it(tmp_path: Path) -> None:
+    source, target = _two_registries(tmp_path)
+    manifest, copied = target.import_version(source, "m")  # a bare name: the latest version
+    assert copied and manifest.ref == "m@3" and target.versions("m") == ["3"]
+    assert target.verify("m@3").files == source.load_manifest("m@3").files
+    assert target.load_manifest("m@3").created_at == source.load_manifest("m@3").created_at
+    for name in ("weights.pt", "manifest.json"):
+        assert (tmp_path / "shipped/m/3" / name).read_bytes() == (tmp_path / "runs/m/3" / name).read_bytes()
+    assert target.missing_parents(manifest) == ["teacher@1", "m@2"]
+    target.import_version(source, "teacher@1")
+    assert target.missing_parents(manifest) == ["m@2"]
+    assert not list((tmp_path / "shipped/m").glob(".*")), "no staging folder is left behind"
+
+
+def test_import_again_is_a_no_op_and_a_different_same_version_is_refused(tmp_path: Path) -> None:
+    source, target = _two_registries(tmp_path)
+    target.import_version(source, "m@3")
+    assert target.import_version(source, "m@3")[1] is False
+    other = ModelRegistry(tmp_path / "other")
+    other.save("m", "3", {"w": torch.ones(2)}, _fields())
+    with pytest.raises(RegistryError, match="immutable"):
+        target.import_version(other, "m@3")
+    assert target.verify("m@3").files == source.load_manifest("m@3").files
+
+
+def test_import_refuses_a_corrupt_source_and_writes_nothing(tmp_path: Path) -> None:
+    source, target = _two_registries(tmp_path)
+    weights = tmp_path / "runs/m/3/weights.pt"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"x")
+    with pytest.raises(ChecksumMismatchError):
+        target.import_version(source, "m@3")
+    assert not target.exists("m@3") and not list((tmp_path / "shipped").rglob("*.pt"))
+    with pytest.raises(ArtifactMissingError):
+        target.import_version(source, "m@9")
+
+
+def test_a_staging_folder_is_not_a_version(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path)
+    reg.save("m", "1", _state(), _fields())
+    staging = tmp_path / "m" / ".2-abc"
+    staging.mkdir()
+    (staging / "manifest.json").write_text((tmp_path / "m/1/manifest.json").read_text())
+    assert reg.versions("m") == ["1"] and reg.latest_version("m") == "1"
