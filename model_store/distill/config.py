@@ -23,6 +23,10 @@ VAL_SPLIT_SEED = 0  # fixed: every model of the recipe holds out the same valida
 VAL_RENDER_SEED = 1
 
 
+# where and how fast a run goes, not what it learns: a run may resume on other hardware
+RUN_ONLY_FIELDS = ("device", "threads", "loader_workers", "checkpoint_every")
+
+
 @dataclass(frozen=True)
 class RecipeConfig:
     image_size: int = 64
@@ -69,6 +73,10 @@ class RecipeConfig:
         out["coral_layers"] = list(self.coral_layers)
         out["class_weights"] = None if self.class_weights is None else list(self.class_weights)
         return out
+
+    def recipe_identity(self) -> dict[str, Any]:
+        """What must match for a checkpoint to continue this run: the recipe without ``RUN_ONLY_FIELDS``."""
+        return {k: v for k, v in self.to_dict().items() if k not in RUN_ONLY_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RecipeConfig:

@@ -160,7 +160,9 @@ def train_student(
 
     tcfg = TrainConfig(total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
                        checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints",
-                       select_metric="neg_val_loss", loader_workers=cfg.loader_workers)  # fmt: skip
+                       select_metric="neg_val_loss", loader_workers=cfg.loader_workers,
+                       run_identity={"model": name, "teachers": parent_teachers, "init": init_ref,
+                                     "recipe": cfg.recipe_identity()})  # fmt: skip
     trainer = Trainer(student, opt, sched, step_fn, batches, tcfg, eval_fn=evaluate)
     result = trainer.fit(resume=resume)
     student.load_state_dict(trainer.final_state())

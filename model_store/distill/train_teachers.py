@@ -18,11 +18,12 @@ from model_store.registry import Manifest, ModelRegistry
 from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report, seed_everything
 
 
-def _train_config(cfg: RecipeConfig, steps: int, out: Path, select: str) -> TrainConfig:
+def _train_config(cfg: RecipeConfig, steps: int, out: Path, select: str, model: str, init: str | None) -> TrainConfig:
     return TrainConfig(
         total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
         checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints", select_metric=select,
         loader_workers=cfg.loader_workers,
+        run_identity={"model": model, "init": init, "recipe": cfg.recipe_identity()},
     )  # fmt: skip
 
 
@@ -89,7 +90,7 @@ def train_teacher(
     opt, sched = adamw_onecycle(model.net.backbone, model.net.proj, cfg, steps)
 
     trainer = Trainer(model, opt, sched, _cross_entropy_step(cfg, label_map), batches,
-                      _train_config(cfg, steps, out, "val_acc"),
+                      _train_config(cfg, steps, out, "val_acc", f"teacher-{name}", init_ref),
                       eval_fn=_classify_eval(x_val, y_val, cfg.device))  # fmt: skip
     result = trainer.fit(resume=resume)
     model.load_state_dict(trainer.final_state())
@@ -123,7 +124,7 @@ def train_router(
     opt, sched = adamw_onecycle(model.backbone, model.head, cfg, steps)
 
     trainer = Trainer(model, opt, sched, _cross_entropy_step(cfg, to_cat), batches,
-                      _train_config(cfg, steps, out, "val_acc"),
+                      _train_config(cfg, steps, out, "val_acc", "router", None),
                       eval_fn=_classify_eval(x_val, y_val, cfg.device))  # fmt: skip
     result = trainer.fit(resume=resume)
     model.load_state_dict(trainer.final_state())

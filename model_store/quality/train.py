@@ -34,6 +34,10 @@ from model_store.training.command import recipe_command
 DEFAULT_STEPS = {"background": 5000, "position": 4000, "visual": 2000}
 
 
+# where a run goes and how fast, not what it learns: a checkpoint resumes whatever these say
+_RUN_ONLY_ARGS = {"threads", "checkpoint_every", "resume", "run_dir", "registry", "version", "overwrite", "no_save"}
+
+
 def make_task(args: argparse.Namespace) -> Any:
     if args.model == "background":
         return BackgroundTask(recolour=args.recolour, grid=args.grid)
@@ -103,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = TrainConfig(
         total_steps=steps, seed=args.seed, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
         checkpoint_dir=run_dir / "checkpoints", select_metric=task.select_metric,
+        run_identity={k: v for k, v in vars(args).items() if k not in _RUN_ONLY_ARGS},
     )  # fmt: skip
     trainer = Trainer(
         model, optimizer, scheduler, task.step, sampler, config,

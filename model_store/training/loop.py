@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +46,8 @@ class TrainConfig:
     prefetch: bool = True  # build the next batch in a thread while this step runs
     loader_workers: int = 0  # >0: build batches in this many worker processes (a GPU outruns one thread)
     stop_after: int | None = None  # stop once this many steps are done (a deliberate interruption)
+    # what makes two runs the same run (recipe, parents); a checkpoint of another run is refused on resume
+    run_identity: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -57,6 +59,26 @@ class TrainResult:
     best_state: dict[str, torch.Tensor] | None = None
     finished: bool = False
     train_seconds: float = 0.0  # wall time of the steps (batch wait included), summed over resumed runs
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint found on resume belongs to a run with another recipe or other parents."""
+
+
+def _canonical(identity: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """JSON-shaped (tuples become lists), so that a stored identity compares equal to a fresh one."""
+    return None if identity is None else json.loads(json.dumps(identity, sort_keys=True, default=str))
+
+
+def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(stored) | set(wanted)):
+        a, b = stored.get(key), wanted.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: checkpoint {a!r}, this run {b!r}")
+    return out
 
 
 class _StepBatches(torch.utils.data.Dataset):
@@ -103,10 +125,12 @@ class Trainer:
             "best": {"step": r.best_step, "value": r.best_value, "state": r.best_state},
             "finished": r.finished,
             "train_seconds": r.train_seconds,
+            "run_identity": _canonical(self.config.run_identity),
         }
 
     def _restore(self, path: Path) -> None:
         payload = load_checkpoint(path)
+        self._check_identity(path, payload.get("run_identity"))
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         if self.scheduler is not None and payload["scheduler"] is not None:
@@ -123,6 +147,19 @@ class Trainer:
             train_seconds=float(payload.get("train_seconds", 0.0)),
         )
         print(f"resumed from {path} at step {payload['step']}", file=sys.stderr, flush=True)
+
+    def _check_identity(self, path: Path, stored: Mapping[str, Any] | None) -> None:
+        wanted = _canonical(self.config.run_identity)
+        if wanted is None:
+            return
+        if stored is None:  # written before checkpoints carried it
+            print(f"warning: {path} records no run identity; resuming it unchecked", file=sys.stderr, flush=True)
+            return
+        diffs = _differences(stored, wanted)
+        if diffs:
+            raise CheckpointMismatchError(
+                f"{path} belongs to another run ({'; '.join(diffs[:8])}); give this run its own --out or drop --resume"
+            )
 
     # -- evaluation --------------------------------------------------------------------------
     def _evaluate(self, step: int) -> dict[str, float]:

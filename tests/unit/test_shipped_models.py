@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from model_store.distill.config import RUN_ONLY_FIELDS
 from model_store.embedding_models import load_embedding_model
 from model_store.quality.scorer import DEFAULT_REFS
 from model_store.registry import ModelRegistry
@@ -38,7 +39,7 @@ def test_student_parents_are_the_shipped_teachers(registry: ModelRegistry) -> No
         assert all(registry.exists(t) for t in manifest.parents)
     served, ablation = (registry.load_manifest(r).config for r in ("student@17", "student-gamma0@2"))
     assert (served["gamma"], ablation["gamma"]) == (1.0, 0.0)
-    run_only = {"gamma", "device", "threads", "loader_workers", "checkpoint_every"}  # not the recipe
+    run_only = {"gamma", *RUN_ONLY_FIELDS}  # the ablated term, and what is not the recipe
     assert {k: v for k, v in served.items() if k not in run_only} == {
         k: v for k, v in ablation.items() if k not in run_only
     }

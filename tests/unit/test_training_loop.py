@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
-from model_store.training import TrainConfig, Trainer, confusion_matrix, latest_checkpoint, save_report
+from model_store.training import (
+    CheckpointMismatchError,
+    TrainConfig,
+    Trainer,
+    confusion_matrix,
+    latest_checkpoint,
+    save_report,
+)
 
 TOTAL = 12
 
@@ -89,3 +97,19 @@ def test_worker_processes_feed_the_same_batches_as_the_prefetch_thread(tmp_path)
         b = other.model.state_dict()
         for key in a:
             assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
+    recipe = {"recipe": {"gamma": 1.0, "coral_layers": (10, 14)}, "teachers": ["t@4"]}
+    _trainer(tmp_path / "h", stop_after=7, run_identity=recipe).fit()
+    other = {"recipe": {"gamma": 0.0, "coral_layers": (10, 14)}, "teachers": ["t@4"]}
+    with pytest.raises(CheckpointMismatchError, match=r"recipe\.gamma: checkpoint 1\.0, this run 0\.0"):
+        _trainer(tmp_path / "h", run_identity=other).fit(resume=True)
+    same = {"teachers": ["t@4"], "recipe": {"coral_layers": [10, 14], "gamma": 1.0}}  # as read back from JSON
+    assert _trainer(tmp_path / "h", run_identity=same).fit(resume=True).finished
+
+
+def test_a_checkpoint_without_an_identity_resumes_with_a_warning(tmp_path, capsys):
+    _trainer(tmp_path / "i", stop_after=7).fit()  # no identity recorded, as before identities existed
+    assert _trainer(tmp_path / "i", run_identity={"recipe": {"gamma": 1.0}}).fit(resume=True).finished
+    assert "records no run identity" in capsys.readouterr().err
