@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from model_store.registry import ModelRegistry
-from streams.cli import main
+from streams.cli import build_parser
+
+
+def main(argv: list[str]) -> int:
+    """The command as ``catalog`` parses and runs it, without re-pointing the process's logging at pytest's capture."""
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args) or 0)
 
 
 def _save(registry: ModelRegistry, name: str, version: str, parents: list[str]) -> None:
