@@ -112,6 +112,20 @@ def _to_storage(state: Mapping[str, torch.Tensor], half: bool) -> dict[str, torc
     return out
 
 
+def _check_files(manifest: Manifest, directory: Path, names: list[str] | None = None) -> None:
+    """Each of ``names`` (all the manifest's files if None) is in ``directory`` with its recorded sha256."""
+    for name in sorted(manifest.files) if names is None else names:
+        expected = manifest.files.get(name)
+        path = directory / name
+        if expected is None:
+            raise ArtifactMissingError(f"{manifest.ref}: {directory / MANIFEST_FILE} lists no {name!r}")
+        if not path.is_file():
+            raise ArtifactMissingError(f"{manifest.ref}: file {path} is missing (manifest expects sha256 {expected})")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ChecksumMismatchError(path, expected, actual)
+
+
 class ModelRegistry:
     """Save, list and load versioned artifacts below ``root``."""
 
@@ -205,20 +219,7 @@ class ModelRegistry:
     def verify(self, ref: str, filename: str | None = None) -> Manifest:
         """Check the sha256 of ``filename`` (all files if None) against the manifest."""
         manifest = self.load_manifest(ref)
-        directory = self.version_dir(ref)
-        names = [filename] if filename is not None else sorted(manifest.files)
-        for name in names:
-            expected = manifest.files.get(name)
-            path = directory / name
-            if expected is None:
-                raise ArtifactMissingError(f"{manifest.ref}: {directory / MANIFEST_FILE} lists no {name!r}")
-            if not path.is_file():
-                raise ArtifactMissingError(
-                    f"{manifest.ref}: file {path} is missing (manifest expects sha256 {expected})"
-                )
-            actual = sha256_file(path)
-            if actual != expected:
-                raise ChecksumMismatchError(path, expected, actual)
+        _check_files(manifest, self.version_dir(ref), [filename] if filename is not None else None)
         return manifest
 
     def load_state(self, ref: str, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
@@ -279,10 +280,7 @@ class ModelRegistry:
             origin = source.version_dir(manifest.ref)
             for filename in (*manifest.files, MANIFEST_FILE):
                 shutil.copyfile(origin / filename, staging / filename)
-            for filename, expected in manifest.files.items():  # the source may have changed mid-copy
-                actual = sha256_file(staging / filename)
-                if actual != expected:
-                    raise ChecksumMismatchError(origin / filename, expected, actual)
+            _check_files(manifest, staging)  # the source may have changed mid-copy
             os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

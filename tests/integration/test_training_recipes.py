@@ -17,9 +17,13 @@ pytestmark = pytest.mark.integration
 TINY = ["--epochs", "1", "--samples-per-epoch", "128", "--eval-every", "2", "--threads", "1"]
 
 
-def _train(registry: Path, out: Path, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "model_store.distill.train", *args, "--registry", str(registry),
+def _run(registry: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "model_store.distill.train", *args, "--registry", str(registry),
                            "--out", str(out), *TINY], capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def _train(registry: Path, out: Path, *args: str) -> str:
+    done = _run(registry, out, *args)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -50,9 +54,7 @@ def test_student_distils_from_the_shipped_teachers(tmp_path: Path) -> None:
     assert manifest.config["mirror_targets"] is True and "--mirror-targets" in manifest.command
     assert 0.0 < manifest.metrics["val_l2"] < 2.0  # unit vectors: 0 is a perfect copy, 2 orthogonal on average
     assert registry.load_state("student@5")
-    other = subprocess.run([sys.executable, "-m", "model_store.distill.train", "student", "--teacher-version", "2",
-                            "--version", "6", "--mirror-targets", "--gamma", "0", "--registry", str(reg),
-                            "--out", str(tmp_path / "student"), "--resume", *TINY],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    other = _run(reg, tmp_path / "student", "student", "--teacher-version", "2", "--version", "6", "--mirror-targets",
+                 "--gamma", "0", "--resume")  # fmt: skip
     assert other.returncode != 0 and "recipe.gamma: checkpoint 1.0, this run 0.0" in other.stderr, other.stderr[-2000:]
     assert not registry.exists("student@6")
