@@ -15,6 +15,7 @@ import torch
 from model_store.datasets.fashion_mnist import train_val_split
 from model_store.distill.taxonomy import Taxonomy
 from model_store.preprocess import PreprocessSpec
+from model_store.training import TrainConfig
 
 N_TRAIN = 60_000
 VAL_SPLIT_SEED = 0  # fixed: every model of the recipe holds out the same validation items
@@ -119,6 +120,26 @@ def data_split(cfg: RecipeConfig) -> tuple[np.ndarray, np.ndarray]:
 def held_out_split(cfg: RecipeConfig) -> tuple[np.ndarray, np.ndarray]:
     """(training pool, ALL held-out items): no model of the recipe ever trains on the latter."""
     return train_val_split(N_TRAIN, cfg.val_fraction, VAL_SPLIT_SEED)
+
+
+def train_config(
+    cfg: RecipeConfig,
+    steps: int,
+    out: Path,
+    select: str,
+    model: str,
+    init: str | None,
+    teachers: list[str] | None = None,
+) -> TrainConfig:
+    """The loop's settings for one run of the recipe; ``run_identity`` keeps resume on the same run."""
+    identity: dict[str, Any] = {"model": model, "init": init, "recipe": cfg.recipe_identity()}
+    if teachers is not None:
+        identity["teachers"] = teachers
+    return TrainConfig(
+        total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
+        checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints", select_metric=select,
+        loader_workers=cfg.loader_workers, run_identity=identity,
+    )  # fmt: skip
 
 
 def adamw_onecycle(

@@ -25,6 +25,7 @@ from model_store.distill.config import (
     data_description,
     data_split,
     item_weights,
+    train_config,
 )
 from model_store.distill.coral import CoralProjector, multi_layer_coral
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
@@ -35,7 +36,7 @@ from model_store.distill.models import build_embedding_net, fixed_prototypes
 from model_store.distill.taxonomy import Taxonomy
 from model_store.distill.teachers import TeacherSet
 from model_store.registry import Manifest, ModelRegistry
-from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report, seed_everything
+from model_store.training import Trainer, confusion_matrix, save_report, seed_everything
 
 
 def teacher_refs(taxonomy: Taxonomy, version: str, pins: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -158,11 +159,7 @@ def train_student(
         acc = float(((v @ protos.T).argmax(1) == fine_val).float().mean())
         return {"val_l2": l2, "val_coral": coral, "val_proto_acc": acc, "neg_val_loss": -(l2 + cfg.gamma * coral)}
 
-    tcfg = TrainConfig(total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
-                       checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints",
-                       select_metric="neg_val_loss", loader_workers=cfg.loader_workers,
-                       run_identity={"model": name, "teachers": parent_teachers, "init": init_ref,
-                                     "recipe": cfg.recipe_identity()})  # fmt: skip
+    tcfg = train_config(cfg, steps, out, "neg_val_loss", name, init_ref, teachers=parent_teachers)
     trainer = Trainer(student, opt, sched, step_fn, batches, tcfg, eval_fn=evaluate)
     result = trainer.fit(resume=resume)
     student.load_state_dict(trainer.final_state())

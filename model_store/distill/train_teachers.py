@@ -10,21 +10,19 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from model_store.distill.config import VAL_RENDER_SEED, RecipeConfig, adamw_onecycle, data_description, data_split
+from model_store.distill.config import (
+    VAL_RENDER_SEED,
+    RecipeConfig,
+    adamw_onecycle,
+    data_description,
+    data_split,
+    train_config,
+)
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
 from model_store.distill.loading import EMBEDDING_ARCH, ROUTER_ARCH
 from model_store.distill.models import PrototypeHead, TeacherNet, build_embedding_net, build_router
 from model_store.registry import Manifest, ModelRegistry
-from model_store.training import TrainConfig, Trainer, confusion_matrix, save_report, seed_everything
-
-
-def _train_config(cfg: RecipeConfig, steps: int, out: Path, select: str, model: str, init: str | None) -> TrainConfig:
-    return TrainConfig(
-        total_steps=steps, seed=cfg.seed, device=cfg.device, eval_every=cfg.eval_every,
-        checkpoint_every=cfg.checkpoint_every, checkpoint_dir=out / "checkpoints", select_metric=select,
-        loader_workers=cfg.loader_workers,
-        run_identity={"model": model, "init": init, "recipe": cfg.recipe_identity()},
-    )  # fmt: skip
+from model_store.training import Trainer, confusion_matrix, save_report, seed_everything
 
 
 def new_teacher(cfg: RecipeConfig, classes: Sequence[int]) -> TeacherNet:
@@ -90,7 +88,7 @@ def train_teacher(
     opt, sched = adamw_onecycle(model.net.backbone, model.net.proj, cfg, steps)
 
     trainer = Trainer(model, opt, sched, _cross_entropy_step(cfg, label_map), batches,
-                      _train_config(cfg, steps, out, "val_acc", f"teacher-{name}", init_ref),
+                      train_config(cfg, steps, out, "val_acc", f"teacher-{name}", init_ref),
                       eval_fn=_classify_eval(x_val, y_val, cfg.device))  # fmt: skip
     result = trainer.fit(resume=resume)
     model.load_state_dict(trainer.final_state())
@@ -124,7 +122,7 @@ def train_router(
     opt, sched = adamw_onecycle(model.backbone, model.head, cfg, steps)
 
     trainer = Trainer(model, opt, sched, _cross_entropy_step(cfg, to_cat), batches,
-                      _train_config(cfg, steps, out, "val_acc", "router", None),
+                      train_config(cfg, steps, out, "val_acc", "router", None),
                       eval_fn=_classify_eval(x_val, y_val, cfg.device))  # fmt: skip
     result = trainer.fit(resume=resume)
     model.load_state_dict(trainer.final_state())
