@@ -30,3 +30,9 @@ class TransientFailure(ProcessingError):
     """A dependency failed in a way that may heal (timeouts, outages)."""
 
     retryable = True
+
+
+class ConfigurationError(ProcessingError):
+    """The deployment is set up wrongly (a setting, an alias, a schema); no retry can fix it."""
+
+    retryable = False

@@ -1,4 +1,16 @@
-"""Confirmed labels from moderation turn gallery rows into trusted KNN voters."""
+"""Confirmed labels from moderation turn gallery rows into trusted KNN voters.
+
+The hand-off with the image path, which may run in another process at the same time, is a
+write-then-check on both sides (``LabelStore`` reads are strongly consistent):
+
+- a label is written to the label store first, then the gallery row is read and rewritten;
+- an image upsert reads the label store, upserts its row, then reads the label store again
+  and rewrites the rows whose label appeared or changed meanwhile.
+
+Whichever side writes its row last has seen the other's write, so a confirmed label can never
+be overwritten by a guess. A label whose image has not arrived yet is kept in the store and
+taken by the image when it comes.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from processors.label_store import LabelStore, StoredLabel
 from processors.vector_index import GalleryItem, VectorIndex
 
 
@@ -23,15 +36,14 @@ class LabelResult:
     unknown: tuple[str, ...]
 
 
-def apply_labels(index: VectorIndex, updates: Sequence[LabelUpdate], label_source: str = "confirmed") -> LabelResult:
-    """Rewrite the label of products already embedded; unknown products are reported, not invented.
-
-    A row needs a vector, so a label that arrives before its image cannot be stored
-    here: the caller decides (the worker dead-letters it for replay).
-    """
+def apply_labels(
+    index: VectorIndex, store: LabelStore, updates: Sequence[LabelUpdate], label_source: str = "confirmed"
+) -> LabelResult:
+    """Store every label, then rewrite the rows of products already embedded; report the others."""
     latest = {u.product_id: u for u in updates}
-    rows = index.fetch(list(latest), with_vectors=True)
     now_ms = int(time.time() * 1000)
+    store.put([StoredLabel(pid, u.category, label_source, now_ms) for pid, u in latest.items()])
+    rows = index.fetch(list(latest), with_vectors=True)
     items = [
         GalleryItem(
             product_id=pid,
@@ -50,3 +62,8 @@ def apply_labels(index: VectorIndex, updates: Sequence[LabelUpdate], label_sourc
         applied=tuple(i.product_id for i in items),
         unknown=tuple(pid for pid in latest if pid not in rows),
     )
+
+
+def embedded_products(index: VectorIndex, product_ids: Sequence[str]) -> set[str]:
+    """Which of these products have a gallery row now (a pending label's image arrived)."""
+    return set(index.fetch(list(product_ids)))

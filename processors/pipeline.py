@@ -19,7 +19,8 @@ from processors.embedding import TorchEmbedder
 from processors.errors import InputRejected, ProcessingError
 from processors.inference import QualityScorer, run_models
 from processors.intake import DecodedImage, ImageIntake
-from processors.knn_vote import Neighbour, vote_category
+from processors.knn_vote import CategoryVote, Neighbour, vote_category
+from processors.label_store import LabelStore, StoredLabel
 from processors.requests import Enrichment, ImageRequest, Outcome, Rejection
 from processors.vector_index import GalleryItem, VectorIndex
 
@@ -46,12 +47,14 @@ class EnrichmentPipeline:
         embedder: TorchEmbedder,
         index: VectorIndex,
         quality: QualityScorer | None = None,
+        labels: LabelStore | None = None,
     ) -> None:
         self.config = config
         self.intake = intake
         self.embedder = embedder
         self.index = index
         self.quality = quality
+        self.labels = labels
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._index_io = ThreadPoolExecutor(1, thread_name_prefix="vector-index")
 
@@ -67,6 +70,8 @@ class EnrichmentPipeline:
 
     async def start(self) -> None:
         await self.run_index(self.index.ensure_collection)
+        if self.labels is not None:
+            await self.run_index(self.labels.ensure_collection)
 
     async def process_batch(self, requests: Sequence[ImageRequest]) -> list[Outcome]:
         t_batch = time.perf_counter()
@@ -107,25 +112,13 @@ class EnrichmentPipeline:
             timings["quality"] = inference.quality_ms
         timings["inference"] = _ms(t0)
         qualities = inference.quality or [None] * len(good)
-        t0 = time.perf_counter()
-        neighbours, existing = await self.run_index(self._lookup, batch_requests, vectors)
-        timings["search"] = _ms(t0)
-        enrichments = []
-        for (slot, decoded), request, found in zip(good, batch_requests, neighbours, strict=True):
-            others = [n for n in found if n.product_id != request.product_id]
-            vote = vote_category(others, self.config.knn_k)
-            enrichments.append((slot, decoded, request, vote, tuple(others[: self.config.similar_k])))
-        if self.config.upsert:
-            t0 = time.perf_counter()
-            items = self._gallery_items(
-                batch_requests,
-                vectors,
-                [e[3].label for e in enrichments],
-                existing,
-                [q.total if q else None for q in qualities],
-            )
-            await self.run_index(self.index.upsert, items)
-            timings["upsert"] = _ms(t0)
+        totals = [q.total if q else None for q in qualities]
+        # one executor job: the single index thread makes read-decide-write atomic against label jobs
+        votes, similars = await self.run_index(self._index_stage, batch_requests, vectors, totals, timings)
+        enrichments = [
+            (slot, decoded, request, vote, similar)
+            for (slot, decoded), request, vote, similar in zip(good, batch_requests, votes, similars, strict=True)
+        ]
         for (slot, decoded, request, vote, similar), quality in zip(enrichments, qualities, strict=True):
             outcomes[slot] = Enrichment(
                 request=request,
@@ -139,13 +132,48 @@ class EnrichmentPipeline:
                 quality=quality,
             )
 
-    def _lookup(
-        self, requests: Sequence[ImageRequest], vectors: np.ndarray
-    ) -> tuple[list[list[Neighbour]], dict[str, dict]]:
+    def _index_stage(
+        self,
+        requests: Sequence[ImageRequest],
+        vectors: np.ndarray,
+        totals: Sequence[float | None],
+        timings: dict[str, float],
+    ) -> tuple[list[CategoryVote], list[tuple[Neighbour, ...]]]:
+        """Search, vote, and (when upserting) read-decide-write the rows; runs on the index thread."""
+        t0 = time.perf_counter()
         limit = max(self.config.knn_k, self.config.similar_k) + 1  # +1: the product itself may be trusted
         found = self.index.search(vectors, limit, self.config.trusted_label_sources)
-        existing = self.index.fetch([r.product_id for r in requests]) if self.config.upsert else {}
-        return found, existing
+        timings["search"] = _ms(t0)
+        votes, similars = [], []
+        for request, hits in zip(requests, found, strict=True):
+            others = [n for n in hits if n.product_id != request.product_id]
+            votes.append(vote_category(others, self.config.knn_k))
+            similars.append(tuple(others[: self.config.similar_k]))
+        if self.config.upsert:
+            t0 = time.perf_counter()
+            self._write_rows(requests, vectors, [v.label for v in votes], totals)
+            timings["upsert"] = _ms(t0)
+        return votes, similars
+
+    def _write_rows(
+        self,
+        requests: Sequence[ImageRequest],
+        vectors: np.ndarray,
+        voted: Sequence[str | None],
+        totals: Sequence[float | None],
+    ) -> None:
+        """Upsert, then re-read the label store and fix rows whose trusted label arrived meanwhile."""
+        ids = [r.product_id for r in requests]
+        existing = self.index.fetch(ids)
+        before = self.labels.get(ids) if self.labels is not None else {}
+        items = self._gallery_items(requests, vectors, voted, existing, totals, before)
+        self.index.upsert(items)
+        if self.labels is None:
+            return
+        after = self.labels.get(ids)
+        late = [it for it in items if after.get(it.product_id) not in (None, before.get(it.product_id))]
+        if late:
+            self.index.upsert([_with_label(it, after[it.product_id]) for it in late])
 
     def _gallery_items(
         self,
@@ -154,14 +182,19 @@ class EnrichmentPipeline:
         voted: Sequence[str | None],
         existing: dict[str, dict],
         quality_totals: Sequence[float | None] | None = None,
+        stored_labels: dict[str, StoredLabel] | None = None,
     ) -> list[GalleryItem]:
         """Newest image per product wins; a stored trusted or seller label is never downgraded to a guess."""
         now_ms = int(time.time() * 1000)
         by_product: dict[str, GalleryItem] = {}
         totals = quality_totals or [None] * len(requests)
+        stored = stored_labels or {}
         for request, vector, label, total in zip(requests, vectors, voted, totals, strict=True):
             row = existing.get(request.product_id)
-            if row and row["label_source"] in self.config.trusted_label_sources:
+            trusted = stored.get(request.product_id)
+            if trusted is not None:
+                category, source = trusted.category, trusted.label_source
+            elif row and row["label_source"] in self.config.trusted_label_sources:
                 category, source = row["category"], row["label_source"]
             elif request.category_hint:
                 category, source = request.category_hint, "seller"
@@ -185,3 +218,15 @@ class EnrichmentPipeline:
         self._inference.shutdown(wait=True)
         self._index_io.shutdown(wait=True)
         self.index.close()
+
+
+def _with_label(item: GalleryItem, label: StoredLabel) -> GalleryItem:
+    return GalleryItem(
+        product_id=item.product_id,
+        embedding=item.embedding,
+        category=label.category,
+        label_source=label.label_source,
+        seller_id=item.seller_id,
+        updated_at_ms=item.updated_at_ms,
+        quality_total=item.quality_total,
+    )

@@ -16,11 +16,14 @@ from typing import Any, TypeVar
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from processors.errors import TransientFailure
+from processors.errors import ConfigurationError, TransientFailure
+from processors.index_params import build_params, search_params
 from processors.knn_vote import Neighbour
 
 T = TypeVar("T")
 LABEL_SOURCES = ("confirmed", "seller", "predicted")
+NO_QUALITY = -1.0  # stored for "no quality score": nullable fields need Milvus 2.5, scores lie in [0, 1]
+STRONG = "Strong"  # reads that decide a write, and counts, must see every acknowledged write
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -30,8 +33,11 @@ class VectorIndexConfig:
     collection_prefix: str = "catalog"
     token: str | None = None
     index_type: str = "HNSW"
+    index_params: tuple[tuple[str, Any], ...] = ()
     metric: str = "COSINE"
     search_ef: int = 128
+    search_nprobe: int = 32
+    search_consistency: str = "Bounded"
 
 
 @dataclass(frozen=True)
@@ -50,23 +56,39 @@ def collection_name(prefix: str, model_id: str, model_version: str) -> str:
     return _SAFE_ID.sub("_", f"{prefix}_{model_id}_{model_version}")
 
 
+def alias_name(prefix: str) -> str:
+    """The stable name workers use: it points at the collection of the model in service."""
+    return _SAFE_ID.sub("_", f"{prefix}_gallery")
+
+
 def _quote(values: Sequence[str]) -> str:
     return json.dumps(list(values))
 
 
 class VectorIndex:
-    """Batched access to one Milvus collection; every method is one client call or few."""
+    """Batched access to one Milvus collection; every method is one client call or few.
 
-    def __init__(self, config: VectorIndexConfig, collection: str, dim: int) -> None:
+    With ``alias`` set, every read and write goes through the alias (bound to ``collection``
+    by ``ensure_collection``), so a model switch can later move it atomically.
+    """
+
+    def __init__(self, config: VectorIndexConfig, collection: str, dim: int, alias: str | None = None) -> None:
         self.config = config
         self.collection = collection
         self.dim = dim
+        self.alias = alias
         self._client: MilvusClient | None = None
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    @property
+    def target(self) -> str:
+        """The name every data call uses: the alias when there is one."""
+        return self.alias or self.collection
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one client call; anything but a configuration error means "index unavailable"."""
         try:
             return fn()
-        except TransientFailure:
+        except (TransientFailure, ConfigurationError):
             raise
         except Exception as exc:  # pymilvus raises many types; all mean "index unavailable"
             self._client = None
@@ -78,7 +100,7 @@ class VectorIndex:
             uri = self.config.uri
             if "://" not in uri:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
-            self._client = self._call("connect", lambda: self._connect(uri))
+            self._client = self.call("connect", lambda: self._connect(uri))
         return self._client
 
     def _connect(self, uri: str) -> MilvusClient:
@@ -98,13 +120,38 @@ class VectorIndex:
             schema.add_field("category", DataType.VARCHAR, max_length=128)
             schema.add_field("label_source", DataType.VARCHAR, max_length=16)
             schema.add_field("seller_id", DataType.VARCHAR, max_length=256)
-            schema.add_field("quality_total", DataType.FLOAT, nullable=True)
+            schema.add_field("quality_total", DataType.FLOAT)  # NO_QUALITY when unscored
             schema.add_field("updated_at", DataType.INT64)
             index = client.prepare_index_params()
-            index.add_index("embedding", index_type=self.config.index_type, metric_type=self.config.metric)
+            index.add_index(
+                "embedding",
+                index_type=self.config.index_type,
+                metric_type=self.config.metric,
+                params=build_params(self.config.index_type, dict(self.config.index_params)),
+            )
             client.create_collection(self.collection, schema=schema, index_params=index)
 
-        self._call("create collection", create)
+        self.call("create collection", create)
+        if self.alias:
+            self.call("bind alias", self._bind_alias)
+
+    def _bind_alias(self) -> None:
+        """Point a missing alias at our collection; refuse one that serves another model."""
+        client = self.client
+        current = None
+        if self.alias in client.list_aliases().get("aliases", []):
+            current = client.describe_alias(self.alias).get("collection_name")
+        if current is None:
+            client.create_alias(self.collection, self.alias)
+            return
+        if current != self.collection:
+            raise ConfigurationError(
+                "alias_mismatch",
+                f"Milvus alias {self.alias!r} points to {current!r}, but this process serves {self.collection!r}: "
+                "vectors of two models must never mix. Switch the alias with a model rollout, or use another "
+                "CATALOG_MILVUS_COLLECTION_PREFIX.",
+                stage="index",
+            )
 
     def upsert(self, items: Sequence[GalleryItem]) -> None:
         if not items:
@@ -116,12 +163,12 @@ class VectorIndex:
                 "category": it.category,
                 "label_source": it.label_source,
                 "seller_id": it.seller_id,
-                "quality_total": it.quality_total,
+                "quality_total": NO_QUALITY if it.quality_total is None else float(it.quality_total),
                 "updated_at": it.updated_at_ms,
             }
             for it in items
         ]
-        self._call("upsert", lambda: self.client.upsert(self.collection, rows))
+        self.call("upsert", lambda: self.client.upsert(self.target, rows))
 
     def search(
         self, vectors: np.ndarray, limit: int, label_sources: Collection[str] | None = None
@@ -135,12 +182,15 @@ class VectorIndex:
             "output_fields": ["category", "label_source"],
             "search_params": {
                 "metric_type": self.config.metric,
-                "params": {"ef": max(self.config.search_ef, limit)},
+                "params": search_params(
+                    self.config.index_type, limit, self.config.search_ef, self.config.search_nprobe
+                ),
             },
+            "consistency_level": self.config.search_consistency,
         }
         if label_sources is not None:
             kwargs["filter"] = f"label_source in {_quote(sorted(label_sources))}"
-        hits = self._call("search", lambda: self.client.search(self.collection, **kwargs))
+        hits = self.call("search", lambda: self.client.search(self.target, **kwargs))
         return [
             [
                 Neighbour(
@@ -160,17 +210,27 @@ class VectorIndex:
         fields = ["product_id", "category", "label_source", "seller_id", "quality_total", "updated_at"]
         if with_vectors:
             fields.append("embedding")
-        rows = self._call(
+        rows = self.call(
             "query",
             lambda: self.client.query(
-                self.collection, filter=f"product_id in {_quote(product_ids)}", output_fields=fields
+                self.target,
+                filter=f"product_id in {_quote(product_ids)}",
+                output_fields=fields,
+                consistency_level=STRONG,
             ),
         )
-        return {str(r["product_id"]): dict(r) for r in rows}
+        return {str(r["product_id"]): _stored_row(r) for r in rows}
 
     def count(self) -> int:
-        rows = self._call("count", lambda: self.client.query(self.collection, filter="", output_fields=["count(*)"]))
+        rows = self.call(
+            "count",
+            lambda: self.client.query(self.target, filter="", output_fields=["count(*)"], consistency_level=STRONG),
+        )
         return int(rows[0]["count(*)"])
+
+    def ping(self) -> None:
+        """One cheap round trip: raises ``TransientFailure`` while Milvus does not answer."""
+        self.call("ping", lambda: self.client.has_collection(self.collection))
 
     def close(self) -> None:
         if self._client is not None:
@@ -178,3 +238,12 @@ class VectorIndex:
                 self._client.close()
             finally:
                 self._client = None
+
+
+def _stored_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as the pipeline sees it: the no-quality marker back to None."""
+    out = dict(row)
+    total = out.get("quality_total")
+    if total is not None and total < 0:
+        out["quality_total"] = None
+    return out

@@ -6,36 +6,27 @@ Nothing here runs at import time, so every test (and every worker) gets its own 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import faust
+import structlog
 
 from processors.pipeline import EnrichmentPipeline
 from streams.metrics import WorkerMetrics
 from streams.pipeline_factory import build_pipeline
+from streams.publisher import FaustPublisher
 from streams.retry import Backoff
 from streams.settings import Settings
-from streams.worker import BatchHandler, Outgoing, RawEvent, Topics, gather_sends
+from streams.worker import BatchHandler, HandlerLimits, RawEvent, Topics
+
+T = TypeVar("T")
+log = structlog.get_logger("catalog.app")
 
 
 def _raw(event: Any) -> RawEvent:
     msg = event.message
     return RawEvent(topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key, value=msg.value)
-
-
-class _FaustPublisher:
-    def __init__(self, topics: dict[str, faust.TopicT]) -> None:
-        self._topics = topics
-
-    async def publish(self, messages: Sequence[Outgoing]) -> None:
-        from processors.errors import TransientFailure
-
-        try:
-            futures = [await self._topics[m.topic].send(key=m.key, value=m.value) for m in messages]
-        except Exception as exc:  # faust/aiokafka raise many types; all are "the broker is unhappy"
-            raise TransientFailure("kafka_produce_failed", repr(exc), stage="publish") from exc
-        await gather_sends(futures)
 
 
 class _Runtime:
@@ -65,12 +56,37 @@ class _Runtime:
                 self.metrics.models.info(pipeline.served_models())
                 self._handler = BatchHandler(
                     pipeline,
-                    _FaustPublisher(self.topics),
+                    FaustPublisher(self.topics),
                     Topics(enriched=self.settings.topic_enriched, dlq=self.settings.topic_dlq),
                     self.metrics,
                     self._backoff(),
+                    HandlerLimits(
+                        dlq_max_copied_value=self.settings.dlq_max_copied_value_bytes,
+                        label_wait_s=self.settings.label_wait_s,
+                    ),
                 )
             return self._handler
+
+    def ready_handler(self) -> BatchHandler | None:
+        return self._handler
+
+    async def until_handled(self, action: Callable[[], Awaitable[T]]) -> T:
+        """Never acknowledge a batch whose handling raised: log, count, back off, and handle it again.
+
+        The handler turns every input problem into a dead letter, so what reaches here is our own
+        bug or an outage; the batch stays un-acked rather than skipped.
+        """
+        delays = self._backoff().delays()
+        while True:
+            try:
+                return await action()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = next(delays)
+                self.metrics.internal_errors.labels(stage="batch").inc()
+                log.error("batch_handler_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
+                await asyncio.sleep(delay)
 
     def _backoff(self) -> Backoff:
         return Backoff(self.settings.retry_backoff_initial_s, self.settings.retry_backoff_max_s)
@@ -104,11 +120,14 @@ def create_app(
     runtime = _Runtime(settings, metrics or WorkerMetrics(), topics, pipeline_builder)
     max_size, within = settings.batch_max_size, settings.batch_max_wait_s
 
+    held_labels: dict[tuple[str, int, int], tuple[faust.StreamT, Any]] = {}
+
     @app.agent(topics[settings.topic_images], name="enrich_images")
     async def enrich_images(stream: faust.StreamT) -> None:
         handler = await runtime.handler()
         async for events in stream.noack_take(max_size, within=within):
-            await handler.handle_images([_raw(e) for e in events])
+            raws = [_raw(e) for e in events]
+            await runtime.until_handled(lambda raws=raws: handler.handle_images(raws))
             for event in events:  # only now: the outputs are acknowledged by Kafka
                 await stream.ack(event)
 
@@ -116,8 +135,29 @@ def create_app(
     async def apply_labels(stream: faust.StreamT) -> None:
         handler = await runtime.handler()
         async for events in stream.noack_take(max_size, within=within):
-            await handler.handle_labels([_raw(e) for e in events])
-            for event in events:
+            raws = [_raw(e) for e in events]
+            held = await runtime.until_handled(lambda raws=raws: handler.handle_labels(raws))
+            for event, raw in zip(events, raws, strict=True):
+                ref = (raw.topic, raw.partition, raw.offset)
+                if ref in held:  # its image has not arrived: acked when it does, or when dead-lettered
+                    held_labels[ref] = (stream, event)
+                else:
+                    await stream.ack(event)
+
+    @app.timer(settings.label_recheck_interval_s)
+    async def release_labels() -> None:
+        handler = runtime.ready_handler()
+        if handler is None or not held_labels:
+            return
+        assigned = app.consumer.assignment()
+
+        def owned(event: RawEvent) -> bool:
+            return any(tp.topic == event.topic and tp.partition == event.partition for tp in assigned)
+
+        released = await runtime.until_handled(lambda: handler.recheck_labels(owned))
+        for ref in [r for r in held_labels if r not in handler.pending_labels or r in released]:
+            stream, event = held_labels.pop(ref)
+            if ref in released:
                 await stream.ack(event)
 
     app.catalog_runtime = runtime  # type: ignore[attr-defined]  # for introspection in tests

@@ -47,7 +47,7 @@ def cmd_gallery_load(args: argparse.Namespace) -> int:
     from processors.embedding import TorchEmbedder
     from processors.gallery import folder_samples, load_gallery
     from processors.samples import fashion_mnist_samples
-    from processors.vector_index import VectorIndex, collection_name
+    from streams.pipeline_factory import build_index
 
     s = _settings(args)
     embedder = TorchEmbedder.from_config(s.embedder_config())
@@ -55,10 +55,7 @@ def cmd_gallery_load(args: argparse.Namespace) -> int:
         samples = folder_samples(Path(args.folder), embedder.image_size)
     else:
         samples = fashion_mnist_samples(args.split, args.limit, embedder.image_size, args.style, args.seed)
-    cfg = s.index_config()
-    index = VectorIndex(
-        cfg, collection_name(cfg.collection_prefix, embedder.model_id, embedder.model_version), embedder.dim
-    )
+    index = build_index(s, embedder)
     report = load_gallery(samples, embedder, index)
     print(
         json.dumps(

@@ -45,18 +45,22 @@ def parse_event(model: type[M], raw: bytes | None, stage: str = "validate") -> M
         raise InputRejected("invalid_json", f"value is not JSON: {exc.msg} at {exc.pos}", stage=stage) from exc
     except RecursionError as exc:
         raise InputRejected("invalid_json", "value is nested too deeply", stage=stage) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits (CPython's int limit)
+        raise InputRejected("invalid_json", f"value is not acceptable JSON: {str(exc)[:200]}", stage=stage) from exc
     try:
         return model.model_validate_json(text)
     except ValidationError as exc:
         code, message = _code_for(exc)
         raise InputRejected(code, message, stage=stage) from exc
+    except (ValueError, RecursionError) as exc:  # the validator's own limits, never a crash of the batch
+        raise InputRejected("field_invalid", f"value cannot be validated: {str(exc)[:200]}", stage=stage) from exc
 
 
 def peek_ids(raw: bytes | None) -> tuple[str | None, str | None]:
     """Best-effort ids of a rejected value, so the dead letter says whose event it was."""
     try:
         data = json.loads(raw or b"")
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, TypeError):
         return None, None
     if not isinstance(data, dict):
         return None, None

@@ -126,7 +126,12 @@ class DeadLetter(_Strict):
     stage: str
     source: SourceRef
     original_key_b64: str | None
-    original_value_b64: str
+    original_value_b64: str = Field(description="the original value, or its first bytes when truncated")
+    original_value_size: int | None = Field(None, ge=0, description="bytes of the original value")
+    original_value_sha256: str | None = Field(None, description="hex digest of the whole original value")
+    original_truncated: bool = Field(
+        False, description="true when key or value were cut to keep the dead letter under the broker's size limit"
+    )
     event_id: str | None = None
     product_id: str | None = None
     failed_at: datetime

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from streams.health import HealthState
+from streams.health import serve as serve_http
 
 _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -22,6 +25,18 @@ class WorkerMetrics:
             registry=r,
         )
         self.labels_applied = Counter("catalog_labels_applied", "Confirmed labels written to the gallery", registry=r)
+        self.labels_pending = Gauge(
+            "catalog_labels_pending", "Labels held until their image arrives (kept in the label store)", registry=r
+        )
+        self.internal_errors = Counter(
+            "catalog_internal_errors", "Events dead-lettered because handling them hit a bug", ["stage"], registry=r
+        )
+        self.output_dropped = Counter(
+            "catalog_output_dropped",
+            "Outputs Kafka refused even as the smallest dead letter",
+            ["error_code"],
+            registry=r,
+        )
         self.batch_size = Histogram("catalog_batch_size", "Events per micro-batch", buckets=_BATCH_BUCKETS, registry=r)
         self.stage_seconds = Histogram(
             "catalog_stage_seconds",
@@ -45,6 +60,8 @@ class WorkerMetrics:
         if "embed" in timings_ms:
             self.inference_seconds.observe(timings_ms["embed"] / 1000.0)
 
-    def serve(self, host: str, port: int) -> None:
-        """Expose /metrics; the host defaults to loopback in the settings."""
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, host: str, port: int, health: HealthState | None = None) -> HealthState:
+        """Expose /metrics, /healthz and /readyz; the host defaults to loopback in the settings."""
+        health = health or HealthState()
+        serve_http(host, port, self.registry, health)
+        return health

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 from model_store.quality.results import QualityResult
 from processors.errors import InputRejected
@@ -78,6 +79,10 @@ def enriched_event(result: Enrichment, source: SourceRef | None) -> ImageEnriche
     )
 
 
+DEFAULT_MAX_COPIED_VALUE = 256 * 1024
+MAX_COPIED_KEY = 1024
+
+
 def dead_letter_event(
     error: InputRejected,
     source: SourceRef,
@@ -85,15 +90,29 @@ def dead_letter_event(
     value: bytes | None,
     event_id: str | None,
     product_id: str | None,
+    max_copied_value: int = DEFAULT_MAX_COPIED_VALUE,
 ) -> DeadLetter:
+    """The letter always fits the producer's limit: beyond ``max_copied_value`` it keeps a prefix and a digest."""
+    value = value or b""
+    truncated = len(value) > max_copied_value or (key is not None and len(key) > MAX_COPIED_KEY)
     return DeadLetter(
         error_code=error.error_code,
         message=error.message[:2000],
         stage=error.stage,
         source=source,
-        original_key_b64=base64.b64encode(key).decode() if key is not None else None,
-        original_value_b64=base64.b64encode(value or b"").decode(),
-        event_id=event_id,
-        product_id=product_id,
+        original_key_b64=base64.b64encode(key[:MAX_COPIED_KEY]).decode() if key is not None else None,
+        original_value_b64=base64.b64encode(value[:max_copied_value]).decode(),
+        original_value_size=len(value),
+        original_value_sha256=hashlib.sha256(value).hexdigest(),
+        original_truncated=truncated,
+        event_id=event_id[:256] if event_id else None,
+        product_id=product_id[:256] if product_id else None,
         failed_at=utc_now(),
     )
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The letter's Kafka key: the original key, or its digest when it is too long to copy."""
+    if key is None or len(key) <= MAX_COPIED_KEY:
+        return key
+    return hashlib.sha256(key).hexdigest().encode()

@@ -15,8 +15,9 @@ from model_store.registry import RegistryError
 from processors.embedding import TorchEmbedder
 from processors.inference import QualityScorer
 from processors.intake import ImageIntake
+from processors.label_store import LabelStore, labels_collection
 from processors.pipeline import EnrichmentPipeline
-from processors.vector_index import VectorIndex, collection_name
+from processors.vector_index import VectorIndex, alias_name, collection_name
 from streams.settings import Settings
 
 log = structlog.get_logger("catalog.pipeline")
@@ -49,15 +50,25 @@ def build_quality(settings: Settings) -> QualityScorer | None:
         return None
 
 
+def build_index(settings: Settings, embedder: TorchEmbedder) -> VectorIndex:
+    """The gallery of ``embedder``'s model, addressed through the deployment's alias."""
+    config = settings.index_config()
+    collection = collection_name(config.collection_prefix, embedder.model_id, embedder.model_version)
+    return VectorIndex(config, collection, embedder.dim, alias=alias_name(config.collection_prefix))
+
+
+def build_label_store(settings: Settings, index: VectorIndex) -> LabelStore:
+    return LabelStore(index, labels_collection(settings.milvus_collection_prefix))
+
+
 def build_pipeline(settings: Settings, upsert: bool = True) -> EnrichmentPipeline:
     embedder = TorchEmbedder.from_config(settings.embedder_config())
-    index_config = settings.index_config()
-    collection = collection_name(index_config.collection_prefix, embedder.model_id, embedder.model_version)
-    index = VectorIndex(index_config, collection, embedder.dim)
+    index = build_index(settings, embedder)
     return EnrichmentPipeline(
         settings.pipeline_config(upsert=upsert),
         ImageIntake(settings.intake_config()),
         embedder,
         index,
         quality=build_quality(settings),
+        labels=build_label_store(settings, index),
     )

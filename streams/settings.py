@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,16 +40,65 @@ class Settings(BaseSettings):
     topic_dlq: str = "catalog.images.dlq.v1"
     topic_labels: str = "catalog.labels.v1"
     topic_partitions: int = 4
+    topic_replication_factor: int = Field(1, ge=1, description="replicas of the topics the worker creates")
+    topic_min_insync_replicas: int | None = Field(
+        None, ge=1, description="min.insync.replicas of the topics the worker creates; None: the broker's default"
+    )
+
+    # Consumer group timing, chosen for fast recovery after a crash (README, "Recovery after a crash").
+    kafka_session_timeout_s: float = Field(10.0, description="a dead member's partitions move after this")
+    kafka_heartbeat_interval_s: float = Field(1.0, description="also how soon a member notices a rebalance")
+    kafka_rebalance_timeout_s: float = Field(20.0, description="longest wait for members to rejoin a rebalance")
+    kafka_max_poll_interval_s: float = Field(1000.0, description="a consumer that does not poll this long leaves")
+    kafka_request_timeout_s: float = Field(90.0, description="Kafka request timeout (must exceed the session timeout)")
+    worker_instance_id: str | None = Field(
+        None, description="static group membership (group.instance.id): unique per worker, stable across restarts"
+    )
+    # Connection security: every Kafka client the project builds gets these (streams.kafka_clients).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle (PEM); None: the system's CAs")
+    kafka_ssl_certfile: Path | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    startup_timeout_s: float = Field(
+        60.0, gt=0, description="start-up gives up (exit 2, one log line) if Kafka or Milvus is unusable by then"
+    )
+    health_check_interval_s: float = Field(5.0, gt=0, description="how often readiness pings Milvus")
+    log_repeat_window_s: float = Field(
+        10.0, ge=0, description="a repeated library warning/error is logged once per window, with a count; 0: all"
+    )
     batch_max_size: int = 64
     batch_max_wait_s: float = 0.5
     retry_backoff_initial_s: float = 0.5
     retry_backoff_max_s: float = 30.0
+    dlq_max_copied_value_bytes: int = Field(
+        256 * 1024,
+        ge=0,
+        le=600_000,
+        description="a dead letter copies at most this much of the original value (plus its size and sha256), "
+        "so it always fits the producer's 1,000,000-byte limit",
+    )
+    label_wait_s: float = Field(
+        60.0, ge=0, description="how long a label waits for its image before it is dead-lettered (it stays stored)"
+    )
+    label_recheck_interval_s: float = Field(1.0, gt=0, description="how often waiting labels look for their image")
 
     milvus_uri: str = "./data/milvus.db"
-    milvus_token: str | None = None
+    milvus_token: SecretStr | None = None
     milvus_collection_prefix: str = "catalog"
     milvus_index_type: str = "HNSW"
+    milvus_index_params: dict[str, int | float | str] = Field(
+        default_factory=dict,
+        description="build parameters over the index type's defaults (HNSW M/efConstruction, IVF nlist)",
+    )
     milvus_search_ef: int = 128
+    milvus_search_nprobe: int = 32
+    milvus_search_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
+        "Bounded", description="KNN searches only; reads that decide a write and counts are always Strong"
+    )
 
     model_ref: str = EmbedderConfig.model_ref  # the shipped unified student
     model_image_size: int = 64
@@ -100,6 +149,20 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlFromEnvPath(settings_cls, init_settings, env_settings))
 
+    @model_validator(mode="after")
+    def _kafka_settings_agree(self) -> Settings:
+        """Refuse combinations faust or the broker would refuse later, with a less clear message."""
+        if not 0 < self.kafka_heartbeat_interval_s < self.kafka_session_timeout_s:
+            raise ValueError("kafka_heartbeat_interval_s must be > 0 and below kafka_session_timeout_s")
+        if self.kafka_session_timeout_s > self.kafka_request_timeout_s:
+            raise ValueError("kafka_session_timeout_s must not exceed kafka_request_timeout_s")
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and (not self.kafka_sasl_username or self.kafka_sasl_password is None):
+            raise ValueError("SASL needs kafka_sasl_username and kafka_sasl_password")
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("kafka_ssl_keyfile needs kafka_ssl_certfile")
+        return self
+
     def intake_config(self) -> IntakeConfig:
         return IntakeConfig(
             max_bytes=self.max_image_bytes,
@@ -124,9 +187,12 @@ class Settings(BaseSettings):
         return VectorIndexConfig(
             uri=self.milvus_uri,
             collection_prefix=self.milvus_collection_prefix,
-            token=self.milvus_token,
+            token=self.milvus_token.get_secret_value() if self.milvus_token else None,
             index_type=self.milvus_index_type,
+            index_params=tuple(sorted(self.milvus_index_params.items())),
             search_ef=self.milvus_search_ef,
+            search_nprobe=self.milvus_search_nprobe,
+            search_consistency=self.milvus_search_consistency,
         )
 
     def pipeline_config(self, upsert: bool = True) -> PipelineConfig:

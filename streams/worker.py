@@ -7,20 +7,21 @@ The faust wiring lives in ``streams.app``; this module only needs an object with
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
-from processors.errors import InputRejected, TransientFailure
-from processors.labels import LabelUpdate, apply_labels
+from processors.errors import InputRejected, ProcessingError, TransientFailure
+from processors.labels import LabelUpdate, apply_labels, embedded_products
 from processors.pipeline import EnrichmentPipeline
-from processors.requests import Enrichment, ImageRequest
+from processors.requests import Enrichment, ImageRequest, Outcome, Rejection
 from streams.decoding import parse_event, peek_ids
 from streams.events import ImageSubmitted, LabelConfirmed, SourceRef
 from streams.metrics import WorkerMetrics
-from streams.output import dead_letter_event, enriched_event
+from streams.output import DEFAULT_MAX_COPIED_VALUE, dead_letter_event, dead_letter_key, enriched_event
 from streams.retry import Backoff, retry_transient
 
 log = structlog.get_logger("catalog.worker")
@@ -46,11 +47,16 @@ class Outgoing:
     topic: str
     key: bytes | None
     value: bytes
+    origin: RawEvent | None = None  # the consumed event it answers, for a fallback letter
+    fallback: bool = False  # already the smallest letter we can make: never replaced again
 
 
 class Publisher(Protocol):
-    async def publish(self, messages: Sequence[Outgoing]) -> None:
-        """Send all and wait for the broker's acknowledgement; raise TransientFailure on failure."""
+    async def publish(self, messages: Sequence[Outgoing]) -> list[ProcessingError | None]:
+        """Send all and wait for the broker; per message None (acknowledged) or why it was not.
+
+        ``TransientFailure``: worth sending again; ``InputRejected``: the broker will never take it.
+        """
         ...
 
 
@@ -60,8 +66,30 @@ class Topics:
     dlq: str
 
 
+@dataclass(frozen=True)
+class HandlerLimits:
+    dlq_max_copied_value: int = DEFAULT_MAX_COPIED_VALUE
+    label_wait_s: float = 60.0
+
+
+@dataclass
+class _PendingLabel:
+    event: RawEvent
+    product_id: str
+    deadline: float
+
+
+def internal_error(stage: str, exc: BaseException) -> InputRejected:
+    """A bug met while handling one event: dead-lettered with a code, never acknowledged as enriched."""
+    return InputRejected("internal_error", f"{type(exc).__name__}: {str(exc)[:500]}", stage=stage)
+
+
 class BatchHandler:
-    """Turns one batch of raw events into acknowledged output. Never raises for bad input."""
+    """Turns one batch of raw events into acknowledged output.
+
+    Only cancellation escapes: an input problem, or any exception met while handling one
+    event, becomes that event's dead letter, so no batch is ever ended or skipped by it.
+    """
 
     def __init__(
         self,
@@ -70,34 +98,57 @@ class BatchHandler:
         topics: Topics,
         metrics: WorkerMetrics,
         backoff: Backoff,
+        limits: HandlerLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.pipeline = pipeline
         self.publisher = publisher
         self.topics = topics
         self.metrics = metrics
         self.backoff = backoff
+        self.limits = limits or HandlerLimits()
+        self.clock = clock
+        self.pending_labels: dict[tuple[str, int, int], _PendingLabel] = {}
 
-    def _dead_letter(self, event: RawEvent, error: InputRejected) -> Outgoing:
+    def _dead_letter(self, event: RawEvent, error: InputRejected, fallback: bool = False) -> Outgoing:
         event_id, product_id = peek_ids(event.value)
-        letter = dead_letter_event(error, event.source, event.key, event.value, event_id, product_id)
+        cap = 0 if fallback else self.limits.dlq_max_copied_value
+        letter = dead_letter_event(error, event.source, event.key, event.value, event_id, product_id, cap)
         self.metrics.dead_lettered.labels(error_code=error.error_code).inc()
-        log.info(
+        if error.error_code == "internal_error":
+            self.metrics.internal_errors.labels(stage=error.stage).inc()
+        log_at = log.error if error.error_code == "internal_error" else log.info
+        log_at(
             "dead_lettered",
             error_code=error.error_code,
             stage=error.stage,
+            reason=error.message[:300],
             event_id=event_id,
             product_id=product_id,
             topic=event.topic,
             partition=event.partition,
             offset=event.offset,
         )
-        return Outgoing(self.topics.dlq, event.key, letter.model_dump_json().encode())
+        value = letter.model_dump_json().encode()
+        return Outgoing(self.topics.dlq, dead_letter_key(event.key), value, event, fallback)
 
     async def _retrying(self, action: Callable[[], Awaitable[Any]]) -> Any:
         def count(exc: TransientFailure) -> None:
             self.metrics.transient_retries.labels(error_code=exc.error_code).inc()
 
         return await retry_transient(action, self.backoff, on_retry=count)
+
+    def _request(self, event: RawEvent) -> ImageRequest:
+        submitted = parse_event(ImageSubmitted, event.value)
+        return ImageRequest(
+            event_id=submitted.event_id,
+            product_id=submitted.product_id,
+            seller_id=submitted.seller_id,
+            image_url=submitted.image_url,
+            image_b64=submitted.image_b64,
+            scene=submitted.scene,
+            category_hint=submitted.category_hint,
+        )
 
     async def handle_images(self, events: Sequence[RawEvent]) -> None:
         self.metrics.batch_size.observe(len(events))
@@ -106,49 +157,89 @@ class BatchHandler:
         for i, event in enumerate(events):
             self.metrics.events_in.labels(topic=event.topic).inc()
             try:
-                submitted = parse_event(ImageSubmitted, event.value)
+                requests.append((i, self._request(event)))
             except InputRejected as exc:
                 outgoing[i] = self._dead_letter(event, exc)
-                continue
-            requests.append(
-                (
-                    i,
-                    ImageRequest(
-                        event_id=submitted.event_id,
-                        product_id=submitted.product_id,
-                        seller_id=submitted.seller_id,
-                        image_url=submitted.image_url,
-                        image_b64=submitted.image_b64,
-                        scene=submitted.scene,
-                        category_hint=submitted.category_hint,
-                    ),
-                )
-            )
+            except Exception as exc:  # a parser bug must cost one event, never the batch
+                outgoing[i] = self._dead_letter(event, internal_error("validate", exc))
         if requests:
-            outcomes = await self._retrying(lambda: self.pipeline.process_batch([r for _, r in requests]))
+            outcomes = await self._process_isolating([r for _, r in requests])
             for (slot, _), outcome in zip(requests, outcomes, strict=True):
-                event = events[slot]
-                if isinstance(outcome, Enrichment):
-                    value = enriched_event(outcome, event.source).model_dump_json().encode()
-                    outgoing[slot] = Outgoing(self.topics.enriched, event.key, value)
-                    log.debug(
-                        "enriched",
-                        event_id=outcome.request.event_id,
-                        product_id=outcome.request.product_id,
-                        category=outcome.vote.label,
-                    )
-                else:
-                    outgoing[slot] = self._dead_letter(event, outcome.error)
+                outgoing[slot] = self._answer(events[slot], outcome)
             if outcomes and isinstance(outcomes[0], Enrichment):
                 self.metrics.observe_timings(outcomes[0].timings_ms)
         await self._publish([m for m in outgoing if m is not None])
 
-    async def _publish(self, messages: list[Outgoing]) -> None:
-        await self._retrying(lambda: self.publisher.publish(messages))
-        for m in messages:
-            self.metrics.events_out.labels(topic=m.topic).inc()
+    def _answer(self, event: RawEvent, outcome: Outcome) -> Outgoing:
+        if isinstance(outcome, Rejection):
+            return self._dead_letter(event, outcome.error)
+        try:
+            value = enriched_event(outcome, event.source).model_dump_json().encode()
+        except Exception as exc:  # an enrichment the contract refuses is our bug, not a success
+            return self._dead_letter(event, internal_error("publish", exc))
+        log.debug(
+            "enriched",
+            event_id=outcome.request.event_id,
+            product_id=outcome.request.product_id,
+            category=outcome.vote.label,
+        )
+        return Outgoing(self.topics.enriched, event.key, value, event)
 
-    async def handle_labels(self, events: Sequence[RawEvent]) -> None:
+    async def _process_isolating(self, requests: list[ImageRequest]) -> list[Outcome]:
+        """The batch as one unit; if it raises something unexpected, each event alone to find the culprit."""
+        try:
+            return await self._retrying(lambda: self.pipeline.process_batch(requests))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if len(requests) == 1:
+                return [Rejection(requests[0], internal_error("process", exc))]
+            log.error("batch_failed_isolating", error=f"{type(exc).__name__}: {exc}", events=len(requests))
+            outcomes: list[Outcome] = []
+            for request in requests:
+                outcomes.extend(await self._process_isolating([request]))
+            return outcomes
+
+    async def _publish(self, messages: list[Outgoing]) -> None:
+        """Deliver every message once: acknowledged ones are never re-sent, refused ones become small letters."""
+        pending = list(messages)
+        delays = self.backoff.delays()
+        while pending:
+            results = await self.publisher.publish(pending)
+            again: list[Outgoing] = []
+            transient: ProcessingError | None = None
+            for message, error in zip(pending, results, strict=True):
+                if error is None:
+                    self.metrics.events_out.labels(topic=message.topic).inc()
+                elif isinstance(error, TransientFailure):
+                    again.append(message)
+                    transient = error
+                else:
+                    replacement = self._undeliverable(message, error)
+                    if replacement is not None:
+                        again.append(replacement)
+            pending = again
+            if transient is not None:
+                self.metrics.transient_retries.labels(error_code=transient.error_code).inc()
+                delay = next(delays)
+                log.warning("publish_retry", error=transient.message[:300], messages=len(pending), retry_in_s=delay)
+                await asyncio.sleep(delay)
+
+    def _undeliverable(self, message: Outgoing, error: ProcessingError) -> Outgoing | None:
+        """A message the broker refuses for good: answer its event with the smallest dead letter instead."""
+        if message.fallback or message.origin is None:
+            self.metrics.output_dropped.labels(error_code=error.error_code).inc()
+            log.error("output_dropped", topic=message.topic, error_code=error.error_code, error=error.message[:300])
+            return None
+        refusal = InputRejected(error.error_code, f"output refused by Kafka: {error.message}", stage="publish")
+        return self._dead_letter(message.origin, refusal, fallback=True)
+
+    async def handle_labels(self, events: Sequence[RawEvent]) -> set[tuple[str, int, int]]:
+        """Apply labels; returns the events held back because their image has not arrived yet.
+
+        A held label is already in the label store (it applies whenever its image comes); it is
+        held un-acked for ``label_wait_s`` and then dead-lettered as ``label_unknown_product``.
+        """
         self.metrics.batch_size.observe(len(events))
         outgoing: list[Outgoing] = []
         parsed: list[tuple[RawEvent, LabelConfirmed]] = []
@@ -158,29 +249,62 @@ class BatchHandler:
                 parsed.append((event, parse_event(LabelConfirmed, event.value, stage="labels")))
             except InputRejected as exc:
                 outgoing.append(self._dead_letter(event, exc))
+            except Exception as exc:
+                outgoing.append(self._dead_letter(event, internal_error("labels", exc)))
+        held: set[tuple[str, int, int]] = set()
         if parsed:
             updates = [LabelUpdate(p.product_id, p.category) for _, p in parsed]
-            result = await self._retrying(lambda: self.pipeline.run_index(apply_labels, self.pipeline.index, updates))
+            pipeline = self.pipeline
+            result = await self._retrying(
+                lambda: pipeline.run_index(apply_labels, pipeline.index, pipeline.labels, updates)
+            )
             self.metrics.labels_applied.inc(len(result.applied))
             unknown = set(result.unknown)
+            deadline = self.clock() + self.limits.label_wait_s
             for event, label in parsed:
                 if label.product_id in unknown:
-                    error = InputRejected(
-                        "label_unknown_product",
-                        f"no image embedded for {label.product_id!r} yet; replay once it arrives",
-                        stage="labels",
-                    )
-                    outgoing.append(self._dead_letter(event, error))
+                    ref = _ref(event)
+                    self.pending_labels[ref] = _PendingLabel(event, label.product_id, deadline)
+                    held.add(ref)
+                    log.info("label_pending", product_id=label.product_id, wait_s=self.limits.label_wait_s)
                 else:
                     log.info("label_applied", product_id=label.product_id, category=label.category)
+        self.metrics.labels_pending.set(len(self.pending_labels))
         await self._publish(outgoing)
+        return held
+
+    async def recheck_labels(self, owned: Callable[[RawEvent], bool] = lambda _: True) -> set[tuple[str, int, int]]:
+        """Release held labels whose image arrived; dead-letter those past their wait. Returns released refs."""
+        for ref, item in list(self.pending_labels.items()):
+            if not owned(item.event):  # the partition moved to another worker: it re-reads the label
+                del self.pending_labels[ref]
+        if not self.pending_labels:
+            self.metrics.labels_pending.set(0)
+            return set()
+        ids = sorted({p.product_id for p in self.pending_labels.values()})
+        pipeline = self.pipeline
+        arrived = await self._retrying(lambda: pipeline.run_index(embedded_products, pipeline.index, ids))
+        now = self.clock()
+        released: set[tuple[str, int, int]] = set()
+        letters: list[Outgoing] = []
+        for ref, item in list(self.pending_labels.items()):
+            if item.product_id in arrived:
+                released.add(ref)
+            elif now >= item.deadline:
+                error = InputRejected(
+                    "label_unknown_product",
+                    f"no image embedded for {item.product_id!r} within {self.limits.label_wait_s:g}s; the label is "
+                    "kept in the label store and applies when the image arrives",
+                    stage="labels",
+                )
+                letters.append(self._dead_letter(item.event, error))
+                released.add(ref)
+        await self._publish(letters)
+        for ref in released:
+            del self.pending_labels[ref]
+        self.metrics.labels_pending.set(len(self.pending_labels))
+        return released
 
 
-async def gather_sends(futures: Sequence[Awaitable[Any]]) -> None:
-    """Await every delivery; any failure becomes one TransientFailure so the batch is retried."""
-    results = await asyncio.gather(*futures, return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        raise TransientFailure(
-            "kafka_produce_failed", f"{len(failures)} sends failed: {failures[0]!r}", stage="publish"
-        )
+def _ref(event: RawEvent) -> tuple[str, int, int]:
+    return (event.topic, event.partition, event.offset)

@@ -1,0 +1,38 @@
+"""Build and search parameters per Milvus index type.
+
+Why a table: Milvus Lite ignores build parameters but a Milvus server refuses an HNSW index
+without ``M``/``efConstruction`` ("efConstruction out of range"), so every index type gets
+explicit defaults that both accept, and settings may override any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+BUILD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "FLAT": {},
+    "HNSW": {"M": 16, "efConstruction": 200},
+    "HNSW_SQ": {"M": 16, "efConstruction": 200, "sq_type": "SQ8"},
+    "IVF_FLAT": {"nlist": 1024},
+    "IVF_SQ8": {"nlist": 1024},
+    "IVF_PQ": {"nlist": 1024, "m": 16, "nbits": 8},
+    "AUTOINDEX": {},
+}
+_GRAPH = frozenset({"HNSW", "HNSW_SQ"})
+_INVERTED = frozenset({"IVF_FLAT", "IVF_SQ8", "IVF_PQ"})
+
+
+def build_params(index_type: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults of ``index_type`` with ``overrides`` on top; an unknown type takes only the overrides."""
+    return {**BUILD_DEFAULTS.get(index_type.upper(), {}), **(overrides or {})}
+
+
+def search_params(index_type: str, limit: int, ef: int, nprobe: int) -> dict[str, Any]:
+    """What one search needs: HNSW's ``ef`` must be at least the result count, IVF takes ``nprobe``."""
+    kind = index_type.upper()
+    if kind in _GRAPH:
+        return {"ef": max(ef, limit)}
+    if kind in _INVERTED:
+        return {"nprobe": nprobe}
+    return {}
