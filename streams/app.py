@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import faust
 import structlog
 
 from processors.pipeline import EnrichmentPipeline
+from streams.faust_config import app_kwargs
+from streams.health import HealthState
 from streams.metrics import WorkerMetrics
 from streams.pipeline_factory import build_pipeline
 from streams.publisher import FaustPublisher
 from streams.retry import Backoff
 from streams.settings import Settings
+from streams.startup import StartupError, milvus_setting_for, within_startup
+from streams.topics import topic_configs
 from streams.worker import BatchHandler, HandlerLimits, RawEvent, Topics
 
 T = TypeVar("T")
@@ -45,14 +49,64 @@ class _Runtime:
         self.pipeline_builder = pipeline_builder
         self._handler: BatchHandler | None = None
         self._lock = asyncio.Lock()
+        self._pipeline: EnrichmentPipeline | None = None
+        self.health = HealthState()  # run.py shares it with the /readyz endpoint
+        self.on_startup_failure: Callable[[StartupError], None] | None = None  # run.py: stop the worker
+
+    async def _start_pipeline(self) -> EnrichmentPipeline:
+        """Models, then the gallery, within ``startup_timeout_s``; a failure stops the worker with one line.
+
+        After start-up the same Milvus failures are an outage and are retried forever (BatchHandler).
+        """
+        from processors.errors import TransientFailure
+
+        try:
+            pipeline = await asyncio.to_thread(self.pipeline_builder, self.settings)
+        except Exception as exc:  # a model that does not load: no retry fixes it
+            cause = f"{type(exc).__name__}: {exc}"
+            await self._startup_failed(StartupError("CATALOG_MODEL_REF / CATALOG_QUALITY_*", cause))
+        self.health.models_loaded = True
+        try:
+            await within_startup(
+                self.settings, "opening the Milvus gallery", pipeline.start, milvus_setting_for, (TransientFailure,)
+            )
+        except StartupError as exc:
+            await self._startup_failed(exc)
+        except Exception as exc:  # ConfigurationError and the like: a setting, not an outage
+            await self._startup_failed(StartupError(milvus_setting_for(exc), f"{type(exc).__name__}: {exc}"))
+        self.health.milvus_ok, self.health.milvus_error = True, None
+        self._pipeline = pipeline
+        return pipeline
+
+    async def _startup_failed(self, error: StartupError) -> NoReturn:
+        """Log the one clear line, ask the worker to stop, and park this agent (no restart loop)."""
+        self.health.startup_error = f"{error.setting}: {error.cause}"
+        error.log()
+        if self.on_startup_failure is not None:
+            self.on_startup_failure(error)
+        await asyncio.Event().wait()  # cancelled by the worker's shutdown
+        raise error  # unreachable
+
+    async def check_milvus(self) -> None:
+        """Readiness: one cheap Milvus round trip (after start-up), bounded in time."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            return
+        timeout = max(self.settings.health_check_interval_s, 1.0)
+        try:
+            await asyncio.wait_for(pipeline.run_index(pipeline.index.ping), timeout)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            self.health.milvus_ok, self.health.milvus_error = False, f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            self.health.milvus_ok, self.health.milvus_error = True, None
+
+    def on_assigned(self, assigned: Any) -> None:
+        self.health.assigned, self.health.partitions = True, len(assigned)
 
     async def handler(self) -> BatchHandler:
         async with self._lock:
             if self._handler is None:
-                pipeline = await asyncio.to_thread(self.pipeline_builder, self.settings)
-                from streams.retry import retry_transient
-
-                await retry_transient(pipeline.start, self._backoff())
+                pipeline = await self._start_pipeline()
                 self.metrics.models.info(pipeline.served_models())
                 self._handler = BatchHandler(
                     pipeline,
@@ -92,32 +146,41 @@ class _Runtime:
         return Backoff(self.settings.retry_backoff_initial_s, self.settings.retry_backoff_max_s)
 
 
+def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None:
+    """Feed /healthz and /readyz: loop ticks, the Milvus ping, and the consumer's assignment."""
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        runtime.on_assigned(assigned)
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        runtime.health.assigned = False
+
+    @app.timer(1.0)
+    async def loop_tick() -> None:
+        runtime.health.tick()
+
+    @app.timer(settings.health_check_interval_s)
+    async def milvus_ping() -> None:
+        await runtime.check_milvus()
+
+
 def create_app(
     settings: Settings,
     metrics: WorkerMetrics | None = None,
     pipeline_builder: Callable[[Settings], EnrichmentPipeline] = build_pipeline,
 ) -> faust.App:
     settings.worker_state_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
-    app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        key_serializer="raw",
-        value_serializer="raw",
-        store="memory://",
-        datadir=str(settings.worker_state_dir / settings.app_id),
-        web_enabled=False,
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        stream_buffer_maxsize=max(4 * settings.batch_max_size, 256),
-        broker_commit_every=max(settings.batch_max_size, 100),
-        broker_commit_interval=1.0,
-        stream_wait_empty=False,  # un-acked events are simply redelivered; never block shutdown on them
-    )
+    app = faust.App(settings.app_id, **app_kwargs(settings))  # env={}: no unprefixed variable overrides these
     names = (settings.topic_images, settings.topic_enriched, settings.topic_dlq, settings.topic_labels)
-    topics = {n: app.topic(n, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions) for n in names}
+    configs = topic_configs(settings)
+    topics = {
+        n: app.topic(n, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions, config=configs)
+        for n in names
+    }
     runtime = _Runtime(settings, metrics or WorkerMetrics(), topics, pipeline_builder)
+    _watch_health(app, runtime, settings)
     max_size, within = settings.batch_max_size, settings.batch_max_wait_s
 
     held_labels: dict[tuple[str, int, int], tuple[faust.StreamT, Any]] = {}

@@ -1,33 +1,76 @@
-"""Run the worker process: logging, metrics endpoint, topics, then the faust worker."""
+"""Run the worker process: logging, health + metrics endpoint, topics, then the faust worker."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
+from typing import Any
 
 import faust
 import structlog
 
 from streams.app import create_app
+from streams.faust_config import delivery_summary
+from streams.health import HealthState
+from streams.log_dedup import RepeatFilter, install
 from streams.logging_setup import configure_logging
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.startup import EXIT_STARTUP_FAILED, StartupError, ensure_topics_at_startup
+
+
+class _Worker(faust.Worker):
+    """faust's worker, plus the repeat filter on the handlers faust installs on the root logger."""
+
+    def __init__(self, *args: Any, repeat_filter: logging.Filter, **kwargs: Any) -> None:
+        self._repeat_filter = repeat_filter
+        super().__init__(*args, **kwargs)
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        install(self._repeat_filter, logger)
 
 
 def run_worker(settings: Settings) -> int:
+    """Returns the process exit code: 0 after a normal stop, 2 when start-up failed (one log line says why)."""
     configure_logging(settings.log_level, settings.log_json)
     log = structlog.get_logger("catalog.run")
-    created = asyncio.run(ensure_topics(settings))
+    repeat_filter = RepeatFilter(settings.log_repeat_window_s)
+    install(repeat_filter)  # the handlers present before faust sets logging up (aiokafka during the topic check)
     metrics = WorkerMetrics()
-    metrics.serve(settings.metrics_host, settings.metrics_port)
+    health = metrics.serve(settings.metrics_host, settings.metrics_port, HealthState())
+    try:
+        created = asyncio.run(ensure_topics_at_startup(settings))
+    except StartupError as exc:
+        health.startup_error = f"{exc.setting}: {exc.cause}"
+        exc.log()
+        return EXIT_STARTUP_FAILED
+    app = create_app(settings, metrics)
+    runtime = app.catalog_runtime  # type: ignore[attr-defined]
+    runtime.health = health
+    failed: list[StartupError] = []
+
+    def stop_on_startup_failure(error: StartupError) -> None:
+        failed.append(error)
+        os.kill(os.getpid(), signal.SIGTERM)  # faust's own graceful shutdown path
+
+    runtime.on_startup_failure = stop_on_startup_failure
     log.info(
         "worker_starting",
         bootstrap=settings.kafka_bootstrap,
         topics_created=created,
         metrics=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+        health=f"http://{settings.metrics_host}:{settings.metrics_port}/readyz",
         model=settings.model_ref,
     )
-    app = create_app(settings, metrics)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
-    worker.execute_from_commandline()  # blocks; exits the process on SIGTERM/SIGINT
-    return 0
+    log.info("delivery_settings", **delivery_summary(app.conf, settings))
+    worker = _Worker(app, loglevel=settings.log_level.lower(), quiet=True, repeat_filter=repeat_filter)
+    try:
+        worker.execute_from_commandline()  # blocks; exits the process on SIGTERM/SIGINT
+    except SystemExit as exc:
+        if failed:
+            return EXIT_STARTUP_FAILED
+        raise SystemExit(exc.code) from None
+    return EXIT_STARTUP_FAILED if failed else 0

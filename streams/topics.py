@@ -1,23 +1,45 @@
-"""Create the service's topics up front with the configured partition count."""
+"""Create the service's topics up front with the configured partitions, replication and min ISR."""
 
 from __future__ import annotations
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from streams.kafka_clients import admin
 from streams.settings import Settings
 
 
-async def ensure_topics(settings: Settings, replication: int = 1) -> list[str]:
+def topic_configs(settings: Settings) -> dict[str, str]:
+    """Topic-level configs of created topics (min.insync.replicas only when set)."""
+    if settings.topic_min_insync_replicas is None:
+        return {}
+    return {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the four topics that are missing; returns their names. Existing topics are left as they are."""
     names = [settings.topic_images, settings.topic_enriched, settings.topic_dlq, settings.topic_labels]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
+    client = admin(settings, request_timeout_ms=int(settings.startup_timeout_s * 1000))
+    await client.start()
     try:
-        existing = set(await admin.list_topics())
+        existing = set(await client.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            await admin.create_topics(
-                [NewTopic(n, num_partitions=settings.topic_partitions, replication_factor=replication) for n in missing]
+            configs = topic_configs(settings)
+            response = await client.create_topics(
+                [
+                    NewTopic(
+                        n,
+                        num_partitions=settings.topic_partitions,
+                        replication_factor=settings.topic_replication_factor,
+                        topic_configs=configs,
+                    )
+                    for n in missing
+                ]
             )
+            for topic, code, *message in response.topic_errors:
+                if code and code != TopicAlreadyExistsError.errno:  # a second worker may have just made it
+                    raise for_code(code)(f"create topic {topic}: {message}")
         return missing
     finally:
-        await admin.close()
+        await client.close()

@@ -287,15 +287,25 @@ class BrokerConfig:
     transaction_partitions: int = 1
     # Kill the broker when the process that started it dies (tests killed with SIGKILL).
     stop_with_parent: bool = False
+    # user -> password: adds a SASL_PLAINTEXT listener (mechanism PLAIN) on ``sasl_port`` beside
+    # the PLAINTEXT one, so clients' authentication settings can be tested against a real broker.
+    sasl_users: Mapping[str, str] = field(default_factory=dict)
+    sasl_port: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
     host: ClassVar[str] = HOST
 
     def with_free_ports(self) -> BrokerConfig:
         """Replace 0 ports with free ones; keeps explicit ports."""
-        if self.port and self.controller_port:
+        wants_sasl_port = bool(self.sasl_users) and not self.sasl_port
+        if self.port and self.controller_port and not wants_sasl_port:
             return self
-        broker, controller = free_ports(2)
-        return replace(self, port=self.port or broker, controller_port=self.controller_port or controller)
+        broker, controller, sasl = free_ports(3)
+        return replace(
+            self,
+            port=self.port or broker,
+            controller_port=self.controller_port or controller,
+            sasl_port=self.sasl_port or (sasl if self.sasl_users else 0),
+        )
 
 
 def server_properties(config: BrokerConfig) -> dict[str, str]:
@@ -326,8 +336,30 @@ def server_properties(config: BrokerConfig) -> dict[str, str]:
         "auto.create.topics.enable": "true",
         "delete.topic.enable": "true",
     }
+    if config.sasl_users:
+        props.update(_sasl_plain_listener(config))
     props.update(config.extra)
     return props
+
+
+def _sasl_plain_listener(config: BrokerConfig) -> dict[str, str]:
+    """A SASL_PLAINTEXT listener with the PLAIN mechanism and a JAAS user list, on 127.0.0.1."""
+    if not config.sasl_port:
+        raise ValueError("resolve ports first (BrokerConfig.with_free_ports)")
+    for name, password in config.sasl_users.items():
+        if not name.isidentifier() or '"' in password or "\\" in password:
+            raise ValueError(f"SASL test user {name!r}: use a plain name and a password without quotes")
+    users = " ".join(f'user_{name}="{password}"' for name, password in config.sasl_users.items())
+    listener = f"SASL_PLAINTEXT://{HOST}:{config.sasl_port}"
+    return {
+        "listeners": f"PLAINTEXT://{HOST}:{config.port},CONTROLLER://{HOST}:{config.controller_port},{listener}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{config.port},{listener}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+        ),
+    }
 
 
 class KafkaBroker:
@@ -358,6 +390,13 @@ class KafkaBroker:
     @property
     def bootstrap_servers(self) -> str:
         return f"{HOST}:{self.config.port}"
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        """The SASL_PLAINTEXT (PLAIN) listener; only with ``BrokerConfig.sasl_users``."""
+        if not self.config.sasl_users:
+            raise KafkaRunnerError("this broker has no SASL listener (BrokerConfig.sasl_users is empty)")
+        return f"{HOST}:{self.config.sasl_port}"
 
     @property
     def pid(self) -> int | None:
