@@ -3,13 +3,14 @@
 Public API::
 
     IntakeConfig(...)                                   # frozen limits, see config.py
-    ImageIntake(config, http_client=None)
+    ImageIntake(config, http_client=None, resolver=None)  # resolver: async (host, port) -> addresses
         await load(*, image_b64, image_url) -> DecodedImage
         await load_many(refs, concurrency=16) -> list[DecodedImage | ProcessingError]
         await aclose()
     DecodedImage(image, source_format, width, height, byte_count)
     decode_image(data, config) -> DecodedImage          # sync, CPU-bound
-    UrlPolicy(config), is_forbidden_address(ip)
+    UrlPolicy(config, resolver=None).check(url) -> VettedUrl | Path, is_forbidden_address(ip)
+    PinnedTransport()                                   # httpx transport: connects only to vetted addresses
 
 Every refusal is ``InputRejected(code, message, stage="intake")``. Codes (``CODES``):
 
@@ -21,8 +22,11 @@ Every refusal is ``InputRejected(code, message, stage="intake")``. Codes (``CODE
 - image_truncated: pixel data ends early
 - image_corrupt: pixel data is broken (bad CRC, broken stream)
 - image_too_many_pixels: header declares more than ``max_pixels`` (decompression bomb)
-- format_unsupported: identified format not in ``allowed_formats`` (e.g. GIF, BMP, TIFF)
-- url_invalid: unparseable, whitespace/control chars, no host, bad port, too long
+- format_unsupported: identified format not in ``allowed_formats`` (e.g. GIF, BMP, TIFF), named in
+  the message; HEIC/HEIF/AVIF (ISO-BMFF brand), JPEG XL, PDF, SVG... are named by magic bytes.
+  MPO (a phone's multi-picture JPEG) counts as JPEG: its first frame is decoded
+- url_invalid: unparseable, whitespace/control chars, no host, bad port (also non-ASCII digits),
+  too long, IPv6 zone id, empty or over-long DNS label, punycode that does not decode
 - url_scheme_forbidden: scheme other than the allowed http(s) (ftp:, javascript:, data:)
 - url_credentials_forbidden: user:pass@ in the URL
 - url_host_unresolvable: DNS failure or timeout
@@ -36,6 +40,8 @@ Every refusal is ``InputRejected(code, message, stage="intake")``. Codes (``CODE
 - fetch_failed: connection/protocol errors on every attempt (refused, reset, short body)
 - fetch_too_large: Content-Length or streamed body above ``max_bytes``
 - redirect_forbidden: more than ``max_redirects``, a loop, or a hop to a refused target
+
+Every hop connects to an address its vetting resolved, never to a second DNS answer (rebinding).
 - intake_internal_error: unexpected exception, only reported in ``load_many`` slots
 """
 
@@ -43,14 +49,18 @@ from processors.intake.codes import CODES
 from processors.intake.config import IntakeConfig
 from processors.intake.decode import DecodedImage, decode_image
 from processors.intake.intake import ImageIntake
-from processors.intake.url_policy import UrlPolicy, is_forbidden_address
+from processors.intake.pinning import PinnedTransport
+from processors.intake.url_policy import Resolver, UrlPolicy, VettedUrl, is_forbidden_address
 
 __all__ = [
     "CODES",
     "DecodedImage",
     "ImageIntake",
     "IntakeConfig",
+    "PinnedTransport",
+    "Resolver",
     "UrlPolicy",
+    "VettedUrl",
     "decode_image",
     "is_forbidden_address",
 ]

@@ -13,7 +13,8 @@ import httpx
 
 from processors.intake import codes as c
 from processors.intake.config import IntakeConfig
-from processors.intake.url_policy import UrlPolicy
+from processors.intake.pinning import pinned_addresses
+from processors.intake.url_policy import UrlPolicy, VettedUrl
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 _HEADERS = {"Accept": "image/jpeg, image/png, image/webp;q=0.9, */*;q=0.1", "Accept-Encoding": "identity"}
@@ -29,14 +30,19 @@ class _AttemptFailed(Exception):
 
 
 class Fetcher:
-    """Downloads one already-validated URL with the limits of an :class:`IntakeConfig`."""
+    """Downloads one already-vetted URL with the limits of an :class:`IntakeConfig`.
+
+    Each hop connects only to the addresses its vetting resolved (``pinned_addresses``); that
+    holds with the client :class:`ImageIntake` builds (a ``PinnedTransport``), and is the caller's
+    duty with a borrowed client.
+    """
 
     def __init__(self, config: IntakeConfig, client: httpx.AsyncClient, policy: UrlPolicy) -> None:
         self._config = config
         self._client = client
         self._policy = policy
 
-    async def fetch(self, url: httpx.URL) -> bytes:
+    async def fetch(self, url: VettedUrl) -> bytes:
         """Return the body, retrying transient failures, else raise ``InputRejected``."""
         cfg = self._config
         last: _AttemptFailed | None = None
@@ -53,9 +59,9 @@ class Fetcher:
         assert last is not None
         c.reject(last.code, f"{last.message} (after {cfg.fetch_attempts} attempts)")
 
-    async def _attempt(self, url: httpx.URL) -> bytes:
-        """One attempt: follow up to ``max_redirects`` hops, each validated before it is requested."""
-        current, seen = url, {str(url)}
+    async def _attempt(self, url: VettedUrl) -> bytes:
+        """One attempt: follow up to ``max_redirects`` hops, each vetted and pinned before it is requested."""
+        current, seen = url, {str(url.url)}
         for hop in range(self._config.max_redirects + 1):
             result = await self._request(current)
             if isinstance(result, bytes):
@@ -63,7 +69,7 @@ class Fetcher:
             if hop == self._config.max_redirects:
                 break
             try:
-                target = current.join(result)
+                target = current.url.join(result)
             except (httpx.InvalidURL, ValueError) as exc:
                 c.reject(c.REDIRECT_FORBIDDEN, f"redirect Location is not a valid URL: {exc}")
             if str(target) in seen:
@@ -72,16 +78,17 @@ class Fetcher:
             current = await self._policy.check_redirect(target)
         c.reject(c.REDIRECT_FORBIDDEN, f"more than {self._config.max_redirects} redirects")
 
-    async def _request(self, url: httpx.URL) -> bytes | str:
-        """GET once; returns the body, or the Location of a redirect."""
+    async def _request(self, target: VettedUrl) -> bytes | str:
+        """GET once, connecting only to the vetted addresses; returns the body, or a redirect's Location."""
         try:
-            async with self._client.stream(
-                "GET", url, headers=_HEADERS, follow_redirects=False, timeout=self._config.fetch_timeout_s
-            ) as resp:
-                if resp.has_redirect_location:
-                    return resp.headers["location"]
-                self._check_status(resp)
-                return await self._read_capped(resp)
+            with pinned_addresses(target.host, target.port, target.addresses):
+                async with self._client.stream(
+                    "GET", target.url, headers=_HEADERS, follow_redirects=False, timeout=self._config.fetch_timeout_s
+                ) as resp:
+                    if resp.has_redirect_location:
+                        return resp.headers["location"]
+                    self._check_status(resp)
+                    return await self._read_capped(resp)
         except httpx.TimeoutException as exc:
             raise _AttemptFailed(c.FETCH_TIMEOUT, f"timed out: {type(exc).__name__}") from exc
         except httpx.RequestError as exc:
@@ -100,7 +107,7 @@ class Fetcher:
         """Refuse early on a large Content-Length, and never buffer more than ``max_bytes`` + 1 chunk."""
         limit = self._config.max_bytes
         declared = resp.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             c.reject(c.FETCH_TOO_LARGE, f"Content-Length {declared} exceeds {limit} bytes")
         body = bytearray()
         async for chunk in resp.aiter_bytes():

@@ -17,22 +17,31 @@ from processors.intake import codes as c
 from processors.intake.config import IntakeConfig
 from processors.intake.decode import DecodedImage, decode_image
 from processors.intake.fetch import Fetcher
+from processors.intake.pinning import PinnedTransport
 from processors.intake.sources import b64_payload, decode_b64, read_file_capped
-from processors.intake.url_policy import UrlPolicy
+from processors.intake.url_policy import Resolver, UrlPolicy
 
 
 class ImageIntake:
-    """Loads seller images under the limits of an :class:`IntakeConfig`."""
+    """Loads seller images under the limits of an :class:`IntakeConfig`.
 
-    def __init__(self, config: IntakeConfig, http_client: httpx.AsyncClient | None = None) -> None:
+    ``resolver`` answers the URL policy's DNS lookups (default: the system's); the client built
+    here connects only to the addresses the policy vetted. A borrowed ``http_client`` should use a
+    :class:`PinnedTransport` to keep that guarantee.
+    """
+
+    def __init__(
+        self, config: IntakeConfig, http_client: httpx.AsyncClient | None = None, resolver: Resolver | None = None
+    ) -> None:
         self._config = config
         self._owns_client = http_client is None
         self._client = http_client or httpx.AsyncClient(
+            transport=PinnedTransport(),
             follow_redirects=False,
             trust_env=False,  # no proxies from the environment: they would bypass the host checks
             timeout=httpx.Timeout(config.fetch_timeout_s),
         )
-        self._policy = UrlPolicy(config)
+        self._policy = UrlPolicy(config, resolver)
         self._fetcher = Fetcher(config, self._client, self._policy)
         self._decode_slots = asyncio.Semaphore(config.max_concurrent_decodes)
 

@@ -1,24 +1,39 @@
-"""Threaded loopback HTTP server with routes for good, slow, missing and redirecting images."""
+"""Threaded loopback HTTP(S) server with routes for good, slow, missing and redirecting images.
+
+It can bind any loopback address and a fixed port (two servers on 127.0.0.1 and 127.0.0.2 with
+one port play the two answers of a DNS rebinding), serve TLS, and records every request's path
+and Host header.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
 
 
 class _Handler(BaseHTTPRequestHandler):
     root: Path
+    requests: list[tuple[str, str]]
     slow_seconds = 3.0
 
     def log_message(self, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        path = self.path.split("?")[0]
+        path, query = urlsplit(self.path).path, parse_qs(urlsplit(self.path).query)
+        self.requests.append((path, self.headers.get("Host", "")))
+        if path == "/redirect" and "to" in query:
+            self.send_response(302)
+            self.send_header("Location", query["to"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         if path.startswith("/slow/"):
             time.sleep(self.slow_seconds)
             return self._send(200, b"too late", "image/jpeg")
@@ -42,16 +57,24 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ImageHttpServer:
-    def __init__(self, root: Path) -> None:
-        handler = type("Handler", (_Handler,), {"root": root.resolve()})
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+        self.requests: list[tuple[str, str]] = []  # (path, Host header) of every GET
+        handler = type("Handler", (_Handler,), {"root": root.resolve(), "requests": self.requests})
         self.root = root
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"{self.scheme}://{self.httpd.server_address[0]}:{self.port}"
 
     def __enter__(self) -> ImageHttpServer:
         self.thread.start()

@@ -13,7 +13,7 @@ import struct
 import threading
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,7 +26,6 @@ from PIL import Image
 
 from processors.errors import InputRejected
 from processors.intake import CODES, DecodedImage, ImageIntake, IntakeConfig
-from processors.intake import url_policy as url_policy_module
 
 LOCAL = frozenset({"127.0.0.1"})
 
@@ -262,6 +261,95 @@ async def test_hostile_payload_is_rejected(image_b64: str | None, image_url: str
         await expect_code(intake, code, b64=image_b64, url=image_url)
 
 
+# ---------------------------------------------------------------- formats: MPO is JPEG, others are named
+
+
+def ftyp(major: bytes, *compatible: bytes) -> bytes:
+    """The start of an ISO-BMFF file (HEIC, AVIF...): a valid ftyp box, then a meta box."""
+    body = major + b"\x00\x00\x00\x00" + b"".join(compatible)
+    return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + struct.pack(">I", 16) + b"meta" + bytes(8)
+
+
+def mpo(first: tuple[int, int, int], second: tuple[int, int, int]) -> bytes:
+    """A two-frame multi-picture JPEG, as phones write them (Pillow reports the format as MPO)."""
+    frames = [Image.new("RGB", (40, 30), first), Image.new("RGB", (20, 10), second)]
+    return encode(frames[0], "MPO", save_all=True, append_images=frames[1:])
+
+
+def pillow_can_write(fmt: str) -> bool:
+    try:
+        encode(noise(), fmt)
+    except (OSError, KeyError, ValueError):
+        return False
+    return True
+
+
+KNOWN_FORMATS = [
+    pytest.param(ftyp(b"heic", b"mif1", b"heic"), "HEIC", id="heic"),
+    pytest.param(ftyp(b"mif1", b"MiHE", b"miaf", b"heic"), "HEIC", id="heic-generic-major-brand"),
+    pytest.param(ftyp(b"heix", b"mif1"), "HEIC", id="heix"),
+    pytest.param(ftyp(b"mif1", b"mif1"), "HEIF", id="heif-generic"),
+    pytest.param(ftyp(b"avif", b"mif1", b"miaf"), "AVIF", id="avif-header"),
+    pytest.param(ftyp(b"isom", b"mp41"), "ISO-BMFF (isom)", id="mp4-video"),
+    pytest.param(encode(noise(), "TIFF"), "TIFF", id="tiff"),
+    pytest.param(b"II*\x00" + b"\xff" * 40, "TIFF", id="tiff-broken-header"),
+    pytest.param(encode(noise(), "BMP"), "BMP", id="bmp"),
+    pytest.param(encode(noise(), "GIF"), "GIF", id="gif"),
+    pytest.param(b"GIF89a" + b"\xff" * 3, "GIF", id="gif-truncated-header"),
+    pytest.param(b"\x00\x00\x00\x0cJXL \r\n\x87\n" + bytes(64), "JPEG XL", id="jpeg-xl-container"),
+    pytest.param(b"\xff\x0a\xfa\x7f\x01" + bytes(64), "JPEG XL", id="jpeg-xl-codestream"),
+    pytest.param(b"\x00\x00\x00\x0cjP  \r\n\x87\n" + bytes(64), "JPEG2000", id="jp2-header"),
+    pytest.param(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "PDF", id="pdf"),
+    pytest.param(b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9"/>', "SVG", id="svg"),
+    pytest.param(b"\xef\xbb\xbf  <svg width='9'></svg>", "SVG", id="svg-bom"),
+    pytest.param(b"8BPS\x00\x01" + bytes(40), "PSD", id="psd"),
+    pytest.param(
+        encode(noise(), "AVIF") if pillow_can_write("AVIF") else b"",
+        "AVIF",
+        id="avif-real",
+        marks=pytest.mark.skipif(not pillow_can_write("AVIF"), reason="Pillow built without AVIF"),
+    ),
+    pytest.param(
+        encode(noise(), "JPEG2000") if pillow_can_write("JPEG2000") else b"",
+        "JPEG2000",
+        id="jpeg2000-real",
+        marks=pytest.mark.skipif(not pillow_can_write("JPEG2000"), reason="Pillow built without OpenJPEG"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "name"), KNOWN_FORMATS)
+async def test_known_unsupported_format_is_named(data: bytes, name: str) -> None:
+    async with ImageIntake(IntakeConfig(), http_client=refusing_transport()) as intake:
+        with pytest.raises(InputRejected) as info:
+            await intake.load(image_b64=b64(data), image_url=None)
+    assert info.value.error_code == "format_unsupported", info.value.message
+    assert f"format {name} not in" in info.value.message
+
+
+async def test_broken_file_of_an_allowed_format_stays_undecodable() -> None:
+    config = IntakeConfig(allowed_formats=frozenset({"GIF", "PNG"}))
+    async with ImageIntake(config, http_client=refusing_transport()) as intake:
+        await expect_code(intake, "image_undecodable", b64=b64(b"GIF89a" + b"\xff" * 3))
+        assert (await intake.load(image_b64=b64(encode(noise(), "GIF")), image_url=None)).source_format == "GIF"
+
+
+async def test_mpo_from_a_phone_is_a_jpeg_and_its_first_frame_is_used() -> None:
+    data = mpo((250, 0, 0), (0, 0, 250))
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    decoded = await load_b64(data)
+    assert (decoded.source_format, decoded.width, decoded.height) == ("JPEG", 40, 30)
+    red, green, blue = decoded.image.getpixel((20, 15))
+    assert red > 200 and green < 40 and blue < 40
+
+
+async def test_mpo_is_refused_where_jpeg_is_not_allowed() -> None:
+    async with ImageIntake(IntakeConfig(allowed_formats=frozenset({"PNG"})), refusing_transport()) as intake:
+        with pytest.raises(InputRejected) as info:
+            await intake.load(image_b64=b64(mpo((250, 0, 0), (0, 0, 250))), image_url=None)
+    assert (info.value.error_code, "MPO" in info.value.message) == ("format_unsupported", True)
+
+
 # ---------------------------------------------------------------- hostile URLs (no I/O allowed)
 
 URL_CASES = [
@@ -292,6 +380,20 @@ URL_CASES = [
     pytest.param("//example.com/x.png", "url_invalid", id="scheme-relative"),
     pytest.param("", "url_invalid", id="empty-url"),
     pytest.param("http://example.com/" + "a" * 5000, "url_invalid", id="overlong-url"),
+    # malformed hosts httpx accepts but crashes on later (UnicodeEncodeError, IDNAError): refused up front
+    pytest.param("http://[fe80::1%25\u00e9]/x.png", "url_invalid", id="ipv6-zone-id-non-ascii"),
+    pytest.param("http://[fe80::1%25eth0]/x.png", "url_invalid", id="ipv6-zone-id"),
+    pytest.param("http://[1::2::3]/x.png", "url_invalid", id="ipv6-two-double-colons"),
+    pytest.param("http://xn--zz.com/x.png", "url_invalid", id="bad-punycode"),
+    pytest.param("http://img.xn--a.xn--b/x.png", "url_invalid", id="punycode-to-control-char"),
+    pytest.param("http://a..b/x.png", "url_invalid", id="empty-label"),
+    pytest.param("http://" + "a" * 64 + ".com/x.png", "url_invalid", id="label-over-63"),
+    pytest.param("http://" + ("a" * 63 + ".") * 4 + "com/x.png", "url_invalid", id="name-over-253"),
+    pytest.param("http://ex%41mple.com/x.png", "url_invalid", id="percent-in-host"),
+    pytest.param("http://a!b.com/x.png", "url_invalid", id="sub-delim-in-host"),
+    pytest.param("http://example.com:\u0663/x.png", "url_invalid", id="non-ascii-port-digit"),
+    pytest.param("http://example.com:0/x.png", "url_invalid", id="port-zero"),
+    pytest.param("http://\udc80.com/x.png", "url_invalid", id="lone-surrogate"),
 ]
 
 
@@ -301,13 +403,15 @@ async def test_hostile_url_is_rejected_before_any_request(url: str, code: str) -
         await expect_code(intake, code, url=url)
 
 
-def fake_resolver(*addresses: str) -> Callable[..., list[Any]]:
-    def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+def fake_resolver(*addresses: str) -> Callable[[str, int], Awaitable[list[str]]]:
+    """A resolver for ``ImageIntake(resolver=...)`` that answers ``addresses`` and never touches DNS."""
+
+    async def resolve(host: str, port: int) -> list[str]:
         if not addresses:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+        return list(addresses)
 
-    return getaddrinfo
+    return resolve
 
 
 @pytest.mark.parametrize(
@@ -318,9 +422,9 @@ def fake_resolver(*addresses: str) -> Callable[..., list[Any]]:
         pytest.param(("169.254.169.254",), "url_host_forbidden", id="dns-to-metadata"),
     ],
 )
-async def test_dns_answers_are_vetted(monkeypatch: pytest.MonkeyPatch, addresses: tuple[str, ...], code: str) -> None:
-    monkeypatch.setattr(url_policy_module.socket, "getaddrinfo", fake_resolver(*addresses))
-    async with ImageIntake(IntakeConfig(), http_client=refusing_transport()) as intake:
+async def test_dns_answers_are_vetted(addresses: tuple[str, ...], code: str) -> None:
+    resolver = fake_resolver(*addresses)
+    async with ImageIntake(IntakeConfig(), http_client=refusing_transport(), resolver=resolver) as intake:
         await expect_code(intake, code, url="https://images.seller.example/p.png")
 
 
