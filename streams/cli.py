@@ -258,6 +258,17 @@ def _run_model_tool(module: str, argv: list[str]) -> int:
     return result if isinstance(result, int) else 0
 
 
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from streams.commands.dlq import build_filter, replay
+
+    selection = build_filter(args.code, args.key, args.since, args.until, args.source_topic)
+    report = asyncio.run(replay(_settings(args), selection, dry_run=args.dry_run))
+    print(json.dumps({"dry_run": args.dry_run, **dataclasses.asdict(report)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="catalog", description=__doc__)
     p.add_argument("--config", help="TOML settings file (env CATALOG_* overrides it)")
@@ -316,6 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
         parent = be if command == "bench" else tr
         parent.add_parser(name, help=f"{what}; arguments: catalog {command} {name} --help", add_help=False)
 
+    dq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_cmd", required=True)
+    dr = dq.add_parser("replay", help="re-publish chosen dead letters to their source topic (exact key and value)")
+    dr.add_argument("--code", action="append", default=[], help="error code (repeatable); default: any")
+    dr.add_argument("--key", action="append", default=[], help="Kafka key or product id (repeatable)")
+    dr.add_argument("--since", help="failed_at from (ISO 8601 with timezone)")
+    dr.add_argument("--until", help="failed_at before (ISO 8601 with timezone)")
+    dr.add_argument("--source-topic", action="append", default=[], help="only letters from this topic")
+    dr.add_argument("--dry-run", action="store_true", help="count what would be replayed, send nothing")
+    dr.set_defaults(fn=cmd_dlq_replay)
     sc = sub.add_parser("schemas", help="write (or --check) the JSON Schema files of the events")
     sc.add_argument("--check", action="store_true")
     sc.set_defaults(fn=cmd_schemas)

@@ -51,6 +51,7 @@ def stack(
                 "CATALOG_FETCH_TIMEOUT_S": "0.5",
                 "CATALOG_MAX_IMAGE_BYTES": "200000",
                 "CATALOG_BATCH_MAX_SIZE": "64",
+                "CATALOG_LABEL_WAIT_S": "4",
             },
         )
         env.run("gallery", "load", "--limit", str(GALLERY))
@@ -413,3 +414,107 @@ def test_kcat_produces_and_reads_back(stack: tuple) -> None:
         time.sleep(0.5)
     assert found is not None, worker.log_tail()
     assert found.event_id == event["event_id"] and found.category.label is not None
+
+
+def _label(product_id: str, category: str) -> bytes:
+    return encode({"schema_version": 1, "product_id": product_id, "category": category, "source": "moderation"})
+
+
+def test_labels_sent_before_their_images_are_applied_when_the_images_arrive(stack: tuple) -> None:
+    env, worker, milvus = stack
+    early = [f"early-{i}" for i in range(6)]
+    run(produce(env.bootstrap, env.topics["labels"], [(p.encode(), _label(p, f"cat-{p}")) for p in early]))
+    images = [good_event(400 + i, product_id=p)[0] for i, p in enumerate(early)]
+    run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in images]))
+    enriched = env.topics["enriched"]
+    run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "early-") >= len(early), timeout=60))
+    rows = milvus_rows(milvus.uri, early)
+    assert {p: (rows[p]["category"], rows[p]["label_source"]) for p in early} == {
+        p: (f"cat-{p}", "confirmed") for p in early
+    }, worker.log_tail()
+    # past the label wait: none of them was dead-lettered, because each found its image in time
+    import time
+
+    time.sleep(5)
+    dlq = env.topics["dlq"]
+    letters = run(consume(env.bootstrap, [dlq], lambda g: False, timeout=3))[dlq]
+    assert not {p for p in early} & {d.get("product_id") for d in letters}
+
+
+def _hostile_values(http: str) -> list[tuple[str, bytes, str | None]]:
+    """(key, value, expected dead-letter code or None for enriched) of inputs that once broke a batch."""
+    noisy = np.random.default_rng(5).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    first, second = Image.fromarray(noisy), Image.fromarray(255 - noisy)
+    mpo = io.BytesIO()
+    first.save(mpo, format="MPO", save_all=True, append_images=[second])
+    heic = struct.pack(">I", 24) + b"ftypheic" + b"\x00\x00\x00\x00" + b"mif1heic" + bytes(64)
+    b64 = base64.b64encode
+    huge_int = b'{"schema_version": 1, "event_id": "h-1", "product_id": ' + b"7" * 5000 + b"}"
+    big_inline = encode(submitted("hostile-big", image_b64=b64(bytes(range(256)) * 2400).decode()))
+    return [
+        ("hostile-int", huge_int, "invalid_json"),
+        ("hostile-big", big_inline, "payload_too_large"),
+        ("hostile-zone", encode(submitted("hz", image_url="http://[fe80::1%25\u00e9]/x.jpg")), "url_invalid"),
+        ("hostile-puny", encode(submitted("hp", image_url="http://xn--a.com/x.jpg")), "url_invalid"),
+        ("hostile-heic", encode(submitted("hh", image_b64=b64(heic).decode())), "format_unsupported"),
+        ("hostile-mpo", encode(submitted("hostile-mpo", image_b64=b64(mpo.getvalue()).decode())), None),
+    ]
+
+
+def test_hostile_values_cost_only_themselves_and_every_partition_keeps_flowing(stack: tuple) -> None:
+    env, worker, _ = stack
+    cases = _hostile_values("http://127.0.0.1:9")
+    assert len(cases[1][1]) > 750_000  # its dead letter would once have exceeded the producer's limit
+    mates = [good_event(500 + i, product_id=f"mate-{i}")[0] for i in range(8)]
+    messages: list[tuple[bytes | None, bytes]] = []
+    for i, (key, value, _) in enumerate(cases):  # each shares its batch with good events
+        messages.append((key.encode(), value))
+        messages.append((mates[i]["product_id"].encode(), encode(mates[i])))
+    messages += [(m["product_id"].encode(), encode(m)) for m in mates[len(cases) :]]
+    run(produce(env.bootstrap, env.topics["images"], messages))
+    later = [good_event(520 + i, product_id=f"later-{i}")[0] for i in range(12)]
+    run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in later]))
+
+    enriched, dlq = env.topics["enriched"], env.topics["dlq"]
+    wanted_dead = {k for k, _, code in cases if code}
+    got = run(
+        consume(
+            env.bootstrap,
+            [enriched, dlq],
+            lambda g: wanted_dead <= _keys(g[dlq]) and _count(g[enriched], "later-") >= len(later),
+            timeout=90,
+        )
+    )
+    codes = {}
+    for d in got[dlq]:
+        if d.get("original_key_b64"):
+            codes[base64.b64decode(d["original_key_b64"]).decode()] = d["error_code"]
+    expected = {k: code for k, _, code in cases if code}
+    assert {k: codes.get(k) for k in expected} == expected, worker.log_tail()
+    out = {r["product_id"]: r for r in got[enriched]}
+    assert {f"mate-{i}" for i in range(8)} | {"hostile-mpo"} <= set(out), worker.log_tail()
+    later_partitions = {out[e["product_id"]]["source"]["partition"] for e in later if e["product_id"] in out}
+    assert len([e for e in later if e["product_id"] in out]) == len(later)
+    assert later_partitions == {0, 1}, "later events must flow on every partition"
+    big = next(DeadLetter.model_validate_json(json.dumps(d)) for d in got[dlq] if d.get("product_id") == "hostile-big")
+    assert big.original_truncated and big.original_value_size == len(cases[1][1])
+    assert worker.alive()
+
+
+def test_dlq_replay_sends_chosen_letters_back_to_their_source(stack: tuple, image_server: ImageHttpServer) -> None:
+    env, worker, _ = stack
+    name = "replay-later.jpg"
+    event = submitted("replay-me", image_url=f"{image_server.base_url}/{name}")
+    run(produce(env.bootstrap, env.topics["images"], [(b"replay-me", encode(event))]))
+    dlq, enriched = env.topics["dlq"], env.topics["enriched"]
+    run(consume(env.bootstrap, [dlq], lambda g: "replay-me" in _keys(g[dlq]), timeout=30))
+
+    pixels, _ = sample_item(9)
+    (image_server.root / name).write_bytes(image_bytes(pixels))  # the seller's server is fixed
+    dry = json.loads(env.run("dlq", "replay", "--code", "fetch_http_status", "--key", "replay-me", "--dry-run"))
+    assert (dry["matched"], dry["replayed"]) == (1, 0)
+    done = json.loads(env.run("dlq", "replay", "--code", "fetch_http_status", "--key", "replay-me"))
+    assert done["replayed"] == 1 and done["by_topic"] == {env.topics["images"]: 1}
+    got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "replay-me") >= 1, timeout=30))
+    (out,) = [r for r in got[enriched] if r["product_id"] == "replay-me"]
+    assert out["event_id"] == event["event_id"], worker.log_tail()
