@@ -2,28 +2,126 @@
 
 Values are UTF-8 JSON with a ``schema_version``. Unknown fields are refused, so a
 producer's typo is caught instead of silently ignored.
+
+The published JSON Schema files are generated from these models and must give the same verdict
+as the worker on every value (``tests/unit/test_schema_agreement.py``). Hence the types below:
+patterns without anchors that ECMA-262, Python ``re`` and Rust ``regex`` read alike (a ``$``
+also matches before a final newline in Python), RFC 3339 timestamps with a time zone and
+nothing else, integers as JSON Schema counts them (``1.0`` is one, ``true`` is not) and finite
+numbers only.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from pydantic_core import PydanticCustomError
+from annotated_types import Ge, Le
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+
+@dataclass(frozen=True, eq=False)
+class _SchemaKeywords:
+    """Extra JSON Schema keywords for a constraint the model checks in code, so the file states it too."""
+
+    keywords: dict[str, Any]
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), **self.keywords}
+
+
+_ID_FORBIDDEN = r"[^\x21-\x7e]"  # any character that is not printable ASCII (space excluded)
+_TIMESTAMP = (
+    r"^(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_TIMESTAMP_FORBIDDEN = r"[^0-9TZ:.+-]"  # with it, Python's "$ before a final newline" cannot matter
+_FLOAT_MAX = 1.7976931348623157e308  # JSON numbers beyond it (1e999) would be infinities
+
+
+def _printable_ascii(value: str) -> str:
+    if re.search(_ID_FORBIDDEN, value):
+        raise PydanticCustomError("id_charset", "ids are printable ASCII without spaces (0x21-0x7e)")
+    return value
+
+
+def _rfc3339(value: object) -> object:
+    """RFC 3339 text with a time zone (Z or +hh:mm), 1-9 fractional digits, no leap second."""
+    if isinstance(value, datetime):  # built in Python by the worker itself, not read from JSON
+        return value
+    if not isinstance(value, str) or re.search(_TIMESTAMP_FORBIDDEN, value) or not re.search(_TIMESTAMP, value):
+        raise PydanticCustomError(
+            "datetime_rfc3339", "must be an RFC 3339 date-time with a time zone, e.g. 2024-05-01T12:00:00Z"
+        )
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:  # a day the month does not have
+        raise PydanticCustomError("datetime_rfc3339", "not a calendar date: {error}", {"error": str(exc)}) from exc
+
+
+def _integral(value: object) -> object:
+    """JSON Schema counts 3.0 as the integer 3 (and true as no number): accept what it accepts."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _version(value: object) -> object:
+    if isinstance(value, bool):  # True == 1 in Python, but true is not the number 1 in JSON
+        raise PydanticCustomError("literal_error", "schema_version must be the number 1, not a boolean")
+    return _integral(value)
+
+
+Id = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256),
+    AfterValidator(_printable_ascii),
+    _SchemaKeywords({"not": {"pattern": _ID_FORBIDDEN}}),
+]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    _SchemaKeywords({"pattern": _TIMESTAMP, "not": {"pattern": _TIMESTAMP_FORBIDDEN}}),
+]
+Int = Annotated[int, BeforeValidator(_integral)]
+Count = Annotated[int, Ge(0), BeforeValidator(_integral)]  # Ge first: pydantic states it as "minimum" then
+Real = Annotated[float, Ge(-_FLOAT_MAX), Le(_FLOAT_MAX)]
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_version)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ImageSubmitted(_Strict):
     """A seller uploaded one product image. Exactly one of ``image_url`` / ``image_b64``."""
 
-    schema_version: Literal[1] = 1
+    # the file states "exactly one, and not null" too (the model checks it in _exactly_one_image)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["image_url"], "properties": {"image_url": {"type": "string"}}},
+                {"required": ["image_b64"], "properties": {"image_b64": {"type": "string"}}},
+            ]
+        }
+    )
+
+    schema_version: SchemaVersion = 1
     event_id: Id
     product_id: Id
     seller_id: Id
@@ -31,7 +129,7 @@ class ImageSubmitted(_Strict):
     image_b64: Annotated[str, StringConstraints(min_length=1)] | None = None
     scene: Label | None = Field(None, description="application scene, e.g. digital, food, apparel")
     category_hint: Label | None = None
-    submitted_at: datetime
+    submitted_at: Timestamp
 
     @model_validator(mode="after")
     def _exactly_one_image(self) -> ImageSubmitted:
@@ -50,14 +148,14 @@ class ModelRef(_Strict):
 class Neighbour(_Strict):
     product_id: str
     category: str
-    score: float
+    score: Real
 
 
 class CategoryResult(_Strict):
     label: str | None = Field(description="voted category; null when the trusted gallery is empty")
     vote_share: float = Field(ge=0.0, le=1.0)
-    votes: dict[str, int]
-    k: int = Field(ge=0)
+    votes: dict[str, Int]
+    k: Count
     neighbours: list[Neighbour]
 
 
@@ -69,7 +167,7 @@ class BackgroundQuality(_Strict):
 
 class PositionQuality(_Strict):
     category: Literal["subject", "non_subject"]
-    box: tuple[float, float, float, float]
+    box: tuple[Real, Real, Real, Real]
     probability: float = Field(ge=0.0, le=1.0)
     score: float = Field(ge=0.0, le=1.0)
 
@@ -81,9 +179,9 @@ class VisualQuality(_Strict):
 
 
 class QualityWeights(_Strict):
-    background: float
-    position: float
-    visual: float
+    background: Real
+    position: Real
+    visual: Real
 
 
 class Quality(_Strict):
@@ -96,12 +194,12 @@ class Quality(_Strict):
 
 class SourceRef(_Strict):
     topic: str
-    partition: int
-    offset: int
+    partition: Int
+    offset: Int
 
 
 class ImageEnriched(_Strict):
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
     event_id: str
     product_id: str
     seller_id: str
@@ -111,39 +209,39 @@ class ImageEnriched(_Strict):
     category: CategoryResult
     similar_items: list[Neighbour]
     quality: Quality | None = Field(description="null until the quality models are deployed; never a placeholder")
-    image: dict[str, int] = Field(description="decoded width and height")
-    timings: dict[str, float] = Field(description="per-stage milliseconds of the micro-batch")
+    image: dict[str, Int] = Field(description="decoded width and height")
+    timings: dict[str, Real] = Field(description="per-stage milliseconds of the micro-batch")
     source: SourceRef | None = None
-    processed_at: datetime
+    processed_at: Timestamp
 
 
 class DeadLetter(_Strict):
     """An input the worker refused, with everything needed to understand and replay it."""
 
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
     error_code: str
     message: str
     stage: str
     source: SourceRef
     original_key_b64: str | None
     original_value_b64: str = Field(description="the original value, or its first bytes when truncated")
-    original_value_size: int | None = Field(None, ge=0, description="bytes of the original value")
+    original_value_size: Count | None = Field(None, description="bytes of the original value")
     original_value_sha256: str | None = Field(None, description="hex digest of the whole original value")
     original_truncated: bool = Field(
         False, description="true when key or value were cut to keep the dead letter under the broker's size limit"
     )
     event_id: str | None = None
     product_id: str | None = None
-    failed_at: datetime
+    failed_at: Timestamp
 
 
 class LabelConfirmed(_Strict):
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
     product_id: Id
     category: Label
     source: Label = Field(description="who confirmed it, e.g. moderation, back_office")
     event_id: Id | None = None
-    confirmed_at: datetime | None = None
+    confirmed_at: Timestamp | None = None
 
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
