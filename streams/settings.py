@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     )
 
     # Consumer group timing, chosen for fast recovery after a crash (README, "Recovery after a crash").
-    kafka_session_timeout_s: float = Field(10.0, description="a dead member's partitions move after this")
+    kafka_session_timeout_s: float = Field(6.0, description="a dead member's partitions move after this")
     kafka_heartbeat_interval_s: float = Field(1.0, description="also how soon a member notices a rebalance")
     kafka_rebalance_timeout_s: float = Field(20.0, description="longest wait for members to rejoin a rebalance")
     kafka_max_poll_interval_s: float = Field(1000.0, description="a consumer that does not poll this long leaves")

@@ -64,7 +64,7 @@ def test_env_overrides_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.batch_max_wait_s == 0.25
     assert s.allow_file_urls is True
     assert s.file_url_root == Path("/srv/images")
-    assert s.milvus_token == "secret"
+    assert s.milvus_token is not None and s.milvus_token.get_secret_value() == "secret"
 
 
 def test_env_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
