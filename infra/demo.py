@@ -28,17 +28,18 @@ def _step(message: str) -> None:
     print(f"\n==> {message}", flush=True)
 
 
-def _wait_metrics(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    """Wait for /readyz: models loaded, Milvus answering, partitions assigned (503 until then)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("the worker exited during start-up; see its log")
+            raise RuntimeError(f"the worker exited during start-up (code {proc.returncode}); see its log")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2):  # noqa: S310 - loopback
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):  # noqa: S310 - loopback
                 return
-        except OSError:
+        except OSError:  # HTTPError 503 (not ready yet) is an OSError too
             time.sleep(0.5)
-    raise TimeoutError("worker did not come up")
+    raise TimeoutError("worker did not become ready")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +90,7 @@ def _run(args: argparse.Namespace, workdir: Path, kafka_dir: Path, env: dict[str
             worker = subprocess.Popen(
                 _catalog("worker"), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-            _wait_metrics(metrics_port, worker)
+            _wait_ready(metrics_port, worker)
             print(f"worker pid {worker.pid}, metrics http://127.0.0.1:{metrics_port}/metrics, log {log.name}")
             truth = workdir / "truth.jsonl"
             _step(f"publishing {args.events} generated uploads ({args.style} photos of test items)")

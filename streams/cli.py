@@ -38,7 +38,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         subs = folder_submissions(Path(args.folder), as_url=args.as_url)
     else:
         subs = generated_submissions(args.generated, s.model_image_size * 2, args.style, args.seed)
-    sent = asyncio.run(publish(s.kafka_bootstrap, s.topic_images, subs, Path(args.truth) if args.truth else None))
+    sent = asyncio.run(publish(s, s.topic_images, subs, Path(args.truth) if args.truth else None))
     print(json.dumps({"published": sent, "topic": s.topic_images}))
     return 0
 
@@ -214,7 +214,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     truth = load_truth(Path(args.truth))
-    summary = asyncio.run(collect(s.kafka_bootstrap, s.topic_enriched, s.topic_dlq, set(truth), args.timeout))
+    summary = asyncio.run(collect(s, s.topic_enriched, s.topic_dlq, set(truth), args.timeout))
     fine, coarse = summary.accuracy(truth)
     samples = list(summary.enriched.values())[: args.samples]
     out = {

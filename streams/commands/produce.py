@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from aiokafka import AIOKafkaProducer
 from PIL import Image
 
 from model_store.datasets.fashion_mnist import DEFAULT_TAXONOMY
 from processors.gallery import IMAGE_SUFFIXES
 from processors.samples import fashion_mnist_samples
 from streams.events import ImageSubmitted, utc_now
+from streams.kafka_clients import producer as kafka_producer
+from streams.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ def folder_submissions(root: Path, as_url: bool) -> Iterator[Submission]:
         )
 
 
-async def publish(bootstrap: str, topic: str, submissions: Iterator[Submission], truth_file: Path | None) -> int:
+async def publish(settings: Settings, topic: str, submissions: Iterator[Submission], truth_file: Path | None) -> int:
     """Send all, keyed by product id; write the ground truth (event id -> label) beside."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16_000_000)
+    producer = kafka_producer(settings, max_request_size=16_000_000)  # TLS/SASL as the worker; acks=all
     await producer.start()
     sent = 0
     truth_out = truth_file.open("w") if truth_file else None

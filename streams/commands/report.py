@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
-
 from model_store.datasets.fashion_mnist import DEFAULT_TAXONOMY
+from streams.kafka_clients import consumer as kafka_consumer
+from streams.settings import Settings
 
 
 @dataclass
@@ -57,12 +57,12 @@ class RunSummary:
 
 
 async def collect(
-    bootstrap: str, enriched_topic: str, dlq_topic: str, expected_ids: set[str], timeout_s: float
+    settings: Settings, enriched_topic: str, dlq_topic: str, expected_ids: set[str], timeout_s: float
 ) -> RunSummary:
-    consumer = AIOKafkaConsumer(
+    consumer = kafka_consumer(
+        settings,
         enriched_topic,
         dlq_topic,
-        bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,

@@ -155,8 +155,16 @@ def _join_main(args: argparse.Namespace) -> int:
 
     extra = dict(kv.split("=", 1) for kv in args.set)
     gaps = []
-    with tempfile.TemporaryDirectory(prefix="recovery-") as tmp, kafka_bootstrap() as bootstrap:
-        env = WorkerEnv(bootstrap, Path(tmp), extra={"CATALOG_TOPIC_PARTITIONS": "4", **extra})
+    from infra.milvus.lite_server import MilvusLiteServer
+
+    with (
+        tempfile.TemporaryDirectory(prefix="recovery-") as tmp,
+        kafka_bootstrap() as bootstrap,
+        MilvusLiteServer(Path(tmp) / "milvus") as milvus,  # Lite's DB file takes one process: share a server
+    ):
+        env = WorkerEnv(
+            bootstrap, Path(tmp), extra={"CATALOG_TOPIC_PARTITIONS": "4", "CATALOG_MILVUS_URI": milvus.uri, **extra}
+        )
 
         def worker(name: str) -> WorkerProcess:
             own = {"CATALOG_METRICS_PORT": str(free_port()), "CATALOG_WORKER_STATE_DIR": f"{tmp}/state-{name}"}
