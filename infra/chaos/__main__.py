@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -45,6 +46,7 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its retries during faults are expected noise
     sizes = SIZES[args.size]
     started = time.time()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None

@@ -17,6 +17,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from infra.chaos.workload import expected_outcome, outcome_matches
+
 
 @dataclass(frozen=True)
 class Record:
@@ -63,7 +65,8 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
         ends = await consumer.end_offsets(tps)
         out: list[Record] = []
         while time.monotonic() < deadline:
-            if all(await consumer.position(tp) >= ends[tp] for tp in tps):
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
                 break
             batch = await consumer.getmany(timeout_ms=500, max_records=2000)
             for tp, records in batch.items():
@@ -165,6 +168,11 @@ def audit(ev: Evidence) -> dict[str, Any]:
         "missing_rows": len(enriched_products - set(row_ids)),
         "dlq_codes": dict(sorted(codes.items())),
         "hostile": _hostile(ev, outputs),
+    }
+    figures["hostile_unexpected"] = {
+        kind: {"expected": expected_outcome(kind), "got": got}
+        for kind, got in figures["hostile"].items()
+        if kind != "resent" and not all(outcome_matches(expected_outcome(kind), g) for g in got)
     }
     figures["labels"] = _labels(ev, enriched_products, label_letters)
     figures["faults"] = [_fault_figures(f, ev, outputs) for f in ev.faults]

@@ -70,6 +70,8 @@ def table(results: Sequence[ScenarioResult]) -> str:
     lines = [HEADER, *(row(r) for r in results)]
     for r in results:
         lines += [f"  {r.name}: {failure}" for failure in r.failures]
+        for kind, seen in r.figures.get("hostile_unexpected", {}).items():
+            lines.append(f"  {r.name}: note (not a target): {kind} should be {seen['expected']}, got {seen['got']}")
     return "\n".join(lines)
 
 
