@@ -115,7 +115,7 @@ def expected_outcome(kind: str) -> str:
 
 def outcome_matches(expected: str, got: str) -> bool:
     if expected == "dlq:*":
-        return got.startswith("dlq:") and got != "dlq:intake_internal_error"
+        return got.startswith("dlq:") and got != "dlq:internal_error"
     return got == expected
 
 

@@ -42,7 +42,7 @@ Every refusal is ``InputRejected(code, message, stage="intake")``. Codes (``CODE
 - redirect_forbidden: more than ``max_redirects``, a loop, or a hop to a refused target
 
 Every hop connects to an address its vetting resolved, never to a second DNS answer (rebinding).
-- intake_internal_error: unexpected exception, only reported in ``load_many`` slots
+- internal_error: unexpected exception, only reported in ``load_many`` slots
 """
 
 from processors.intake.codes import CODES

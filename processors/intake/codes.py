@@ -31,7 +31,7 @@ FETCH_HTTP_STATUS = "fetch_http_status"
 FETCH_FAILED = "fetch_failed"
 FETCH_TOO_LARGE = "fetch_too_large"
 REDIRECT_FORBIDDEN = "redirect_forbidden"
-INTAKE_INTERNAL_ERROR = "intake_internal_error"
+INTERNAL_ERROR = "internal_error"  # a bug met while loading one image (same code as the worker's)
 
 CODES: tuple[str, ...] = (
     IMAGE_MISSING,
@@ -57,7 +57,7 @@ CODES: tuple[str, ...] = (
     FETCH_FAILED,
     FETCH_TOO_LARGE,
     REDIRECT_FORBIDDEN,
-    INTAKE_INTERNAL_ERROR,
+    INTERNAL_ERROR,
 )
 
 

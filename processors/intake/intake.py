@@ -77,7 +77,7 @@ class ImageIntake:
                 except ProcessingError as exc:
                     return exc
                 except Exception as exc:  # a bug must not sink the rest of the batch
-                    return c.rejected(c.INTAKE_INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                    return c.rejected(c.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 
         return list(await asyncio.gather(*(one(b64, url) for b64, url in refs)))
 

@@ -8,6 +8,7 @@ too-large value cannot be replayed and is reported, never half-sent.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,21 +67,21 @@ async def replay(settings: Settings, selection: ReplayFilter, dry_run: bool = Fa
     """Read the dead-letter topic up to its current end and re-publish what ``selection`` picks."""
     report = ReplayReport()
     kafka = client_kwargs(settings)
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **kafka)
-    producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **kafka)
+    consumer = AIOKafkaConsumer(
+        settings.topic_dlq, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", **kafka
+    )
+    producer = None if dry_run else AIOKafkaProducer(acks="all", enable_idempotence=True, **kafka)
     await consumer.start()
-    if not dry_run:
+    if producer is not None:
         await producer.start()
     try:
-        if settings.topic_dlq not in await consumer.topics():  # fetches metadata too
+        partitions = await _assigned(consumer, settings.topic_dlq)
+        if not partitions:
             return report
-        ids = consumer.partitions_for_topic(settings.topic_dlq) or set()
-        partitions = [TopicPartition(settings.topic_dlq, p) for p in sorted(ids)]
-        consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)  # a snapshot: letters written meanwhile wait for the next run
         pending = []
-        while any(await consumer.position(tp) < end[tp] for tp in partitions):
+        while await _behind(consumer, end):
             batch = await consumer.getmany(*partitions, timeout_ms=1000)
             for tp, records in batch.items():
                 for record in records:
@@ -103,16 +104,37 @@ async def replay(settings: Settings, selection: ReplayFilter, dry_run: bool = Fa
                         continue
                     topic = letter.source.topic
                     report.by_topic[topic] = report.by_topic.get(topic, 0) + 1
-                    if not dry_run:
+                    if producer is not None:
                         pending.append(await producer.send(topic, key=original[0], value=original[1]))
         for future in pending:
             await future
             report.replayed += 1
     finally:
         await consumer.stop()
-        if not dry_run:
+        if producer is not None:
             await producer.stop()
     return report
+
+
+async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
+    for tp, last in end.items():
+        if await consumer.position(tp) < last:
+            return True
+    return False
+
+
+async def _assigned(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 15.0) -> list[TopicPartition]:
+    """Without a group, the consumer assigns itself every partition once it has the topic's metadata."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if topic not in await consumer.topics():
+            return []
+        assigned = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        if assigned:
+            return assigned
+        await asyncio.sleep(0.1)
+    return []
 
 
 def parse_time(text: str | None) -> datetime | None:

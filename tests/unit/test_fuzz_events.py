@@ -36,7 +36,7 @@ VALIDATION_CODES = {
     "empty_message", "invalid_utf8", "invalid_json", "not_an_object", "field_missing", "field_unknown",
     "field_invalid", "schema_version_unsupported", "image_missing", "image_ambiguous",
 }  # fmt: skip
-INTAKE_CODES = set(CODES) - {"intake_internal_error"}  # load_many's wrapper for a bug: never from load
+INTAKE_CODES = set(CODES) - {"internal_error"}  # load_many's wrapper for a bug: never from load
 EVENT_CASES, IMAGE_CASES, FILE_CASES, URL_CASES = 30_000, 12_000, 1_000, 20_000
 
 

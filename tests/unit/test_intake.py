@@ -736,7 +736,7 @@ async def test_load_many_wraps_unexpected_errors(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(intake, "load", sometimes_broken)
     results = await intake.load_many([("boom", None), (b64(PNG), None)])
-    assert isinstance(results[0], InputRejected) and results[0].error_code == "intake_internal_error"
+    assert isinstance(results[0], InputRejected) and results[0].error_code == "internal_error"
     assert isinstance(results[1], DecodedImage)
 
 
