@@ -12,11 +12,13 @@ from __future__ import annotations
 import random
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from infra.milvus.lite_server import MilvusLiteServer
 from processors.intake import ImageIntake, IntakeConfig
 from processors.label_store import LabelStore, labels_collection
 from processors.labels import LabelUpdate, apply_labels
@@ -72,6 +74,16 @@ def _labeller(uri: str, prefix: str, ids: list[str], seed: int, errors: list[Bas
         index.close()
     except BaseException as exc:
         errors.append(exc)
+
+
+@pytest.fixture(params=["lite-server", "server"])
+def milvus_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Two processes' worth of connections need a Milvus server: milvus-lite's, or the real one."""
+    if request.param == "server":
+        yield str(request.getfixturevalue("milvus_server_uri"))
+        return
+    with MilvusLiteServer(tmp_path / "milvus") as server:
+        yield server.uri
 
 
 @pytest.mark.parametrize("seed", [1, 2])
