@@ -175,7 +175,7 @@ def audit(ev: Evidence) -> dict[str, Any]:
         if kind != "resent" and not all(outcome_matches(expected_outcome(kind), g) for g in got)
     }
     figures["labels"] = _labels(ev, enriched_products, label_letters)
-    figures["faults"] = [_fault_figures(f, ev, outputs) for f in ev.faults]
+    figures["faults"] = [_fault_figures(f, _window_end(f, ev.faults), ev, outputs) for f in ev.faults]
     return figures
 
 
@@ -223,26 +223,63 @@ def _labels(
     return {"sent": len(ev.labels), "products": len(final), "lost": lost, **result, "examples": examples}
 
 
-def _fault_figures(fault: Fault, ev: Evidence, outputs: Mapping[tuple[int, int], list]) -> dict[str, Any]:
+def _window_end(fault: Fault, faults: list[Fault]) -> float | None:
+    """A fault's effects are charged to it until the next kill or broker fault (a join is one of its effects)."""
+    later = [f.at for f in faults if f.at > fault.at and f.kind != "join"]
+    return min(later, default=None)
+
+
+def longest_stall(inputs: list[tuple[float, float]], outputs: list[float], start: float, end: float | None) -> float:
+    """Longest time in [start, end] that partition work waited with no output at all on the partition.
+
+    ``inputs``: (input timestamp, first output timestamp) of each answered input; a stall
+    before an output counts from the later of the previous output and the oldest input it
+    answered that was waiting, so a busy backlog is not a stall, silence with work waiting is.
+    """
+    stall, prev = 0.0, start
+    window = [(i, first) for i, first in inputs if first >= start]
+    for t in sorted(o for o in outputs if o >= start and (end is None or o <= end)):
+        waiting = [i for i, first in window if i < t and first >= t]
+        if waiting:
+            stall = max(stall, t - max(prev, min(waiting)))
+        prev = t
+    if end is not None:
+        waiting = [i for i, first in window if i < end and first > end]
+        if waiting:
+            stall = max(stall, end - max(prev, min(waiting)))
+    return stall
+
+
+def _fault_figures(
+    fault: Fault, end: float | None, ev: Evidence, outputs: Mapping[tuple[int, int], list]
+) -> dict[str, Any]:
     """Gaps after one fault, from Kafka timestamps.
 
     ``first_output_s``: fault -> the next record on the enriched topic (any partition).
     ``recovery_s``: fault -> every input partition with work pending at or after the fault
     has an output again (max over those partitions); None when one never did.
+    ``longest_gap_s``: the longest silence of any partition with work waiting, from the
+    fault until the next fault (so a rebalance freeze a while after a crash is charged to it).
     """
     start = fault.back_at or fault.at
     after = [r.ts for r in ev.enriched if r.ts >= fault.at]
     pending: set[int] = set()
+    answered: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    stamps_by_partition: dict[int, list[float]] = defaultdict(list)
     for r in ev.images:
         stamps = [out.ts for _, out, _ in outputs.get((r.partition, r.offset), [])]
         if r.ts >= fault.at or (stamps and min(stamps) >= fault.at):
             pending.add(r.partition)
+        if stamps:
+            answered[r.partition].append((r.ts, min(stamps)))
+            stamps_by_partition[r.partition].extend(stamps)
     per_partition: dict[int, float | None] = {}
     for p in sorted(pending):
-        stamps = [out.ts for (part, _), outs in outputs.items() if part == p for _, out, _ in outs if out.ts >= start]
+        stamps = [t for t in stamps_by_partition[p] if t >= start]
         per_partition[p] = round(min(stamps) - fault.at, 2) if stamps else None
     values = list(per_partition.values())
     recovery = None if None in values else round(max(values, default=0.0), 2)
+    stall = max((longest_stall(answered[p], stamps_by_partition[p], fault.at, end) for p in pending), default=0.0)
     return {
         "kind": fault.kind,
         "worker": fault.worker,
@@ -251,6 +288,7 @@ def _fault_figures(fault: Fault, ev: Evidence, outputs: Mapping[tuple[int, int],
         "first_output_s": round(min(after) - fault.at, 2) if after else None,
         "recovery_s": recovery,
         "recovery_after_back_s": round(recovery - (start - fault.at), 2) if recovery is not None else None,
+        "longest_gap_s": None if recovery is None else round(max(stall, recovery), 2),
         "per_partition_s": {str(k): v for k, v in per_partition.items()},
     }
 
