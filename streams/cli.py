@@ -367,7 +367,17 @@ def main(argv: list[str] | None = None) -> int:
         return _run_model_tool(tool[0], argv[2:])
     args = build_parser().parse_args(argv)
     configure_logging("INFO", json_lines=True)  # logs to stderr: stdout carries the command's JSON
-    return int(args.fn(args) or 0)
+    from pydantic import ValidationError
+
+    try:
+        return int(args.fn(args) or 0)
+    except ValidationError as exc:  # bad settings: one clear line per field, exit 2, no stack trace
+        from streams.startup import EXIT_STARTUP_FAILED, StartupError
+
+        for err in exc.errors():
+            field = "_".join(str(part) for part in err["loc"]).upper()
+            StartupError(f"CATALOG_{field}" if field else "settings", err["msg"]).log()
+        return EXIT_STARTUP_FAILED
 
 
 if __name__ == "__main__":

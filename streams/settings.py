@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,12 @@ from processors.embedding import EmbedderConfig
 from processors.intake import IntakeConfig
 from processors.pipeline import PipelineConfig
 from processors.vector_index import VectorIndexConfig
+
+# Float-vector index types Milvus knows (Lite accepts any name and ignores it, so the check is here).
+MILVUS_INDEX_TYPES = frozenset(
+    {"FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "IVF_RABITQ", "HNSW", "HNSW_SQ", "HNSW_PQ", "HNSW_PRQ", "SCANN"}
+    | {"DISKANN", "AUTOINDEX", "GPU_CAGRA", "GPU_IVF_FLAT", "GPU_IVF_PQ", "GPU_BRUTE_FORCE"}
+)
 
 
 class Settings(BaseSettings):
@@ -148,6 +154,14 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlFromEnvPath(settings_cls, init_settings, env_settings))
+
+    @field_validator("milvus_index_type")
+    @classmethod
+    def _known_index_type(cls, value: str) -> str:
+        """An unknown type fails here: Milvus Lite would accept any name and silently build FLAT."""
+        if value.upper() not in MILVUS_INDEX_TYPES:
+            raise ValueError(f"unknown Milvus index type {value!r}; one of {', '.join(sorted(MILVUS_INDEX_TYPES))}")
+        return value.upper()
 
     @model_validator(mode="after")
     def _kafka_settings_agree(self) -> Settings:

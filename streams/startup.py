@@ -56,10 +56,14 @@ def kafka_setting_for(settings: Settings, exc: BaseException) -> str:
 
 def milvus_setting_for(exc: BaseException) -> str:
     """Which settings a failure of the gallery's start (connect, create collection) points at."""
-    text = _short(exc).lower()
+    text = str(exc).lower()  # VectorIndex says which call failed: "milvus connect failed: ..."
     if any(w in text for w in _AUTH_WORDS):
         return "CATALOG_MILVUS_TOKEN"
-    if "create collection" in text or "index" in text:
+    if "alias" in text:
+        return "CATALOG_MILVUS_COLLECTION_PREFIX"
+    if "connect failed" in text:
+        return "CATALOG_MILVUS_URI"
+    if "create collection" in text or "index type" in text:
         return "CATALOG_MILVUS_INDEX_TYPE / CATALOG_MILVUS_INDEX_PARAMS"
     return "CATALOG_MILVUS_URI"
 
