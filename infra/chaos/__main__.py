@@ -17,7 +17,7 @@ from infra.chaos.report import table, write_json
 from infra.chaos.scenarios import SCENARIOS
 from infra.chaos.sizes import SIZES
 from infra.chaos.stack import Stack
-from infra.chaos.suite import run_suite
+from infra.chaos.suite import ScenarioResult, run_suite
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -43,6 +43,10 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through Stack.close: every process is stopped by PID
 
 
+def _progress(result: ScenarioResult) -> None:
+    print(f"{result.name}: {'pass' if result.passed else 'FAIL'} in {result.seconds:.0f}s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     with Stack(bootstrap, args.milvus, args.workdir, sizes.gallery) as stack:
         where = f"broker {stack.bootstrap}, milvus {args.milvus} {stack.milvus_uri}"
         print(f"chaos: {where}, {args.size}, seed {args.seed}", flush=True)
-        results = asyncio.run(run_suite(stack, args.names, sizes, args.seed))
+        results = asyncio.run(run_suite(stack, args.names, sizes, args.seed, _progress))
     print(table(results))
     if args.json:
         meta = {"seed": args.seed, "size": args.size, "milvus": args.milvus, "started": started, "sizes": asdict(sizes)}

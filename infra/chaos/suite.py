@@ -11,7 +11,7 @@ import random
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,5 +96,17 @@ async def run_scenario(stack: Stack, name: str, sizes: Sizes, seed: int) -> Scen
     return result
 
 
-async def run_suite(stack: Stack, names: Sequence[str], sizes: Sizes, seed: int) -> list[ScenarioResult]:
-    return [await run_scenario(stack, name, sizes, seed) for name in names]
+async def run_suite(
+    stack: Stack,
+    names: Sequence[str],
+    sizes: Sizes,
+    seed: int,
+    progress: Callable[[ScenarioResult], None] | None = None,
+) -> list[ScenarioResult]:
+    """Scenarios one after another (they share two cores); ``progress`` sees each result as it ends."""
+    results = []
+    for name in names:
+        results.append(await run_scenario(stack, name, sizes, seed))
+        if progress is not None:
+            progress(results[-1])
+    return results
