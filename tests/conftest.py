@@ -12,7 +12,7 @@ import pytest
 if TYPE_CHECKING:
     from tests.support.http_images import ImageHttpServer
 
-pytest_plugins = ["tests.conftest_kafka"]
+pytest_plugins = ["tests.conftest_kafka", "tests.conftest_milvus"]
 
 
 @pytest.fixture(autouse=True, scope="session")

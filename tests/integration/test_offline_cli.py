@@ -1,4 +1,4 @@
-"""The offline front end (`gallery load --folder`, `enrich`, `search`) on real Milvus Lite, no Kafka."""
+"""The offline front end (`gallery load --folder`, `enrich`, `search`) on Milvus Lite and a real server, no Kafka."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.milvus_backend import MilvusTarget
 from tests.support.events import sample_item
 from tests.support.worker import WorkerEnv
 
@@ -25,8 +26,8 @@ def _write_tree(root: Path, indices: range) -> dict[str, str]:
     return truth
 
 
-def test_folder_gallery_then_enrich_and_search(tmp_path: Path) -> None:
-    env = WorkerEnv("127.0.0.1:1", tmp_path)  # no broker needed: offline commands never touch Kafka
+def test_folder_gallery_then_enrich_and_search(tmp_path: Path, milvus_target: MilvusTarget) -> None:
+    env = WorkerEnv("127.0.0.1:1", tmp_path, extra=milvus_target.env())  # no broker: offline commands never touch Kafka
     gallery_truth = _write_tree(tmp_path / "gallery", range(0, 300))
     loaded = json.loads(env.run("gallery", "load", "--folder", str(tmp_path / "gallery")))
     assert loaded["loaded"] == 300 and loaded["rows_total"] == 300
@@ -51,10 +52,12 @@ def test_folder_gallery_then_enrich_and_search(tmp_path: Path) -> None:
     assert all("/" in item["product_id"] for item in found["similar_items"])  # folder ids: category/stem
 
 
-def test_pipeline_benchmark_reports_both_baselines(tmp_path: Path) -> None:
-    env = WorkerEnv("127.0.0.1:1", tmp_path)
+def test_pipeline_benchmark_reports_both_baselines(tmp_path: Path, milvus_target: MilvusTarget) -> None:
+    env = WorkerEnv("127.0.0.1:1", tmp_path, extra=milvus_target.env())
     out = tmp_path / "pipeline.json"
-    env.run("bench", "pipeline", "--images", "128", "--fresh-gallery", "--out", str(out))
+    # an empty gallery: --fresh-gallery (a temporary Lite DB) on Lite, the test's own new prefix on the server
+    fresh = ["--fresh-gallery"] if milvus_target.uri is None else []
+    env.run("bench", "pipeline", "--images", "128", *fresh, "--out", str(out))
     report = json.loads(out.read_text())
     assert (report["images"], report["batch_size"]) == (128, 64)
     pipe, embedder, models = (

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.milvus.lite_server import MilvusLiteServer
+from infra.milvus.server import MilvusServer, ServerConfig
 from tests.support.events import encode, good_event
 from tests.support.worker import WorkerEnv, WorkerProcess, consume, produce
 
@@ -38,10 +40,20 @@ def _enriched(env: WorkerEnv, prefix: str, n: int, timeout: float) -> list[dict]
     return [r for r in got[topic] if r["product_id"].startswith(prefix)]
 
 
+def _own_milvus(backend: str, data_dir: Path) -> MilvusLiteServer | MilvusServer:
+    """A server this test may stop and restart (same port, same data): Lite's, or a real Milvus 2.3.
+
+    Always one of its own, never the session's shared server (or a ``MILVUS_URI`` one): it is stopped.
+    """
+    if backend == "lite":
+        return MilvusLiteServer(data_dir).start()
+    return MilvusServer(ServerConfig(data_dir=data_dir, stop_with_parent=True)).start()
+
+
 def test_milvus_outage_pauses_then_resumes_without_dead_letters(
-    kafka_bootstrap_servers: str, tmp_path: pytest.TempPathFactory
+    kafka_bootstrap_servers: str, tmp_path: Path, milvus_backend: str
 ) -> None:
-    milvus = MilvusLiteServer(tmp_path / "milvus").start()
+    milvus = _own_milvus(milvus_backend, tmp_path / "milvus")
     env = WorkerEnv(kafka_bootstrap_servers, tmp_path, extra={"CATALOG_MILVUS_URI": milvus.uri})
     worker = None
     try:

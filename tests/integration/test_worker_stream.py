@@ -1,14 +1,16 @@
-"""The worker end to end: real Kafka broker, real Milvus Lite server, a real worker process."""
+"""The worker end to end: real Kafka broker, real Milvus (a Lite server and a real server), a real worker process."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from model_store.quality.scorer import DEFAULT_REFS
 from processors.vector_index import collection_name
 from streams.events import DeadLetter, ImageEnriched
 from streams.settings import Settings
+from tests.milvus_backend import isolated_prefix
 from tests.support.events import encode, good_and_bad_photo, good_event, image_bytes, sample_item, submitted
 from tests.support.http_images import ImageHttpServer
 from tests.support.worker import WorkerEnv, WorkerProcess, consume, produce
@@ -28,23 +31,48 @@ from tests.support.worker import WorkerEnv, WorkerProcess, consume, produce
 pytestmark = pytest.mark.integration
 GALLERY = 600
 MODEL_ID, MODEL_VERSION = Settings.model_fields["model_ref"].default.split("@")  # the shipped student
-COLLECTION = collection_name("catalog", MODEL_ID, MODEL_VERSION)
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Where the stack's worker keeps its rows: the Milvus URI and the shipped student's collection."""
+
+    uri: str
+    collection: str
+    token: str = ""
+
+
+@contextlib.contextmanager
+def _milvus(backend: str, workdir: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Gallery, dict[str, str]]]:
+    """A Milvus Lite server of the stack's own, or the session's real server under a prefix of the stack's own."""
+    if backend == "lite":
+        with MilvusLiteServer(workdir / "milvus") as lite:
+            gallery = Gallery(lite.uri, collection_name("catalog", MODEL_ID, MODEL_VERSION))
+            yield gallery, {"CATALOG_MILVUS_URI": lite.uri}
+        return
+    with isolated_prefix(request.getfixturevalue("milvus_server_endpoint"), "stream") as target:
+        assert target.uri is not None
+        yield Gallery(target.uri, collection_name(target.prefix, MODEL_ID, MODEL_VERSION), target.token), target.env()
 
 
 @pytest.fixture(scope="module")
 def stack(
-    kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory, image_server: ImageHttpServer
-) -> Iterator[tuple[WorkerEnv, WorkerProcess, MilvusLiteServer]]:
+    kafka_bootstrap_servers: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    image_server: ImageHttpServer,
+    milvus_backend: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[WorkerEnv, WorkerProcess, Gallery]]:
     workdir = tmp_path_factory.mktemp("worker")
     files = workdir / "files"
     files.mkdir()
     (files / "empty.jpg").write_bytes(b"")
-    with MilvusLiteServer(workdir / "milvus") as milvus:
+    with _milvus(milvus_backend, workdir, request) as (milvus, milvus_env):
         env = WorkerEnv(
             kafka_bootstrap_servers,
             workdir,
             extra={
-                "CATALOG_MILVUS_URI": milvus.uri,
+                **milvus_env,
                 "CATALOG_PRIVATE_HOST_ALLOWLIST": '["127.0.0.1"]',
                 "CATALOG_ALLOW_FILE_URLS": "true",
                 "CATALOG_FILE_URL_ROOT": str(files),
@@ -63,25 +91,27 @@ def stack(
     print(worker.log_tail(3000))
 
 
-def milvus_rows(uri: str, ids: list[str]) -> dict[str, dict]:
-    client = MilvusClient(uri=uri)
+def milvus_rows(milvus: Gallery, ids: list[str]) -> dict[str, dict]:
+    client = MilvusClient(uri=milvus.uri, token=milvus.token)
     try:
-        client.load_collection(COLLECTION)
+        client.load_collection(milvus.collection)
         rows = client.query(
-            COLLECTION,
+            milvus.collection,
             filter=f"product_id in {ids!r}".replace("'", '"'),
             output_fields=["category", "label_source"],
+            consistency_level="Strong",  # a server's default (Bounded) may not see the last writes yet
         )
         return {r["product_id"]: r for r in rows}
     finally:
         client.close()
 
 
-def milvus_count(uri: str) -> int:
-    client = MilvusClient(uri=uri)
+def milvus_count(milvus: Gallery) -> int:
+    client = MilvusClient(uri=milvus.uri, token=milvus.token)
     try:
-        client.load_collection(COLLECTION)
-        return int(client.query(COLLECTION, filter="", output_fields=["count(*)"])[0]["count(*)"])
+        client.load_collection(milvus.collection)
+        rows = client.query(milvus.collection, filter="", output_fields=["count(*)"], consistency_level="Strong")
+        return int(rows[0]["count(*)"])
     finally:
         client.close()
 
@@ -171,7 +201,7 @@ def test_quality_ranks_a_clean_centred_photo_above_a_cluttered_noisy_corner_shot
 
 def test_redelivered_and_repeated_products_keep_one_row_each(stack: tuple) -> None:
     env, worker, milvus = stack
-    before = milvus_count(milvus.uri)
+    before = milvus_count(milvus)
     first = [good_event(30 + i, product_id=f"dup-{i}") for i in range(8)]
     again = [(dict(e), t) for e, t in first]  # the very same events, redelivered
     newer = [good_event(60 + i, product_id=f"dup-{i}") for i in range(8)]  # new images of the same products
@@ -181,8 +211,8 @@ def test_redelivered_and_repeated_products_keep_one_row_each(stack: tuple) -> No
     got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "dup-") >= 24, timeout=60))[enriched]
     mine = [r for r in got if r["product_id"].startswith("dup-")]
     assert len(mine) == 24, worker.log_tail()
-    assert milvus_count(milvus.uri) == before + 8
-    rows = milvus_rows(milvus.uri, [f"dup-{i}" for i in range(8)])
+    assert milvus_count(milvus) == before + 8
+    rows = milvus_rows(milvus, [f"dup-{i}" for i in range(8)])
     assert {r["label_source"] for r in rows.values()} == {"predicted"}
 
 
@@ -334,7 +364,7 @@ def test_label_agent_confirms_labels_in_the_gallery(stack: tuple) -> None:
     enriched = env.topics["enriched"]
     got = run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "label-me") >= 1, timeout=30))[enriched]
     assert "label-me" in {r["product_id"] for r in got}
-    assert milvus_rows(milvus.uri, ["label-me"])["label-me"]["label_source"] == "predicted"
+    assert milvus_rows(milvus, ["label-me"])["label-me"]["label_source"] == "predicted"
 
     labels = [
         (
@@ -362,7 +392,7 @@ def test_label_agent_confirms_labels_in_the_gallery(stack: tuple) -> None:
     codes = {base64.b64decode(d["original_key_b64"]).decode(): d["error_code"] for d in dlq if d["original_key_b64"]}
     assert codes.get("ghost") == "label_unknown_product"
     assert codes.get("junk") == "invalid_json"
-    row = milvus_rows(milvus.uri, ["label-me"])["label-me"]
+    row = milvus_rows(milvus, ["label-me"])["label-me"]
     assert (row["category"], row["label_source"]) == ("handbag-special", "confirmed")
     assert worker.metric("catalog_labels_applied_total") >= 1
 
@@ -428,7 +458,7 @@ def test_labels_sent_before_their_images_are_applied_when_the_images_arrive(stac
     run(produce(env.bootstrap, env.topics["images"], [(e["product_id"].encode(), encode(e)) for e in images]))
     enriched = env.topics["enriched"]
     run(consume(env.bootstrap, [enriched], lambda g: _count(g[enriched], "early-") >= len(early), timeout=60))
-    rows = milvus_rows(milvus.uri, early)
+    rows = milvus_rows(milvus, early)
     assert {p: (rows[p]["category"], rows[p]["label_source"]) for p in early} == {
         p: (f"cat-{p}", "confirmed") for p in early
     }, worker.log_tail()
@@ -503,7 +533,7 @@ def test_hostile_values_cost_only_themselves_and_every_partition_keeps_flowing(s
 
 def test_dlq_replay_sends_chosen_letters_back_to_their_source(stack: tuple, image_server: ImageHttpServer) -> None:
     env, worker, _ = stack
-    name = "replay-later.jpg"
+    name = f"replay-later-{env.group}.jpg"  # the image server is the session's: one name per stack
     event = submitted("replay-me", image_url=f"{image_server.base_url}/{name}")
     run(produce(env.bootstrap, env.topics["images"], [(b"replay-me", encode(event))]))
     dlq, enriched = env.topics["dlq"], env.topics["enriched"]
