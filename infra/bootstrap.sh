@@ -58,4 +58,6 @@ if [ "$(cat "$local_venv/.shared" 2>/dev/null)" != "$venv" ] || [ ! -x "$local_v
 fi
 
 "$local_venv/bin/python" -m infra.kafka.runner fetch >&2
+# the real Milvus 2.3 server (PyPI package milvus, ~57 MB) for the server half of the tests and --milvus server
+"$local_venv/bin/python" -m infra.milvus.server fetch >&2
 echo "$local_venv/bin/python"
