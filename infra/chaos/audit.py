@@ -55,8 +55,10 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
         deadline = time.monotonic() + timeout
         parts: set[int] | None = None
         while not parts and time.monotonic() < deadline:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+            await consumer.topics()  # refreshes the metadata
             parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                await asyncio.sleep(0.2)
         if not parts:
             return []
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
@@ -64,10 +66,12 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         out: list[Record] = []
-        while time.monotonic() < deadline:
+        while True:
             positions = [await consumer.position(tp) for tp in tps]
             if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
-                break
+                return out
+            if time.monotonic() > deadline:  # a partial read would pass for lost events
+                raise TimeoutError(f"reading {topic}: at {positions}, end {list(ends.values())} after {timeout}s")
             batch = await consumer.getmany(timeout_ms=500, max_records=2000)
             for tp, records in batch.items():
                 out.extend(
@@ -75,7 +79,6 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
                     for r in records
                     if r.offset < ends[tp]
                 )
-        return out
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(consumer.stop(), 10)

@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from infra.chaos.suite import ScenarioResult
 
 
-def verdict(figures: dict[str, Any], error: str | None, skipped: str | None) -> list[str]:
-    """Every target the figures miss, in words (empty: passed)."""
+def verdict(figures: dict[str, Any], error: str | None, skipped: str | None, deadline_hit: bool = False) -> list[str]:
+    """Every target the figures miss, in words (empty: passed). A run cut short never passes."""
     if skipped:
         return []
     failures = [f"harness error: {error}"] if error else []
+    if deadline_hit:
+        failures.append("did not finish its plan within the hard deadline (stuck, or far too slow)")
     if not figures:
         return failures or ["no figures"]
     if figures["lost"]:

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -136,8 +137,6 @@ class Stack:
 
         Returns the wall-clock seconds of the stop and of the broker answering again.
         """
-        import time
-
         assert self.broker is not None, "only a broker this run started can be restarted"
         stopped_at = time.time()
         self.broker.stop()

@@ -73,9 +73,12 @@ async def run_scenario(stack: Stack, name: str, sizes: Sizes, seed: int) -> Scen
         await run.feeder.start()
         run.tail.start()
         await asyncio.wait_for(SCENARIOS[name](run), timeout=sizes.deadline_s)
-    except TimeoutError:
+    except TimeoutError as exc:
+        if time.monotonic() - started < sizes.deadline_s - 1.0:  # raised inside, e.g. a worker never ready
+            result.error = f"TimeoutError: {exc}"
         result.deadline_hit = True
-        run.notes.append(f"hard deadline of {sizes.deadline_s:.0f}s reached; stopped there")
+        took = time.monotonic() - started
+        run.notes.append(f"stopped by a timeout after {took:.0f}s (deadline {sizes.deadline_s:.0f}s)")
     except Exception as exc:  # a harness failure is reported, and the audit still runs on what exists
         result.error = f"{type(exc).__name__}: {exc}"
         run.notes.append(traceback.format_exc(limit=5))
@@ -85,15 +88,23 @@ async def run_scenario(stack: Stack, name: str, sizes: Sizes, seed: int) -> Scen
         await asyncio.to_thread(stack.stop_workers)
     result.notes, result.skipped = run.notes, run.skipped
     if run.skipped is None:
-        topics = Topics(**env.topics)
-        read = await collect(stack.bootstrap, topics)
-        rows = await asyncio.to_thread(milvus_rows, stack.milvus_uri, stack.collection, run.prefix)
-        kinds = {(s.partition, s.offset): s.msg.kind for s in run.feeder.sent if s.msg.topic == topics.images}
-        result.figures = audit(Evidence(topics, rows=rows, faults=run.faults, kinds=kinds, **read))
-        result.figures["static_membership"] = static_membership_setting()
+        try:
+            result.figures = await _audit(stack, run)
+        except Exception as exc:  # no figures: the scenario fails, it never passes unaudited
+            result.error = result.error or f"audit: {type(exc).__name__}: {exc}"
     result.seconds = time.monotonic() - started
-    result.failures = verdict(result.figures, result.error, result.skipped)
+    result.failures = verdict(result.figures, result.error, result.skipped, result.deadline_hit)
     return result
+
+
+async def _audit(stack: Stack, run: Run) -> dict[str, Any]:
+    topics = Topics(**run.env.topics)
+    read = await collect(stack.bootstrap, topics)
+    rows = await asyncio.to_thread(milvus_rows, stack.milvus_uri, stack.collection, run.prefix)
+    kinds = {(s.partition, s.offset): s.msg.kind for s in run.feeder.sent if s.msg.topic == topics.images}
+    figures = audit(Evidence(topics, rows=rows, faults=run.faults, kinds=kinds, **read))
+    figures["static_membership"] = static_membership_setting()
+    return figures
 
 
 async def run_suite(
