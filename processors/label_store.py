@@ -41,6 +41,8 @@ class LabelStore:
         self.collection = collection
 
     def ensure_collection(self) -> None:
+        self.index.load_on_connect(self.collection)
+
         def create() -> None:
             client = self.index.client
             if client.has_collection(self.collection):

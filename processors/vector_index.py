@@ -78,6 +78,11 @@ class VectorIndex:
         self.dim = dim
         self.alias = alias
         self._client: MilvusClient | None = None
+        self._also_load: set[str] = set()
+
+    def load_on_connect(self, collection: str) -> None:
+        """Another collection this client serves (the label store): reloaded with ours after a reconnect."""
+        self._also_load.add(collection)
 
     @property
     def target(self) -> str:
@@ -105,8 +110,9 @@ class VectorIndex:
 
     def _connect(self, uri: str) -> MilvusClient:
         client = MilvusClient(uri=uri, token=self.config.token or "")
-        if client.has_collection(self.collection):
-            client.load_collection(self.collection)  # a reopened Lite DB or restarted server starts released
+        for name in sorted({self.collection, *self._also_load}):
+            if client.has_collection(name):
+                client.load_collection(name)  # a reopened Lite DB or restarted server starts released
         return client
 
     def ensure_collection(self) -> None:
