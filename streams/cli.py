@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from streams.commands.bench_index import add_parser as add_bench_index
 from streams.settings import Settings
 
 
@@ -156,6 +157,12 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
         asyncio.run(pipeline.aclose())
     _emit_report(report.as_dict(), args.out)
     return 0
+
+
+def cmd_bench_index(args: argparse.Namespace) -> int:
+    from streams.commands.bench_index import run
+
+    return run(args, _settings(args))
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
@@ -322,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--fresh-gallery", action="store_true", help="use an empty temporary Milvus Lite DB")
     bp.add_argument("--out")
     bp.set_defaults(fn=cmd_bench_pipeline)
+    add_bench_index(be).set_defaults(fn=cmd_bench_index)
 
     for (command, name), (_module, what) in _MODEL_TOOLS.items():
         parent = be if command == "bench" else tr

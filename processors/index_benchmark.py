@@ -1,0 +1,289 @@
+"""What the vector index costs per micro-batch, and how that grows with the gallery.
+
+Why: per micro-batch the worker makes one batched ``VectorIndex.search`` of the batch's
+vectors, one ``fetch`` of the batch's rows (Strong: it decides the write) and one batch
+``upsert``. This times exactly those calls, through the same ``VectorIndex`` as the worker, on
+each given Milvus (Lite, a server) at each gallery size, so the table says what moving from
+Milvus Lite to a server buys at which catalog size.
+
+The gallery is synthetic: L2-normalised Gaussian random vectors of the embedder's dimension,
+all labelled ``confirmed`` (so the trusted-label filter keeps all of them). Real embeddings
+cluster by category; random unit vectors have no structure, which is the harder case for an
+ANN index, so the search figures are if anything pessimistic. Each size gets a collection of
+its own, loaded in chunks, flushed, and (on a server) measured only once the index covers
+every row; query and upsert vectors are fresh random vectors per batch.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from processors.index_params import build_params
+from processors.vector_index import GalleryItem, VectorIndex, VectorIndexConfig, collection_name
+
+LOAD_CHUNK = 10_000
+PHASES = ("search", "fetch", "upsert")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Milvus to measure: a name for the table and the index settings (URI, index type...)."""
+
+    name: str
+    config: VectorIndexConfig
+
+
+@dataclass
+class SizeResult:
+    """One (Milvus, gallery size) cell: load cost, then ms per micro-batch per phase."""
+
+    target: str
+    gallery_rows: int
+    load_s: float
+    load_rows_per_s: float
+    index_ready_s: float | None
+    ms: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> {median, p95}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IndexBenchReport:
+    dim: int
+    batch: int
+    k: int
+    batches: int
+    warmup: int
+    index_type: str
+    index_params: dict[str, Any]
+    vectors: str
+    results: list[SizeResult]
+    skipped: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["growth"] = growth(self.results)
+        return out
+
+
+def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    """``n`` random unit vectors (float32): Gaussian, then L2-normalised."""
+    v = rng.standard_normal((n, dim), dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v
+
+
+def _items(ids: Sequence[str], vectors: np.ndarray, now_ms: int) -> list[GalleryItem]:
+    return [
+        GalleryItem(
+            product_id=pid,
+            embedding=vec,
+            category=f"c{hash(pid) % 10}",
+            label_source="confirmed",
+            seller_id="bench",
+            updated_at_ms=now_ms,
+        )
+        for pid, vec in zip(ids, vectors, strict=True)
+    ]
+
+
+def _wait_indexed(index: VectorIndex, rows: int, timeout: float) -> float | None:
+    """Flush, then wait until the vector index covers ``rows`` rows; seconds waited, None if not known.
+
+    A server builds the index per sealed segment in the background and searches unindexed
+    rows by brute force meanwhile; measuring before it is done would time the wrong thing.
+    Milvus Lite reports nothing of the kind (None).
+    """
+    started = time.perf_counter()
+    client = index.client
+    try:
+        client.flush(index.collection)
+    except Exception:  # Milvus Lite has no flush
+        return None
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        try:
+            names = client.list_indexes(index.collection)
+            info = client.describe_index(index.collection, names[0]) if names else {}
+        except Exception:
+            return None
+        indexed, pending = info.get("indexed_rows"), info.get("pending_index_rows", 0)
+        if indexed is None:
+            return None
+        if indexed >= rows and not pending:
+            return time.perf_counter() - started
+        time.sleep(1.0)
+    raise TimeoutError(f"index of {index.collection} did not cover {rows} rows within {timeout:.0f}s")
+
+
+def _percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {"median": round(statistics.median(ordered), 2), "p95": round(p95, 2)}
+
+
+def measure_size(
+    target: Target,
+    rows: int,
+    dim: int,
+    *,
+    batch: int = 64,
+    k: int = 20,
+    batches: int = 20,
+    warmup: int = 3,
+    seed: int = 0,
+    index_timeout: float = 3600.0,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> SizeResult:
+    """Load ``rows`` synthetic rows into a fresh collection of ``target``, then time micro-batches."""
+    rng = np.random.default_rng(seed)
+    name = collection_name(f"bench_{uuid.uuid4().hex[:6]}", f"{rows}", "0")
+    index = VectorIndex(target.config, name, dim)
+    try:
+        index.ensure_collection()
+        now_ms = int(time.time() * 1000)
+        started = time.perf_counter()
+        for start in range(0, rows, LOAD_CHUNK):
+            n = min(LOAD_CHUNK, rows - start)
+            ids = [f"g{i}" for i in range(start, start + n)]
+            index.upsert(_items(ids, unit_vectors(rng, n, dim), now_ms))
+            if (start // LOAD_CHUNK) % 10 == 9:
+                progress(f"{target.name}: {start + n:,}/{rows:,} rows in {time.perf_counter() - started:.0f}s")
+        load_s = time.perf_counter() - started
+        ready_s = _wait_indexed(index, rows, index_timeout)
+        samples: dict[str, list[float]] = {phase: [] for phase in (*PHASES, "search+upsert", "batch")}
+        trusted = {"confirmed"}
+        for b in range(warmup + batches):
+            queries = unit_vectors(rng, batch, dim)
+            ids = [f"new-{b}-{i}" for i in range(batch)]  # new products, as uploads mostly are
+            items = _items(ids, unit_vectors(rng, batch, dim), now_ms)
+            t0 = time.perf_counter()
+            found = index.search(queries, k, trusted)
+            t1 = time.perf_counter()
+            index.fetch(ids)
+            t2 = time.perf_counter()
+            index.upsert(items)
+            t3 = time.perf_counter()
+            if len(found) != batch or any(len(hits) != k for hits in found):
+                raise RuntimeError(f"{target.name} at {rows} rows returned a short result: the timing would lie")
+            if b >= warmup:
+                for phase, seconds in (
+                    ("search", t1 - t0),
+                    ("fetch", t2 - t1),
+                    ("upsert", t3 - t2),
+                    ("search+upsert", (t1 - t0) + (t3 - t2)),
+                    ("batch", t3 - t0),
+                ):
+                    samples[phase].append(seconds * 1000)
+        index.client.drop_collection(name)
+    finally:
+        index.close()
+    return SizeResult(
+        target=target.name,
+        gallery_rows=rows,
+        load_s=round(load_s, 1),
+        load_rows_per_s=round(rows / load_s, 1),
+        index_ready_s=None if ready_s is None else round(ready_s, 1),
+        ms={phase: _percentiles(values) for phase, values in samples.items()},
+    )
+
+
+def growth(results: Sequence[SizeResult]) -> dict[str, list[dict[str, Any]]]:
+    """Per Milvus: median search+upsert at each size relative to the smallest size measured."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in dict.fromkeys(r.target for r in results):
+        mine = sorted((r for r in results if r.target == name), key=lambda r: r.gallery_rows)
+        base = mine[0].ms["search+upsert"]["median"]
+        out[name] = [
+            {
+                "gallery_rows": r.gallery_rows,
+                "search_upsert_ms": r.ms["search+upsert"]["median"],
+                "x_smallest": round(r.ms["search+upsert"]["median"] / base, 2) if base else None,
+            }
+            for r in mine
+        ]
+    return out
+
+
+def run_index_benchmark(
+    targets: Sequence[Target],
+    sizes: Sequence[int],
+    dim: int,
+    *,
+    batch: int = 64,
+    k: int = 20,
+    batches: int = 20,
+    warmup: int = 3,
+    skip: Callable[[Target, int, Sequence[SizeResult]], str | None] = lambda _t, _n, _r: None,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> IndexBenchReport:
+    """Every target at every size in one run; ``skip`` may decline a cell (with a reason), given the results so far."""
+    results: list[SizeResult] = []
+    skipped: list[str] = []
+    for target in targets:
+        for rows in sizes:
+            reason = skip(target, rows, results)
+            if reason:
+                skipped.append(f"{target.name} at {rows:,} rows: {reason}")
+                progress(skipped[-1])
+                continue
+            progress(f"{target.name}: loading {rows:,} rows")
+            result = measure_size(target, rows, dim, batch=batch, k=k, batches=batches, warmup=warmup)
+            results.append(result)
+            progress(_row(result))
+    first = targets[0].config
+    return IndexBenchReport(
+        dim=dim,
+        batch=batch,
+        k=k,
+        batches=batches,
+        warmup=warmup,
+        index_type=first.index_type,
+        index_params=build_params(first.index_type, dict(first.index_params)),
+        vectors="synthetic: L2-normalised Gaussian random unit vectors (no category structure)",
+        results=results,
+        skipped=skipped,
+    )
+
+
+def with_uri(config: VectorIndexConfig, uri: str, token: str | None = None) -> VectorIndexConfig:
+    """The worker's index settings pointed at another Milvus."""
+    return replace(config, uri=uri, token=token if token is not None else config.token)
+
+
+def _row(r: SizeResult) -> str:
+    m = r.ms
+    return (
+        f"{r.target:<8} {r.gallery_rows:>9,} | {m['search']['median']:>8.1f} {m['search']['p95']:>8.1f} | "
+        f"{m['upsert']['median']:>8.1f} {m['upsert']['p95']:>8.1f} | "
+        f"{m['search+upsert']['median']:>8.1f} {m['search+upsert']['p95']:>8.1f} | "
+        f"{m['fetch']['median']:>7.1f} | {r.load_rows_per_s:>9,.0f}"
+    )
+
+
+def format_table(report: IndexBenchReport) -> Iterator[str]:
+    """The human table: ms per micro-batch (median / p95) per phase, then growth with the gallery."""
+    yield (
+        f"ms per micro-batch of {report.batch} ({report.index_type}, dim {report.dim}, k {report.k}; "
+        f"median and p95 over {report.batches} batches after {report.warmup} warm-up)"
+    )
+    yield f"gallery: {report.vectors}"
+    yield (
+        f"{'milvus':<8} {'rows':>9} | {'search':>8} {'p95':>8} | {'upsert':>8} {'p95':>8} | "
+        f"{'srch+ups':>8} {'p95':>8} | {'fetch':>7} | {'load r/s':>9}"
+    )
+    for result in report.results:
+        yield _row(result)
+    for line in report.skipped:
+        yield f"skipped: {line}"
+    yield "growth of search+upsert (median) with the gallery, relative to the smallest size:"
+    for name, steps in growth(report.results).items():
+        yield f"  {name}: " + ", ".join(f"{s['gallery_rows']:,} rows {s['x_smallest']}x" for s in steps)
