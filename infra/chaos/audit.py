@@ -55,12 +55,12 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
         deadline = time.monotonic() + timeout
         parts: set[int] | None = None
         while not parts and time.monotonic() < deadline:
-            await consumer.topics()  # refreshes the metadata
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - the one way to refresh its cluster view
             parts = consumer.partitions_for_topic(topic)
             if not parts:
                 await asyncio.sleep(0.2)
-        if not parts:
-            return []
+        if not parts:  # never an empty read: that would pass for "nothing lost"
+            raise RuntimeError(f"no partitions of {topic} after {timeout}s")
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -84,8 +84,22 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
             await asyncio.wait_for(consumer.stop(), 10)
 
 
-def milvus_rows(uri: str, collection: str, prefix: str) -> list[dict[str, Any]]:
-    """Every gallery row whose product id starts with ``prefix`` (duplicates included, if any)."""
+def milvus_rows(uri: str, collection: str, prefix: str, attempts: int = 4) -> list[dict[str, Any]]:
+    """Every gallery row whose product id starts with ``prefix`` (duplicates included, if any).
+
+    Retried: a loaded 2-core machine sometimes refuses one connection to the Milvus server.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _query_rows(uri, collection, prefix)
+        except Exception:
+            if attempt == attempts:
+                raise
+            time.sleep(3.0 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _query_rows(uri: str, collection: str, prefix: str) -> list[dict[str, Any]]:
     from pymilvus import MilvusClient
 
     client = MilvusClient(uri=uri)

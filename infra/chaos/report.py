@@ -22,6 +22,8 @@ def verdict(figures: dict[str, Any], error: str | None, skipped: str | None, dea
         failures.append("did not finish its plan within the hard deadline (stuck, or far too slow)")
     if not figures:
         return failures or ["no figures"]
+    if not figures["produced"]:
+        failures.append("no input was found on the images topic")
     if figures["lost"]:
         failures.append(f"{figures['lost']} events lost {figures['lost_by_kind']}")
     if figures["duplicate_rows"] or figures["missing_rows"]:

@@ -71,3 +71,12 @@ def test_a_freeze_after_a_quick_first_output_is_charged_to_the_kill() -> None:
 
 def test_an_idle_partition_is_not_a_stall() -> None:
     assert longest_stall([(0.0, 0.5), (30.0, 30.4)], [0.5, 30.4], 0.0, None) == 0.5
+
+
+def test_an_empty_read_or_a_cut_short_run_never_passes() -> None:
+    empty = audit(Evidence(T, [], [], [], [], [], []))
+    assert verdict(empty, None, None) == ["no input was found on the images topic"]
+    images = [_in(0, 0, 1.0)]
+    done = audit(Evidence(T, images, [], [_out("enr", 0, 0, 2.0, product_id="a")], [], [{"product_id": "a"}], []))
+    assert verdict(done, None, None) == []
+    assert verdict(done, None, None, deadline_hit=True) != []
