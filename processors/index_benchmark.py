@@ -158,7 +158,9 @@ def measure_size(
             if (start // LOAD_CHUNK) % 10 == 9:
                 progress(f"{target.name}: {start + n:,}/{rows:,} rows in {time.perf_counter() - started:.0f}s")
         load_s = time.perf_counter() - started
+        progress(f"{target.name}: {rows:,} rows loaded in {load_s:.0f}s; flushing, waiting for the index")
         ready_s = _wait_indexed(index, rows, index_timeout)
+        progress(f"{target.name}: index ready after {ready_s if ready_s is None else round(ready_s)}s; measuring")
         samples: dict[str, list[float]] = {phase: [] for phase in (*PHASES, "search+upsert", "batch")}
         trusted = {"confirmed"}
         for b in range(warmup + batches):
@@ -183,7 +185,10 @@ def measure_size(
                     ("batch", t3 - t0),
                 ):
                     samples[phase].append(seconds * 1000)
-        index.client.drop_collection(name)
+        try:
+            index.client.drop_collection(name)
+        except Exception as exc:  # Milvus Lite 3.2 failed here once at 1M rows (a missing index file)
+            progress(f"{target.name}: could not drop {name}: {exc}")
     finally:
         index.close()
     return SizeResult(
@@ -224,6 +229,7 @@ def run_index_benchmark(
     warmup: int = 3,
     skip: Callable[[Target, int, Sequence[SizeResult]], str | None] = lambda _t, _n, _r: None,
     progress: Callable[[str], None] = lambda _m: None,
+    on_result: Callable[[SizeResult], None] = lambda _r: None,
 ) -> IndexBenchReport:
     """Every target at every size in one run; ``skip`` may decline a cell (with a reason), given the results so far."""
     results: list[SizeResult] = []
@@ -236,9 +242,12 @@ def run_index_benchmark(
                 progress(skipped[-1])
                 continue
             progress(f"{target.name}: loading {rows:,} rows")
-            result = measure_size(target, rows, dim, batch=batch, k=k, batches=batches, warmup=warmup)
+            result = measure_size(
+                target, rows, dim, batch=batch, k=k, batches=batches, warmup=warmup, progress=progress
+            )
             results.append(result)
             progress(_row(result))
+            on_result(result)
     first = targets[0].config
     return IndexBenchReport(
         dim=dim,

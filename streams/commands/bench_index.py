@@ -62,6 +62,14 @@ def _server(uri: str | None, workdir: Path) -> Iterator[tuple[str, str]]:
         server.stop()
 
 
+def _save_partial(out: str | None, result: SizeResult) -> None:
+    """Append each measured cell to ``<out>.partial.jsonl``: a long run that dies keeps what it measured."""
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        with Path(f"{out}.partial.jsonl").open("a") as handle:
+            handle.write(json.dumps(result.as_dict()) + "\n")
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Measure every chosen backend at every size; print the table, write the JSON."""
     from processors.embedding import TorchEmbedder
@@ -107,6 +115,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             warmup=args.warmup,
             skip=skip,
             progress=_say,
+            on_result=lambda result: _save_partial(args.out, result),
         )
     out = report.as_dict()
     out["model"] = settings.model_ref
@@ -119,6 +128,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+        Path(f"{args.out}.partial.jsonl").unlink(missing_ok=True)
         print(f"wrote {args.out}")
     return 0
 
