@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra.chaos import workload
-from infra.chaos.audit import Fault
+from infra.chaos.audit import Fault, milvus_rows
 from infra.chaos.sizes import Sizes
 from infra.chaos.stack import PARTITIONS, Stack
 from infra.chaos.traffic import Feeder, Tail, wait_recovered
@@ -39,6 +39,7 @@ class Run:
     faults: list[Fault] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
+    confirmed: dict[str, str] = field(default_factory=dict)  # labels whose product gets an image
 
     @property
     def images(self) -> str:
@@ -73,9 +74,21 @@ class Run:
         if await wait_recovered(self.feeder, self.tail, self.images, 0.0, cap, settle=True) is None:
             self.notes.append("not every image input had an output by the deadline")
         if self.feeder.count(self.labels):
-            while self.left() > 5.0 and await committed(self.env, self.labels) < self.feeder.count(self.labels):
-                await asyncio.sleep(0.5)
+            while self.left() > 5.0 and not await self._labels_settled():
+                await asyncio.sleep(1.0)
         await asyncio.sleep(2.0)  # late duplicates still count
+
+    async def _labels_settled(self) -> bool:
+        """Every label is committed, or every label of an imaged product already shows in its row.
+
+        The second way out spares waiting for labels held for products that never get an image;
+        it is only asked once every upload has its output, so no later upload can change a row.
+        """
+        if await committed(self.env, self.labels) >= self.feeder.count(self.labels):
+            return True
+        rows = await asyncio.to_thread(milvus_rows, self.stack.milvus_uri, self.stack.collection, self.prefix)
+        got = {str(r["product_id"]): (r["label_source"], r["category"]) for r in rows}
+        return all(got.get(pid) == ("confirmed", category) for pid, category in self.confirmed.items())
 
 
 async def create_topics(env: WorkerEnv) -> None:
@@ -186,7 +199,10 @@ async def label_race(run: Run) -> None:
             schedule.append((t, workload.good(run.images, pid, i)))
             if rng.random() < 0.4:
                 schedule.append((max(0.0, label_at + rng.uniform(-0.3, 0.3)), workload.good(run.images, pid, i + 7)))
-        schedule.append((label_at, workload.label(run.labels, pid, workload.random_category(rng))))
+        category = workload.random_category(rng)
+        schedule.append((label_at, workload.label(run.labels, pid, category)))
+        if not orphan:
+            run.confirmed[pid] = category
     schedule.sort(key=lambda item: item[0])
     await run.settle(asyncio.create_task(run.feeder.run(schedule, run.deadline)))
 
