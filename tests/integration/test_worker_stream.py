@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import io
 import json
 import struct
@@ -340,7 +341,13 @@ def test_bad_inputs_are_dead_lettered_and_good_neighbours_enriched(stack: tuple,
     assert not wrong, f"expected vs got: {wrong}\n{worker.log_tail()}"
     for name, value, _ in cases:
         letter = dead[name]
-        assert base64.b64decode(letter.original_value_b64) == value  # nothing is lost: the bytes travel along
+        copied = base64.b64decode(letter.original_value_b64)
+        assert letter.original_value_sha256 == hashlib.sha256(value).hexdigest()
+        if letter.original_truncated:  # too large to copy whole: a prefix, the size and the digest travel
+            assert len(value) > 256 * 1024 and copied == value[: len(copied)]
+            assert letter.original_value_size == len(value)
+        else:
+            assert copied == value  # nothing is lost: the bytes travel along
         assert letter.source.topic == env.topics["images"] and letter.message
     enriched_ids = {r["product_id"] for r in got[env.topics["enriched"]]}
     assert {f"mixed-good-{i}" for i in range(6)} | {"mixed-good-url"} <= enriched_ids
@@ -488,14 +495,19 @@ def _hostile_values(http: str) -> list[tuple[str, bytes, str | None]]:
         ("hostile-puny", encode(submitted("hp", image_url="http://xn--a.com/x.jpg")), "url_invalid"),
         ("hostile-heic", encode(submitted("hh", image_b64=b64(heic).decode())), "format_unsupported"),
         ("hostile-mpo", encode(submitted("hostile-mpo", image_b64=b64(mpo.getvalue()).decode())), None),
-    ]
+        # the JSON Schema once disagreed with the worker on these
+        ("hostile-nulls", encode(submitted("hn", image_url=None, image_b64=None)), "image_missing"),
+        ("hostile-newline", encode(submitted("hnl\n", image_url="http://127.0.0.1:9/x.jpg")), "field_invalid"),
+        ("hostile-true", encode({**submitted("ht", image_url="http://x/y.jpg"), "schema_version": True}),
+         "schema_version_unsupported"),
+    ]  # fmt: skip
 
 
 def test_hostile_values_cost_only_themselves_and_every_partition_keeps_flowing(stack: tuple) -> None:
     env, worker, _ = stack
     cases = _hostile_values("http://127.0.0.1:9")
     assert len(cases[1][1]) > 750_000  # its dead letter would once have exceeded the producer's limit
-    mates = [good_event(500 + i, product_id=f"mate-{i}")[0] for i in range(8)]
+    mates = [good_event(500 + i, product_id=f"mate-{i}")[0] for i in range(len(cases) + 2)]
     messages: list[tuple[bytes | None, bytes]] = []
     for i, (key, value, _) in enumerate(cases):  # each shares its batch with good events
         messages.append((key.encode(), value))
@@ -522,7 +534,7 @@ def test_hostile_values_cost_only_themselves_and_every_partition_keeps_flowing(s
     expected = {k: code for k, _, code in cases if code}
     assert {k: codes.get(k) for k in expected} == expected, worker.log_tail()
     out = {r["product_id"]: r for r in got[enriched]}
-    assert {f"mate-{i}" for i in range(8)} | {"hostile-mpo"} <= set(out), worker.log_tail()
+    assert {m["product_id"] for m in mates} | {"hostile-mpo"} <= set(out), worker.log_tail()
     later_partitions = {out[e["product_id"]]["source"]["partition"] for e in later if e["product_id"] in out}
     assert len([e for e in later if e["product_id"] in out]) == len(later)
     assert later_partitions == {0, 1}, "later events must flow on every partition"
