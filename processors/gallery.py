@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from processors.embedding import TorchEmbedder
+from processors.label_store import LabelStore, StoredLabel
 from processors.vector_index import GalleryItem, VectorIndex
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -61,14 +62,20 @@ def load_gallery(
     seller_id: str = "catalog",
     chunk: int = 512,
     progress: Callable[[int], None] | None = None,
+    labels: LabelStore | None = None,
 ) -> LoadReport:
+    """Trusted rows, and their labels in the label store first (a later upload must keep them)."""
     index.ensure_collection()
+    if labels is not None:
+        labels.ensure_collection()
     start = time.perf_counter()
     now_ms = int(time.time() * 1000)
     for part in _chunks(len(samples.product_ids), chunk):
         vectors = embedder.embed_uint8(samples.pixels[part])
         ids: Sequence[str] = samples.product_ids[part]
         cats: Sequence[str] = samples.categories[part]
+        if labels is not None:
+            labels.put([StoredLabel(pid, cat, "confirmed", now_ms) for pid, cat in zip(ids, cats, strict=True)])
         index.upsert(
             [
                 GalleryItem(pid, vec, cat, "confirmed", seller_id, now_ms)

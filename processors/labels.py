@@ -4,8 +4,8 @@ The hand-off with the image path, which may run in another process at the same t
 write-then-check on both sides (``LabelStore`` reads are strongly consistent):
 
 - a label is written to the label store first, then the gallery row is read and rewritten;
-- an image upsert reads the label store, upserts its row, then reads the label store again
-  and rewrites the rows whose label appeared or changed meanwhile.
+- an image upserts its row first, then reads the label store and rewrites the rows whose
+  label there differs from what it wrote.
 
 Whichever side writes its row last has seen the other's write, so a confirmed label can never
 be overwritten by a guess. A label whose image has not arrived yet is kept in the store and

@@ -162,18 +162,28 @@ class EnrichmentPipeline:
         voted: Sequence[str | None],
         totals: Sequence[float | None],
     ) -> None:
-        """Upsert, then re-read the label store and fix rows whose trusted label arrived meanwhile."""
+        """Decide from the stored row, upsert, then read the label store and fix rows it disagrees with.
+
+        Two strongly consistent reads per batch: the row (which keeps a trusted or seller label)
+        and, after the upsert, the label store, the source of truth for trusted labels. Reading
+        the label store only after our write is what makes the cross-process hand-off safe
+        (``processors.labels``); it also catches a label whose image arrives only now.
+        """
         ids = [r.product_id for r in requests]
         existing = self.index.fetch(ids)
-        before = self.labels.get(ids) if self.labels is not None else {}
-        items = self._gallery_items(requests, vectors, voted, existing, totals, before)
+        items = self._gallery_items(requests, vectors, voted, existing, totals)
         self.index.upsert(items)
         if self.labels is None:
             return
-        after = self.labels.get(ids)
-        late = [it for it in items if after.get(it.product_id) not in (None, before.get(it.product_id))]
+        stored = self.labels.get(ids)
+        late = [
+            _with_label(it, stored[it.product_id])
+            for it in items
+            if it.product_id in stored
+            and (it.category, it.label_source) != (stored[it.product_id].category, stored[it.product_id].label_source)
+        ]
         if late:
-            self.index.upsert([_with_label(it, after[it.product_id]) for it in late])
+            self.index.upsert(late)
 
     def _gallery_items(
         self,
@@ -182,19 +192,14 @@ class EnrichmentPipeline:
         voted: Sequence[str | None],
         existing: dict[str, dict],
         quality_totals: Sequence[float | None] | None = None,
-        stored_labels: dict[str, StoredLabel] | None = None,
     ) -> list[GalleryItem]:
         """Newest image per product wins; a stored trusted or seller label is never downgraded to a guess."""
         now_ms = int(time.time() * 1000)
         by_product: dict[str, GalleryItem] = {}
         totals = quality_totals or [None] * len(requests)
-        stored = stored_labels or {}
         for request, vector, label, total in zip(requests, vectors, voted, totals, strict=True):
             row = existing.get(request.product_id)
-            trusted = stored.get(request.product_id)
-            if trusted is not None:
-                category, source = trusted.category, trusted.label_source
-            elif row and row["label_source"] in self.config.trusted_label_sources:
+            if row and row["label_source"] in self.config.trusted_label_sources:
                 category, source = row["category"], row["label_source"]
             elif request.category_hint:
                 category, source = request.category_hint, "seller"

@@ -48,7 +48,7 @@ def cmd_gallery_load(args: argparse.Namespace) -> int:
     from processors.embedding import TorchEmbedder
     from processors.gallery import folder_samples, load_gallery
     from processors.samples import fashion_mnist_samples
-    from streams.pipeline_factory import build_index
+    from streams.pipeline_factory import build_index, build_label_store
 
     s = _settings(args)
     embedder = TorchEmbedder.from_config(s.embedder_config())
@@ -57,7 +57,7 @@ def cmd_gallery_load(args: argparse.Namespace) -> int:
     else:
         samples = fashion_mnist_samples(args.split, args.limit, embedder.image_size, args.style, args.seed)
     index = build_index(s, embedder)
-    report = load_gallery(samples, embedder, index)
+    report = load_gallery(samples, embedder, index, labels=build_label_store(s, index))
     print(
         json.dumps(
             {
