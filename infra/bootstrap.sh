@@ -9,6 +9,8 @@ mkdir -p "$cache"
 need_apt=()
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+command -v socat >/dev/null 2>&1 || need_apt+=(socat)  # loopback bridges of the Milvus server's namespace
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -17,8 +17,12 @@ Ports and addresses (the binary's limits):
   2.3 binary has no setting for a listen address (the ``<component>.ip`` keys only choose the
   address a component registers in etcd). We set every ``ip`` to 127.0.0.1 so the components
   talk to each other over loopback only and clients are given a loopback address, but the
-  sockets themselves cannot be bound to 127.0.0.1. Run it on a host whose firewall closes
-  these ports, or use Docker / a network namespace where that matters.
+  sockets themselves cannot be bound to 127.0.0.1. So the server runs in a network namespace
+  of its own (``unshare -rn``; ``infra/milvus/loopback.py``) whose only interface is its own
+  loopback, and socat publishes the client and metrics ports on the host's 127.0.0.1: nothing
+  it opens is reachable from another machine. Where user namespaces are not allowed (or
+  ``isolate_network=False``) it runs in the host's network and the ports are open on every
+  interface: keep them closed by a firewall there.
 - the embedded etcd (client and peer URLs) is configured through ``etcd.config.path`` and
   binds 127.0.0.1 only.
 - no MinIO (local storage) and no Pulsar (rocksmq) are involved.
@@ -60,12 +64,15 @@ from infra.kafka.runner import (
     free_ports,
     terminate_pid,
 )
+from infra.milvus.loopback import LoopbackIsolation
+from infra.milvus.loopback import available as loopback_available
 from infra.processes import stop_process_group
 
 PIN = "milvus==2.3.5"
 HOST = "127.0.0.1"
 PID_FILE = "milvus.pid"
 URI_FILE = "uri"
+BRIDGES_FILE = "bridges.pid"
 PORTS_FILE = "ports.json"
 SERVER_LOG = "logs/milvus-stdout.log"
 GRACEFUL_STOP_S = 10  # the server forces its own exit after this long
@@ -158,6 +165,9 @@ class ServerConfig:
     session_ttl_s: int = 10  # etcd session lease: how long a restart waits for the last run's sessions
     # Kill the server when the process that started it dies (a test run killed with SIGKILL).
     stop_with_parent: bool = False
+    # Run it in a network namespace of its own, reachable only through 127.0.0.1 bridges
+    # (infra/milvus/loopback.py), where this machine allows it.
+    isolate_network: bool = True
 
     def with_free_ports(self) -> ServerConfig:
         """Replace 0 ports with free ones; keeps explicit ports."""
@@ -274,6 +284,7 @@ class MilvusServer:
         self._runtime = runtime
         self.proc: subprocess.Popen[bytes] | None = None
         self._watchdog: subprocess.Popen[bytes] | None = None
+        self._isolation: LoopbackIsolation | None = None
         self.ready_seconds: float | None = None
 
     @property
@@ -327,9 +338,13 @@ class MilvusServer:
             "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(bins), os.environ.get("LD_LIBRARY_PATH")])),
         }
         started = time.monotonic()
+        argv = [str(bins / "milvus"), "run", "standalone"]
+        if self.config.isolate_network and loopback_available():
+            self._isolation = LoopbackIsolation([self.config.port, self.config.metrics_port])
+            argv = self._isolation.wrap(argv)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(bins / "milvus"), "run", "standalone"],
+                argv,
                 cwd=self.data_dir,  # Milvus also looks for ./configs
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -337,6 +352,8 @@ class MilvusServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        if self._isolation is not None:
+            self._isolation.start_bridges()
         if self.config.stop_with_parent:
             self._watchdog = subprocess.Popen(
                 [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(self.proc.pid)],
@@ -385,6 +402,14 @@ class MilvusServer:
         self.proc = None
         stop_process_group(self._watchdog, 5.0)
         self._watchdog = None
+        if self._isolation is not None:
+            self._isolation.stop()
+            self._isolation = None
+
+    @property
+    def bridge_pids(self) -> list[int]:
+        """The socat bridges to 127.0.0.1 (none when the server runs in the host's network)."""
+        return self._isolation.bridge_pids if self._isolation is not None else []
 
     def __enter__(self) -> MilvusServer:
         return self.start()
@@ -414,6 +439,14 @@ def _read_state(data_dir: Path) -> tuple[int | None, str | None]:
     return pid, uri
 
 
+def _bridge_pids(data_dir: Path) -> list[int]:
+    """The CLI's socat bridges of ``data_dir``, only while they still are socat processes."""
+    with contextlib.suppress(OSError, ValueError):
+        pids = [int(line) for line in (data_dir / BRIDGES_FILE).read_text().split()]
+        return [pid for pid in pids if _pid_alive(pid) and "socat" in _cmdline(pid)]
+    return []
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
     started = time.monotonic()
     home = fetch(timeout=args.timeout)
@@ -432,6 +465,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     server = MilvusServer(config, runtime=fetch())
     server.start(timeout=args.timeout)  # stops what it started when the wait fails or is interrupted
     (data_dir / PID_FILE).write_text(f"{server.pid}\n")
+    (data_dir / BRIDGES_FILE).write_text("".join(f"{pid}\n" for pid in server.bridge_pids))
     (data_dir / URI_FILE).write_text(f"{server.uri}\n")
     print(server.uri)
     print(
@@ -450,7 +484,9 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     else:
         graceful = terminate_pid(pid, args.timeout)
         print(f"stopped pid {pid}" + ("" if graceful else " (SIGKILL)"), file=sys.stderr)
-    for name in (PID_FILE, URI_FILE):
+    for bridge in _bridge_pids(data_dir):
+        terminate_pid(bridge, 5.0)
+    for name in (PID_FILE, URI_FILE, BRIDGES_FILE):
         (data_dir / name).unlink(missing_ok=True)
     return 0
 

@@ -1,0 +1,81 @@
+"""Make a server that listens on every interface reachable from this host's 127.0.0.1 only.
+
+Why: the Milvus 2.3 binary opens its client, metrics and internal gRPC ports on all
+interfaces and has no setting for a listen address. Run it in a network namespace of its
+own (``unshare -rn``: a user and a network namespace, no root needed where unprivileged user
+namespaces are allowed) whose only interface is its own loopback, and publish the ports a
+client needs on the host's 127.0.0.1 with socat, over Unix sockets in a private folder.
+Nothing the server opens is then reachable from another machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from infra.processes import stop_process_group
+
+HOST = "127.0.0.1"
+
+
+@functools.cache
+def available() -> bool:
+    """True where ``unshare -rn`` works and socat and ip are installed (checked once per process)."""
+    if not all(shutil.which(tool) for tool in ("unshare", "socat", "ip")):
+        return False
+    probe = subprocess.run(
+        ["unshare", "-rn", "--", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=10, check=False
+    )
+    return probe.returncode == 0
+
+
+class LoopbackIsolation:
+    """Wraps a server command into its own network namespace and bridges ``ports`` to the host's loopback."""
+
+    def __init__(self, ports: Sequence[int]) -> None:
+        self.ports = list(ports)
+        # short path: a Unix socket path is limited to 107 bytes
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="mvs-"))
+        self.socket_dir.chmod(0o700)
+        self._bridges: list[subprocess.Popen[bytes]] = []
+
+    def _socket(self, port: int) -> Path:
+        return self.socket_dir / f"{port}.sock"
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        """The command that starts ``argv`` inside a fresh namespace, with the inner half of each bridge."""
+        inner = "".join(f"socat UNIX-LISTEN:{self._socket(p)},fork,unlink-early TCP:{HOST}:{p} &\n" for p in self.ports)
+        script = f'ip link set lo up || exit 97\n{inner}exec "$@"\n'
+        return ["unshare", "-rn", "--", "sh", "-c", script, "sh", *argv]
+
+    def start_bridges(self, timeout: float = 10.0) -> None:
+        """The outer half: ``127.0.0.1:<port>`` on the host to the socket the namespace listens on."""
+        deadline = time.monotonic() + timeout
+        for port in self.ports:
+            while not self._socket(port).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self._bridges.append(
+                subprocess.Popen(
+                    ["socat", f"TCP-LISTEN:{port},bind={HOST},reuseaddr,fork", f"UNIX-CONNECT:{self._socket(port)}"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+
+    @property
+    def bridge_pids(self) -> list[int]:
+        return [b.pid for b in self._bridges]
+
+    def stop(self) -> None:
+        """Stop the bridges by PID and remove the socket folder (the namespace ends with its server)."""
+        for bridge in self._bridges:
+            stop_process_group(bridge, 5.0, kill_wait=5)
+        self._bridges.clear()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
