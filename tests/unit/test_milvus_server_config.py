@@ -34,6 +34,7 @@ rootCoord:
   port: {{ root_coord_port(int): 53100 }}
 proxy:
   ip: # if not specify address, will use the first unicastable address as local ip
+  timeTickInterval: 200 # ms
   port: {{ proxy_port(int): 19530 }}
   internalPort: {{ proxy_internal_port(int): 19529 }}
 queryCoord:
@@ -77,6 +78,7 @@ def test_rendered_config_is_loopback_bounded_and_ours(tmp_path: Path) -> None:
     assert "gracefulStopTimeout: 10" in text and "gracefulStopTimeout: 1800" not in text
     assert "queryNode:\n  gracefulStopTimeout: 1\n" in text and "indexNode:\n  gracefulStopTimeout: 1\n" in text
     assert "session:\n    ttl: 10" in text
+    assert "timeTickInterval: 50 #" in text  # a Strong read waits for the next time tick
     assert "log:\n  level: warn" in text
     assert f"path: {tmp_path.resolve() / 'data' / 'rocksmq'}" in text
     assert "authorizationEnabled: false" in text  # the template's default where we set nothing
