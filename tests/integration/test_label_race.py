@@ -42,16 +42,21 @@ def _index(uri: str, prefix: str) -> tuple[VectorIndex, LabelStore]:
     return index, LabelStore(index, labels_collection(prefix))
 
 
+def _pipeline(index: VectorIndex, store: LabelStore) -> EnrichmentPipeline:
+    """Only the index side of the pipeline is used: rows are written from given vectors."""
+    return EnrichmentPipeline(
+        PipelineConfig(),
+        ImageIntake(IntakeConfig()),
+        _NoEmbedder(),
+        index,
+        labels=store,  # type: ignore[arg-type]
+    )
+
+
 def _uploader(uri: str, prefix: str, ids: list[str], seed: int, errors: list[BaseException]) -> None:
     try:
         index, store = _index(uri, prefix)
-        pipeline = EnrichmentPipeline(
-            PipelineConfig(),
-            ImageIntake(IntakeConfig()),
-            _NoEmbedder(),
-            index,
-            labels=store,  # type: ignore[arg-type]
-        )
+        pipeline = _pipeline(index, store)
         rng = np.random.default_rng(seed)
         for _ in range(ROUNDS):
             batch = list(rng.permutation(ids)[:16])
@@ -94,13 +99,7 @@ def test_racing_uploads_never_downgrade_a_confirmed_label(milvus_uri: str, seed:
     store.ensure_collection()
     ids = [f"p{i}" for i in range(PRODUCTS)]
     # every product has a row first, so labels always find one to rewrite
-    pipeline = EnrichmentPipeline(
-        PipelineConfig(),
-        ImageIntake(IntakeConfig()),
-        _NoEmbedder(),
-        index,
-        labels=store,  # type: ignore[arg-type]
-    )
+    pipeline = _pipeline(index, store)
     rng = np.random.default_rng(seed)
     pipeline._write_rows(
         [ImageRequest(f"seed-{p}", p, "seller", image_url="x") for p in ids],
