@@ -10,8 +10,11 @@ Nothing the server opens is then reachable from another machine.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -43,6 +46,7 @@ class LoopbackIsolation:
         self.socket_dir = Path(tempfile.mkdtemp(prefix="mvs-"))
         self.socket_dir.chmod(0o700)
         self._bridges: list[subprocess.Popen[bytes]] = []
+        self._server_group: int | None = None
 
     def _socket(self, port: int) -> Path:
         return self.socket_dir / f"{port}.sock"
@@ -53,8 +57,13 @@ class LoopbackIsolation:
         script = f'ip link set lo up || exit 97\n{inner}exec "$@"\n'
         return ["unshare", "-rn", "--", "sh", "-c", script, "sh", *argv]
 
-    def start_bridges(self, timeout: float = 10.0) -> None:
-        """The outer half: ``127.0.0.1:<port>`` on the host to the socket the namespace listens on."""
+    def start_bridges(self, server_pid: int, timeout: float = 10.0) -> None:
+        """The outer half: ``127.0.0.1:<port>`` on the host to the socket the namespace listens on.
+
+        ``server_pid`` leads the process group (``start_new_session``) that also holds the inner
+        halves, so ``stop`` can end them even when the server itself is already gone.
+        """
+        self._server_group = server_pid
         deadline = time.monotonic() + timeout
         for port in self.ports:
             while not self._socket(port).exists() and time.monotonic() < deadline:
@@ -74,8 +83,12 @@ class LoopbackIsolation:
         return [b.pid for b in self._bridges]
 
     def stop(self) -> None:
-        """Stop the bridges by PID and remove the socket folder (the namespace ends with its server)."""
+        """Stop the bridges by PID, what is left of the server's group, and remove the socket folder."""
         for bridge in self._bridges:
             stop_process_group(bridge, 5.0, kill_wait=5)
         self._bridges.clear()
+        if self._server_group is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._server_group, signal.SIGKILL)  # the inner socats outlive an exited server
+            self._server_group = None
         shutil.rmtree(self.socket_dir, ignore_errors=True)

@@ -46,6 +46,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -359,7 +360,7 @@ class MilvusServer:
                 start_new_session=True,
             )
         if self._isolation is not None:
-            self._isolation.start_bridges()
+            self._isolation.start_bridges(self.proc.pid)
         if self.config.stop_with_parent:
             self._watchdog = subprocess.Popen(
                 [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(self.proc.pid)],
@@ -492,6 +493,9 @@ def _cmd_stop(args: argparse.Namespace) -> int:
         print(f"stopped pid {pid}" + ("" if graceful else " (SIGKILL)"), file=sys.stderr)
     for bridge in _bridge_pids(data_dir):
         terminate_pid(bridge, 5.0)
+    if pid is not None:  # the server led its own process group: the namespace's inner bridges are in it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
     for name in (PID_FILE, URI_FILE, BRIDGES_FILE):
         (data_dir / name).unlink(missing_ok=True)
     return 0

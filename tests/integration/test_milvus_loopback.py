@@ -13,6 +13,7 @@ import pytest
 
 from infra.milvus.loopback import available
 from infra.milvus.server import MilvusServer, ServerConfig, probe
+from infra.processes import wait_group_gone
 
 pytestmark = pytest.mark.integration
 
@@ -37,5 +38,6 @@ def test_the_server_is_reachable_on_loopback_and_nowhere_else(tmp_path: Path) ->
         assert sorted(listening) == sorted(
             f"127.0.0.1:{port}" for port in (server.config.port, server.config.metrics_port)
         ), listening
-        bridges = server.bridge_pids
+        bridges, group = server.bridge_pids, server.proc.pid
     assert not _listeners(set(bridges)), "the bridges stop with the server"
+    assert not wait_group_gone(group), "nothing of the namespace (its inner bridges) outlives the server"

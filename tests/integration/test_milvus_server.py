@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from infra.milvus.server import PORTS_FILE, probe
+from infra.processes import wait_group_gone
 from tests.support.worker import WorkerEnv
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,7 @@ def test_cli_starts_a_server_that_answers_and_stops_it_by_pid(tmp_path: Path) ->
     assert stopped.returncode == 0, stopped.stderr
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+    assert not wait_group_gone(pid), "the server's group (its namespace's inner bridges too) is gone"
     assert _server_cli("status", "--data-dir", str(data)).returncode == 3
     assert not (data / "milvus.pid").exists()
 
