@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from processors.errors import InputRejected, ProcessingError
 from processors.inference import QualityScorer, run_models
 from processors.intake import DecodedImage, ImageIntake
 from processors.knn_vote import CategoryVote, Neighbour, vote_category
-from processors.label_store import LabelStore, StoredLabel
+from processors.label_store import LabelStore
 from processors.requests import Enrichment, ImageRequest, Outcome, Rejection
 from processors.vector_index import GalleryItem, VectorIndex
 
@@ -177,10 +177,10 @@ class EnrichmentPipeline:
             return
         stored = self.labels.get(ids)
         late = [
-            _with_label(it, stored[it.product_id])
+            replace(it, category=label.category, label_source=label.label_source)
             for it in items
-            if it.product_id in stored
-            and (it.category, it.label_source) != (stored[it.product_id].category, stored[it.product_id].label_source)
+            if (label := stored.get(it.product_id)) is not None
+            and (it.category, it.label_source) != (label.category, label.label_source)
         ]
         if late:
             self.index.upsert(late)
@@ -223,15 +223,3 @@ class EnrichmentPipeline:
         self._inference.shutdown(wait=True)
         self._index_io.shutdown(wait=True)
         self.index.close()
-
-
-def _with_label(item: GalleryItem, label: StoredLabel) -> GalleryItem:
-    return GalleryItem(
-        product_id=item.product_id,
-        embedding=item.embedding,
-        category=label.category,
-        label_source=label.label_source,
-        seller_id=item.seller_id,
-        updated_at_ms=item.updated_at_ms,
-        quality_total=item.quality_total,
-    )
