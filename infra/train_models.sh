@@ -38,7 +38,7 @@ distill() {
   wait "$g"
 }
 
-cpu_students() {  # the earlier CPU-sized students (not shipped; the README's experiments start from student@3)
+cpu_students() {  # the earlier CPU-sized students (not shipped; the experiments in docs/research/measured.md start from student@3)
   # student@1 and its ablation on teachers@1, 2 epochs each; then warm restarts on teachers@2
   distill_run student student --out runs/distill/student --epochs 2 & s=$!
   distill_run student-gamma0 student --name student-gamma0 --gamma 0 --out runs/distill/student-gamma0 \

@@ -35,7 +35,7 @@ def app_kwargs(settings: Settings) -> dict[str, Any]:
         "broker_commit_every": max(settings.batch_max_size, 100),
         "broker_commit_interval": 1.0,
         "stream_wait_empty": False,  # un-acked events are simply redelivered; never block shutdown on them
-        # Group membership: how fast a dead worker's partitions move (README, "Recovery after a crash").
+        # Group membership: how fast a dead worker's partitions move (docs/operations.md, "Recovery after a crash").
         "broker_session_timeout": settings.kafka_session_timeout_s,
         "broker_heartbeat_interval": settings.kafka_heartbeat_interval_s,
         "broker_rebalance_timeout": settings.kafka_rebalance_timeout_s,

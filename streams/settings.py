@@ -30,7 +30,7 @@ MILVUS_INDEX_TYPES = frozenset(
 
 
 class Settings(BaseSettings):
-    """Every knob of the worker and the CLI; see the README's settings table."""
+    """Every knob of the worker and the CLI; see docs/settings.md."""
 
     model_config = SettingsConfigDict(env_prefix="CATALOG_", frozen=True, extra="forbid")
 
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         None, ge=1, description="min.insync.replicas of the topics the worker creates; None: the broker's default"
     )
 
-    # Consumer group timing, chosen for fast recovery after a crash (README, "Recovery after a crash").
+    # Consumer group timing, chosen for fast recovery after a crash (docs/operations.md, "Recovery after a crash").
     kafka_session_timeout_s: float = Field(6.0, description="a dead member's partitions move after this")
     kafka_heartbeat_interval_s: float = Field(1.0, description="also how soon a member notices a rebalance")
     kafka_rebalance_timeout_s: float = Field(20.0, description="longest wait for members to rejoin a rebalance")

@@ -1,1 +1,1 @@
-"""One-off experiments behind figures quoted in the README; not imported by the product."""
+"""One-off experiments behind figures quoted in docs/research/measured.md; not imported by the product."""
