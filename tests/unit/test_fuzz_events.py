@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import random
 import socket
 import struct
@@ -30,6 +29,7 @@ from processors.intake import CODES, ImageIntake, IntakeConfig, UrlPolicy, Vette
 from processors.intake.fetch import Fetcher
 from streams.decoding import parse_event
 from streams.events import ImageSubmitted, LabelConfirmed
+from tests.support.raw_json import RAW, to_text
 
 SEED = 20240501
 VALIDATION_CODES = {
@@ -61,7 +61,6 @@ class Failures:
 
 # ---------------------------------------------------------------- event values
 
-RAW = "\x00raw:"
 SUBMITTED = {
     "schema_version": 1, "event_id": "evt-1", "product_id": "prod-1", "seller_id": "seller-1",
     "image_b64": "", "scene": "apparel", "category_hint": "shoes", "submitted_at": "2024-05-01T12:00:00Z",
@@ -108,25 +107,6 @@ def odd_value(rng: random.Random, depth: int = 0) -> Any:
     if kind == 7:
         return {odd_string(rng)[:10]: odd_value(rng, depth + 1) for _ in range(rng.randrange(4))}
     return {"a": [{"b": None}] * rng.randrange(3)}
-
-
-def to_text(value: Any) -> str:
-    raws: list[str] = []
-
-    def swap(v: Any) -> Any:
-        if isinstance(v, str) and v.startswith(RAW):
-            raws.append(v[len(RAW) :])
-            return f"__raw_{len(raws) - 1}__"
-        if isinstance(v, dict):
-            return {k: swap(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [swap(x) for x in v]
-        return v
-
-    text = json.dumps(swap(value))
-    for i, token in enumerate(raws):
-        text = text.replace(f'"__raw_{i}__"', token)
-    return text
 
 
 def mutate_event(rng: random.Random, base: dict[str, Any]) -> bytes:

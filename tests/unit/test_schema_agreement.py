@@ -25,8 +25,7 @@ from processors.errors import InputRejected
 from streams.decoding import parse_event
 from streams.events import EVENT_MODELS
 from streams.schema_files import SCHEMA_DIR
-
-RAW = "\x00raw:"  # a string value standing for a raw JSON token spliced into the text
+from tests.support.raw_json import RAW, to_text
 
 SUBMITTED: dict[str, Any] = {
     "schema_version": 1,
@@ -142,26 +141,6 @@ EDGE_CASES: list[tuple[str, str, Any, bool]] = [
     ("not-an-object", "ImageSubmitted", [SUBMITTED], False),
     ("null", "LabelConfirmed", None, False),
 ]
-
-
-def to_text(value: Any, ascii_only: bool = True) -> str:
-    """JSON text of ``value`` with every ``RAW`` string replaced by its raw token."""
-    raws: list[str] = []
-
-    def swap(v: Any) -> Any:
-        if isinstance(v, str) and v.startswith(RAW):
-            raws.append(v[len(RAW) :])
-            return f"__raw_{len(raws) - 1}__"
-        if isinstance(v, dict):
-            return {k: swap(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [swap(x) for x in v]
-        return v
-
-    text = json.dumps(swap(value), ensure_ascii=ascii_only)
-    for i, token in enumerate(raws):
-        text = text.replace(f'"__raw_{i}__"', token)
-    return text
 
 
 def _no_constant(name: str) -> Any:
