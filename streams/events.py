@@ -59,6 +59,15 @@ def _printable_ascii(value: str) -> str:
     return value
 
 
+_HEX_FORBIDDEN = r"[^0-9a-f]"
+
+
+def _lower_hex(value: str) -> str:
+    if re.search(_HEX_FORBIDDEN, value):
+        raise PydanticCustomError("hex_charset", "a sha256 digest is 64 lowercase hexadecimal digits")
+    return value
+
+
 def _rfc3339(value: object) -> object:
     """RFC 3339 text with a time zone (Z or +hh:mm), 1-9 fractional digits, no leap second."""
     if isinstance(value, datetime):  # built in Python by the worker itself, not read from JSON
@@ -93,6 +102,12 @@ Id = Annotated[
     _SchemaKeywords({"not": {"pattern": _ID_FORBIDDEN}}),
 ]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Sha256 = Annotated[
+    str,
+    StringConstraints(min_length=64, max_length=64),
+    AfterValidator(_lower_hex),
+    _SchemaKeywords({"not": {"pattern": _HEX_FORBIDDEN}}),
+]
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_rfc3339),
@@ -244,11 +259,30 @@ class LabelConfirmed(_Strict):
     confirmed_at: Timestamp | None = None
 
 
+class ModelActivated(_Strict):
+    """A person selected the embedding model every worker must serve.
+
+    Keyed ``active`` on the compacted models topic, so the latest activation is always in the log:
+    a worker that starts reads it instead of trusting a stale environment default.
+    """
+
+    schema_version: SchemaVersion = 1
+    model_ref: Id = Field(description="registry reference name@version of the model to serve")
+    sha256: Sha256 = Field(description="sha256 of the model's weights file, as its manifest records it")
+    collection: Id = Field(description="Milvus collection that holds this model's vectors")
+    activated_at: Timestamp
+    activated_by: Label = Field(description="who selected it (console user, or the command line user)")
+    previous_ref: Id | None = Field(description="the model served before this activation; null for the first")
+
+
+ACTIVATION_KEY = b"active"  # the one key of the models topic: compaction keeps the latest activation
+
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     "ImageSubmitted": ImageSubmitted,
     "ImageEnriched": ImageEnriched,
     "DeadLetter": DeadLetter,
     "LabelConfirmed": LabelConfirmed,
+    "ModelActivated": ModelActivated,
 }
 
 

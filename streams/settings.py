@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     topic_enriched: str = "catalog.enriched.v1"
     topic_dlq: str = "catalog.images.dlq.v1"
     topic_labels: str = "catalog.labels.v1"
+    topic_models: str = Field(
+        "catalog.models.v1", description="compacted, one partition: the latest ModelActivated under key 'active'"
+    )
     topic_partitions: int = 4
     topic_replication_factor: int = Field(1, ge=1, description="replicas of the topics the worker creates")
     topic_min_insync_replicas: int | None = Field(

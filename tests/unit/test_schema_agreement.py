@@ -85,7 +85,22 @@ DEAD: dict[str, Any] = {
     "product_id": None,
     "failed_at": "2024-05-01T12:00:02+00:00",
 }
-VALID = {"ImageSubmitted": SUBMITTED, "LabelConfirmed": CONFIRMED, "ImageEnriched": ENRICHED, "DeadLetter": DEAD}
+ACTIVATED: dict[str, Any] = {
+    "schema_version": 1,
+    "model_ref": "fused-clothing-shoes@1",
+    "sha256": "a0ea4a02fbdd73647dc1d40219e6fd40c5a821f0fce70409d342e760370ed3af",
+    "collection": "catalog_fused_clothing_shoes_1",
+    "activated_at": "2024-05-01T12:00:03Z",
+    "activated_by": "console:alice",
+    "previous_ref": "student@17",
+}
+VALID = {
+    "ImageSubmitted": SUBMITTED,
+    "LabelConfirmed": CONFIRMED,
+    "ImageEnriched": ENRICHED,
+    "DeadLetter": DEAD,
+    "ModelActivated": ACTIVATED,
+}
 
 PALETTE: list[Any] = [
     None, True, False, 0, 1, -1, 1.0, 3.0, 1.5, -0.0, 2**63, 10**30, -(10**30), 1e308, 1e-300,
@@ -113,6 +128,11 @@ EDGE_CASES: list[tuple[str, str, Any, bool]] = [
     ("id-inner-space", "ImageSubmitted", {**SUBMITTED, "product_id": "prod 1"}, False),
     ("id-unicode", "ImageSubmitted", {**SUBMITTED, "seller_id": "s\u00e9ller"}, False),
     ("version-true", "ImageSubmitted", {**SUBMITTED, "schema_version": True}, False),
+    ("sha-upper", "ModelActivated", {**ACTIVATED, "sha256": ACTIVATED["sha256"].upper()}, False),
+    ("sha-short", "ModelActivated", {**ACTIVATED, "sha256": ACTIVATED["sha256"][:-1]}, False),
+    ("sha-newline", "ModelActivated", {**ACTIVATED, "sha256": ACTIVATED["sha256"][:-1] + "\n"}, False),
+    ("first-activation", "ModelActivated", {**ACTIVATED, "previous_ref": None}, True),
+    ("no-previous", "ModelActivated", {k: v for k, v in ACTIVATED.items() if k != "previous_ref"}, False),
     ("version-float-one", "ImageSubmitted", {**SUBMITTED, "schema_version": 1.0}, True),
     ("version-string", "ImageSubmitted", {**SUBMITTED, "schema_version": "1"}, False),
     ("version-two", "ImageSubmitted", {**SUBMITTED, "schema_version": 2}, False),
