@@ -13,6 +13,9 @@ command -v socat >/dev/null 2>&1 || need_apt+=(socat)  # loopback bridges of the
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# the console's browser tests drive Debian's Chromium through its matching driver (nothing downloads a browser)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   echo "bootstrap: apt-get install ${need_apt[*]}" >&2
