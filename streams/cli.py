@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from streams.commands.bench_index import add_parser as add_bench_index
+from streams.commands.evaluate import add_parser as add_models_evaluate
 from streams.settings import Settings
 
 
@@ -207,6 +208,12 @@ def cmd_models_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_evaluate(args: argparse.Namespace) -> int:
+    from streams.commands.evaluate import run
+
+    return run(args, _settings(args))
+
+
 def _quality_line(quality: dict | None) -> str | None:
     if not quality:
         return None
@@ -350,13 +357,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     mo = sub.add_parser("models", help="list embedding models (or import versions: catalog models import --help)")
     mo.set_defaults(fn=cmd_models)
-    mi = mo.add_subparsers(dest="models_cmd").add_parser(
+    models_sub = mo.add_subparsers(dest="models_cmd")
+    mi = models_sub.add_parser(
         "import", help="copy versions from another registry (a training run's) into the served one, digests checked"
     )
     mi.add_argument("refs", nargs="+", help="name@version (a bare name means its latest version)")
     mi.add_argument("--from", dest="source", required=True, help="registry folder the versions come from")
     mi.add_argument("--to", help="registry folder to copy into (default: the shipped model_store/artifacts)")
     mi.set_defaults(fn=cmd_models_import)
+    add_models_evaluate(models_sub).set_defaults(fn=cmd_models_evaluate)
 
     rp = sub.add_parser("report", help="read the output topics and score a produced run against its truth file")
     rp.add_argument("--truth", required=True)
