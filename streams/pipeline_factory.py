@@ -64,11 +64,17 @@ def build_label_store(settings: Settings, index: VectorIndex) -> LabelStore:
 def build_pipeline(settings: Settings, upsert: bool = True) -> EnrichmentPipeline:
     embedder = TorchEmbedder.from_config(settings.embedder_config())
     index = build_index(settings, embedder)
+    quality = build_quality(settings)
     return EnrichmentPipeline(
         settings.pipeline_config(upsert=upsert),
-        ImageIntake(settings.intake_config()),
+        ImageIntake(settings.intake_config(shrink_to=served_input_size(embedder, quality))),
         embedder,
         index,
-        quality=build_quality(settings),
+        quality=quality,
         labels=build_label_store(settings, index),
     )
+
+
+def served_input_size(embedder: TorchEmbedder, quality: QualityScorer | None) -> int:
+    """The largest square input any served model takes: intake shrinks images on load to (twice) this."""
+    return max(embedder.image_size, quality.input_size if quality is not None else 0)

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     topic_models: str = Field(
         "catalog.models.v1", description="compacted, one partition: the latest ModelActivated under key 'active'"
     )
+    topic_gallery: str = Field(
+        "catalog.gallery.v1", description="compacted, keyed by product_id: the trusted gallery as GalleryItem events"
+    )
     topic_partitions: int = 4
     topic_replication_factor: int = Field(1, ge=1, description="replicas of the topics the worker creates")
     topic_min_insync_replicas: int | None = Field(
@@ -81,6 +84,13 @@ class Settings(BaseSettings):
     )
     batch_max_size: int = 64
     batch_max_wait_s: float = 0.5
+    pipeline_in_flight: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="image batches in flight at once: their decode, models, index and publish overlap while each "
+        "stage stays serial and in order (streams.overlap); 1: strictly one batch after the other",
+    )
     retry_backoff_initial_s: float = 0.5
     retry_backoff_max_s: float = 30.0
     dlq_max_copied_value_bytes: int = Field(
@@ -94,6 +104,13 @@ class Settings(BaseSettings):
         60.0, ge=0, description="how long a label waits for its image before it is dead-lettered (it stays stored)"
     )
     label_recheck_interval_s: float = Field(1.0, gt=0, description="how often waiting labels look for their image")
+    rollout_batch_size: int = Field(64, ge=1, description="records per re-index batch (both topics together)")
+    rollout_switch_lag: int = Field(
+        256, ge=0, description="a rollout may switch partitions once the re-index lags by at most this many records"
+    )
+    rollout_keep_collections: int = Field(
+        0, ge=0, description="gallery collections of earlier models kept after a switch; 0 keeps all (never drops)"
+    )
 
     milvus_uri: str = "./data/milvus.db"
     milvus_token: SecretStr | None = None
@@ -126,6 +143,12 @@ class Settings(BaseSettings):
     allow_file_urls: bool = False
     file_url_root: Path | None = None
     private_host_allowlist: list[str] = []
+    max_decoding_bytes: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="pixel memory the image decodes running at once may hold (estimated from each header); "
+        "a decode that does not fit waits, one larger than this runs alone",
+    )
 
     quality_mode: Literal["auto", "on", "off"] = Field(
         "auto", description="auto: score quality when the shipped models exist; on: require them; off: never"
@@ -194,7 +217,8 @@ class Settings(BaseSettings):
             raise ValueError("kafka_ssl_keyfile needs kafka_ssl_certfile")
         return self
 
-    def intake_config(self) -> IntakeConfig:
+    def intake_config(self, shrink_to: int | None = None) -> IntakeConfig:
+        """``shrink_to``: the largest input side of the served models (images are shrunk on load to it)."""
         return IntakeConfig(
             max_bytes=self.max_image_bytes,
             max_pixels=self.max_image_pixels,
@@ -204,6 +228,8 @@ class Settings(BaseSettings):
             allow_file_urls=self.allow_file_urls,
             file_root=self.file_url_root,
             private_host_allowlist=frozenset(self.private_host_allowlist),
+            shrink_to=shrink_to,
+            max_decoding_bytes=self.max_decoding_bytes,
         )
 
     def embedder_config(self) -> EmbedderConfig:

@@ -7,8 +7,9 @@ Public API::
         await load(*, image_b64, image_url) -> DecodedImage
         await load_many(refs, concurrency=16) -> list[DecodedImage | ProcessingError]
         await aclose()
-    DecodedImage(image, source_format, width, height, byte_count)
-    decode_image(data, config) -> DecodedImage          # sync, CPU-bound
+    DecodedImage(image, source_format, width, height, byte_count)  # width/height: the original's
+    decode_image(data, config) -> DecodedImage          # sync, CPU-bound; shrinks on load when
+                                                        # config.shrink_to is set (JPEG draft + reduce)
     UrlPolicy(config, resolver=None).check(url) -> VettedUrl | Path, is_forbidden_address(ip)
     PinnedTransport()                                   # httpx transport: connects only to vetted addresses
 

@@ -8,11 +8,24 @@ Phones write multi-picture JPEGs (Pillow: ``MPO``); their first frame is an ordi
 they count as JPEG. Files Pillow cannot identify are named by their magic bytes when they are a
 well-known format (HEIC/AVIF by their ISO-BMFF ``ftyp`` brand, TIFF, JPEG XL, PDF, SVG...), so
 the seller hears "format_unsupported: HEIC" instead of "undecodable".
+
+Shrink on load: a 6000x4000 phone photo decoded in full is 96 MB of raster (Pillow keeps RGB in
+4 bytes a pixel) to feed a 64 px model. With ``IntakeConfig.shrink_to`` set, a JPEG is decoded at
+1/2, 1/4 or 1/8 scale by libjpeg itself (``Image.draft``: the DCT is scaled, the full raster never
+exists), and any image is then box-reduced by whole factors (``Image.reduce``) while every side
+stays at or above ``shrink_margin x shrink_to``. Orientation is applied after the load, on the
+small raster. The reported width and height stay the original's, as displayed.
+
+Two steps, so a caller can budget memory between them: ``open_image`` vets the header and says
+what the decode will cost (``OpenedImage.peak_bytes``); ``finish_decode`` does the work.
+``decode_image`` is both at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,11 +62,22 @@ _MAGIC = (
     (b"BM", "BMP"),
 )
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_REDUCE_FIRST = frozenset({"RGB", "L"})  # box-reduced before the RGB conversion; others are converted first
+_ORIENTATION = 0x0112
+_TRANSPOSED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+# Pillow holds 8-bit RGB/RGBA/CMYK rasters in 4 bytes a pixel; a decode holds at most about two rasters
+# at once (the decoded one and one transposed or converted copy)
+_RASTER_BYTES_PER_PIXEL = 4
+_RASTER_COPIES = 2
 
 
 @dataclass(frozen=True, slots=True)
 class DecodedImage:
-    """A fully loaded RGB image plus what it was before normalisation."""
+    """A fully loaded RGB image plus what it was before normalisation.
+
+    ``width`` and ``height`` are the original's, as displayed (after EXIF orientation), whatever
+    size ``image`` was shrunk to on load.
+    """
 
     image: Image.Image
     source_format: str
@@ -62,13 +86,50 @@ class DecodedImage:
     byte_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedImage:
+    """A vetted header whose pixels are not decoded yet (set to decode at a reduced scale where possible).
+
+    ``width`` and ``height`` are the header's, before orientation: a PNG's EXIF may follow its pixel
+    data, so orientation is read only once the pixels are loaded.
+    """
+
+    image: Image.Image
+    source_format: str
+    width: int
+    height: int
+    byte_count: int
+
+    @property
+    def peak_bytes(self) -> int:
+        """Estimated pixel memory the decode holds at its peak, at the scale it will decode at."""
+        w, h = self.image.size
+        return w * h * _RASTER_BYTES_PER_PIXEL * _RASTER_COPIES
+
+
 def decode_image(data: bytes, config: IntakeConfig) -> DecodedImage:
     """Decode and normalise ``data`` or raise ``InputRejected``; CPU-bound, call it in a thread."""
+    return finish_decode(open_image(data, config), config)
+
+
+def open_image(data: bytes, config: IntakeConfig) -> OpenedImage:
+    """Vet size, format and pixel count from the header, and choose the decode scale; cheap."""
     if not data:
         c.reject(c.IMAGE_EMPTY, "image payload is empty")
     if len(data) > config.max_bytes:
         c.reject(c.PAYLOAD_TOO_LARGE, f"image payload exceeds {config.max_bytes} bytes")
     img = _open_header(data, config)
+    width, height = img.size
+    source_format = _SAME_AS.get(str(img.format), str(img.format))
+    need = _min_side(config)
+    if need is not None and min(img.size) >= 2 * need:
+        img.draft(img.mode, (need, need))  # JPEG only (a no-op elsewhere): libjpeg decodes at 1/2, 1/4 or 1/8
+    return OpenedImage(img, source_format, width, height, len(data))
+
+
+def finish_decode(opened: OpenedImage, config: IntakeConfig) -> DecodedImage:
+    """Decode the pixels, apply orientation, shrink and normalise to RGB; CPU-bound, call it in a thread."""
+    img = opened.image
     try:
         img.load()
     except (OSError, EOFError, SyntaxError, ValueError, IndexError) as exc:
@@ -77,9 +138,35 @@ def decode_image(data: bytes, config: IntakeConfig) -> DecodedImage:
         c.reject(code, f"image data cannot be decoded: {exc}")
     except Image.DecompressionBombError as exc:
         c.reject(c.IMAGE_TOO_MANY_PIXELS, str(exc))
-    source_format = _SAME_AS.get(str(img.format), str(img.format))
-    rgb = _to_rgb(_apply_orientation(img))
-    return DecodedImage(rgb, source_format, rgb.width, rgb.height, len(data))
+    width, height = _displayed_size(img, opened.width, opened.height)
+    img = _apply_orientation(img)
+    need = _min_side(config)
+    rgb = _to_rgb(_reduce(img, need)) if img.mode in _REDUCE_FIRST else _reduce(_to_rgb(img), need)
+    return DecodedImage(rgb, opened.source_format, width, height, opened.byte_count)
+
+
+def _min_side(config: IntakeConfig) -> int | None:
+    """The smallest side a shrunk image may have; None: do not shrink."""
+    if config.shrink_to is None:
+        return None
+    return math.ceil(config.shrink_margin * config.shrink_to)
+
+
+def _reduce(img: Image.Image, need: int | None) -> Image.Image:
+    """Box-reduce by one whole factor (aspect kept) while the shorter side stays >= ``need``."""
+    if need is None:
+        return img
+    factor = min(img.width, img.height) // need
+    return img.reduce(factor) if factor >= 2 else img
+
+
+def _displayed_size(img: Image.Image, width: int, height: int) -> tuple[int, int]:
+    """The header's size as displayed: EXIF orientations 5-8 swap the sides (call it after ``load``)."""
+    try:
+        orientation = img.getexif().get(_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block is ignored here as in _apply_orientation
+        return width, height
+    return (height, width) if orientation in _TRANSPOSED else (width, height)
 
 
 def _open_header(data: bytes, config: IntakeConfig) -> Image.Image:
@@ -133,11 +220,10 @@ def _refuse_known_format(data: bytes, config: IntakeConfig) -> None:
 
 
 def _apply_orientation(img: Image.Image) -> Image.Image:
-    """Honour EXIF orientation; a broken EXIF block must not cost the seller the image."""
-    try:
-        return ImageOps.exif_transpose(img) or img
-    except Exception:  # EXIF parsing failures are cosmetic: keep the pixels
-        return img
+    """Honour EXIF orientation (in place: no copy when there is nothing to do); broken EXIF keeps the pixels."""
+    with contextlib.suppress(Exception):  # EXIF parsing failures are cosmetic: keep the pixels
+        ImageOps.exif_transpose(img, in_place=True)
+    return img
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -1,7 +1,9 @@
 """Image intake facade: one event's ``image_b64`` / ``image_url`` -> a decoded RGB image.
 
-CPU work (base64, decoding) runs in threads behind a semaphore so the event loop stays free
-and a burst of large images cannot exhaust memory.
+CPU work (base64, decoding) runs in threads behind a semaphore so the event loop stays free,
+and each decode reserves its estimated pixel memory from a byte budget first
+(``IntakeConfig.max_decoding_bytes``), so a burst of large images cannot exhaust memory: a
+decode that does not fit waits for room; none is dropped.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import httpx
 
 from processors.errors import ProcessingError
 from processors.intake import codes as c
+from processors.intake.budget import ByteBudget
 from processors.intake.config import IntakeConfig
-from processors.intake.decode import DecodedImage, decode_image
+from processors.intake.decode import DecodedImage, OpenedImage, finish_decode, open_image
 from processors.intake.fetch import Fetcher
 from processors.intake.pinning import PinnedTransport
 from processors.intake.sources import b64_payload, decode_b64, read_file_capped
@@ -44,6 +47,11 @@ class ImageIntake:
         self._policy = UrlPolicy(config, resolver)
         self._fetcher = Fetcher(config, self._client, self._policy)
         self._decode_slots = asyncio.Semaphore(config.max_concurrent_decodes)
+        self._decode_bytes = ByteBudget(config.max_decoding_bytes)
+
+    @property
+    def config(self) -> IntakeConfig:
+        return self._config
 
     async def load(self, *, image_b64: str | None, image_url: str | None) -> DecodedImage:
         """Load exactly one of the two sources or raise ``InputRejected``."""
@@ -53,14 +61,14 @@ class ImageIntake:
             c.reject(c.IMAGE_AMBIGUOUS, "event carries both image_b64 and image_url")
         if image_b64 is not None:
             text = b64_payload(image_b64, self._config.max_bytes)
-            return await self._in_thread(self._decode_b64_image, text)
+            return await self._decode(self._open_b64_image, text)
         assert image_url is not None
         target = await self._policy.check(image_url)
         if isinstance(target, Path):
             data = await asyncio.to_thread(read_file_capped, target, self._config.max_bytes)
         else:
             data = await self._fetcher.fetch(target)
-        return await self._in_thread(decode_image, data, self._config)
+        return await self._decode(open_image, data, self._config)
 
     async def load_many(
         self, refs: Sequence[tuple[str | None, str | None]], concurrency: int = 16
@@ -92,9 +100,12 @@ class ImageIntake:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def _decode_b64_image(self, text: str) -> DecodedImage:
-        return decode_image(decode_b64(text, self._config.max_bytes), self._config)
+    def _open_b64_image(self, text: str) -> OpenedImage:
+        return open_image(decode_b64(text, self._config.max_bytes), self._config)
 
-    async def _in_thread(self, fn: Callable[..., DecodedImage], *args: object) -> DecodedImage:
+    async def _decode(self, opener: Callable[..., OpenedImage], *args: object) -> DecodedImage:
+        """Open the header (cheap), then decode once the pixels' estimated memory fits the budget."""
         async with self._decode_slots:
-            return await asyncio.to_thread(fn, *args)
+            opened = await asyncio.to_thread(opener, *args)
+        async with self._decode_bytes.hold(opened.peak_bytes), self._decode_slots:
+            return await asyncio.to_thread(finish_decode, opened, self._config)
