@@ -3,6 +3,12 @@
 Shared by the Kafka worker and the offline CLI. Input problems come back as
 ``Rejection`` in the item's slot; infrastructure problems raise ``TransientFailure``
 for the whole batch so the caller can retry it unchanged.
+
+The work is three stages (``stages()``), each a ``processors.staging.BatchStage``: intake
+(decode, on the decode threads), models (embedder and quality, on the one inference thread)
+and index (search, Strong fetch, upsert, label check, on the one index thread). Called with a
+``BatchTicket``, a batch takes its turn at each stage, so consecutive batches overlap across
+stages while every stage stays serial and in batch order (``processors.staging``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from model_store.quality.results import QualityResult
 from processors.embedding import TorchEmbedder
 from processors.errors import InputRejected, ProcessingError
 from processors.inference import QualityScorer, run_models
@@ -22,7 +29,10 @@ from processors.intake import DecodedImage, ImageIntake
 from processors.knn_vote import CategoryVote, Neighbour, vote_category
 from processors.label_store import LabelStore
 from processors.requests import Enrichment, ImageRequest, Outcome, Rejection
+from processors.staging import BatchStage, BatchTicket, advance
 from processors.vector_index import GalleryItem, VectorIndex
+
+STAGES = ("intake", "models", "index")
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,25 @@ class PipelineConfig:
     similar_k: int = 10
     trusted_label_sources: frozenset[str] = frozenset({"confirmed"})
     upsert: bool = True
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A request whose image is decoded: the intake stage's result."""
+
+    request: ImageRequest
+    image: DecodedImage
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """A request with its embedding and quality: the models stage's result (the pixels are let go here)."""
+
+    request: ImageRequest
+    width: int
+    height: int
+    vector: np.ndarray
+    quality: QualityResult | None
 
 
 def _ms(start: float) -> float:
@@ -73,64 +102,79 @@ class EnrichmentPipeline:
         if self.labels is not None:
             await self.run_index(self.labels.ensure_collection)
 
-    async def process_batch(self, requests: Sequence[ImageRequest]) -> list[Outcome]:
+    def stages(self) -> tuple[BatchStage, ...]:
+        """intake -> models -> index; their names are ``STAGES``."""
+        return (
+            BatchStage("intake", self._decode),
+            BatchStage("models", self._infer),
+            BatchStage("index", self._search_and_write),
+        )
+
+    async def process_batch(self, requests: Sequence[ImageRequest], ticket: BatchTicket | None = None) -> list[Outcome]:
+        """Every stage in turn; with a ticket (of a ``StageOrder`` over ``STAGES``) each waits for its turn."""
         t_batch = time.perf_counter()
+        timings: dict[str, float] = {}
+        items: list = list(requests)
+        for stage in self.stages():
+            if ticket is None:
+                items = await advance(stage, items, timings)
+            else:
+                async with ticket.turn(stage.name):
+                    items = await advance(stage, items, timings)
+        timings["batch"] = _ms(t_batch)
+        return items
+
+    async def _decode(self, requests: list[ImageRequest], timings: dict[str, float]) -> list[Decoded | Rejection]:
         t0 = time.perf_counter()
         loaded = await self.intake.load_many([(r.image_b64, r.image_url) for r in requests])
-        timings = {"intake": _ms(t0)}
-        outcomes: list[Outcome | None] = [None] * len(requests)
-        good: list[tuple[int, DecodedImage]] = []
-        for i, item in enumerate(loaded):
+        timings["intake"] = _ms(t0)
+        out: list[Decoded | Rejection] = []
+        for request, item in zip(requests, loaded, strict=True):
             if isinstance(item, InputRejected):
-                outcomes[i] = Rejection(requests[i], item)
+                out.append(Rejection(request, item))
             elif isinstance(item, ProcessingError):
-                raise item  # transient: the whole batch is retried by the caller
+                raise item  # transient: the whole stage is retried by the caller
             else:
-                good.append((i, item))
-        if good:
-            await self._enrich(requests, good, outcomes, timings)
-        timings["batch"] = _ms(t_batch)
-        return [o for o in outcomes if o is not None]
+                out.append(Decoded(request, item))
+        return out
 
-    async def _enrich(
-        self,
-        requests: Sequence[ImageRequest],
-        good: list[tuple[int, DecodedImage]],
-        outcomes: list[Outcome | None],
-        timings: dict[str, float],
-    ) -> None:
+    async def _infer(self, items: list[Decoded], timings: dict[str, float]) -> list[Inferred]:
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        batch_requests = [requests[i] for i, _ in good]
         inference = await loop.run_in_executor(
-            self._inference, run_models, self.embedder, self.quality, [d.image for _, d in good],
-            [r.scene for r in batch_requests],
+            self._inference, run_models, self.embedder, self.quality, [d.image.image for d in items],
+            [d.request.scene for d in items],
         )  # fmt: skip
-        vectors = inference.vectors
         timings["embed"] = inference.embed_ms
         if inference.quality_ms is not None:
             timings["quality"] = inference.quality_ms
         timings["inference"] = _ms(t0)
-        qualities = inference.quality or [None] * len(good)
-        totals = [q.total if q else None for q in qualities]
-        # one executor job: the single index thread makes read-decide-write atomic against label jobs
-        votes, similars = await self.run_index(self._index_stage, batch_requests, vectors, totals, timings)
-        enrichments = [
-            (slot, decoded, request, vote, similar)
-            for (slot, decoded), request, vote, similar in zip(good, batch_requests, votes, similars, strict=True)
+        qualities = inference.quality or [None] * len(items)
+        return [
+            Inferred(d.request, d.image.width, d.image.height, vector, quality)
+            for d, vector, quality in zip(items, inference.vectors, qualities, strict=True)
         ]
-        for (slot, decoded, request, vote, similar), quality in zip(enrichments, qualities, strict=True):
-            outcomes[slot] = Enrichment(
-                request=request,
+
+    async def _search_and_write(self, items: list[Inferred], timings: dict[str, float]) -> list[Enrichment]:
+        requests = [i.request for i in items]
+        vectors = np.stack([i.vector for i in items]).astype(np.float32, copy=False)
+        totals = [i.quality.total if i.quality else None for i in items]
+        # one executor job: the single index thread makes read-decide-write atomic against label jobs
+        votes, similars = await self.run_index(self._index_stage, requests, vectors, totals, timings)
+        return [
+            Enrichment(
+                request=item.request,
                 model_id=self.embedder.model_id,
                 model_version=self.embedder.model_version,
                 vote=vote,
                 similar=similar,
-                image_width=decoded.width,
-                image_height=decoded.height,
+                image_width=item.width,
+                image_height=item.height,
                 timings_ms=timings,
-                quality=quality,
+                quality=item.quality,
             )
+            for item, vote, similar in zip(items, votes, similars, strict=True)
+        ]
 
     def _index_stage(
         self,

@@ -16,6 +16,7 @@ from processors.pipeline import EnrichmentPipeline
 from streams.faust_config import app_kwargs
 from streams.health import HealthState
 from streams.metrics import WorkerMetrics
+from streams.overlap import ImageFlow
 from streams.pipeline_factory import build_pipeline
 from streams.publisher import FaustPublisher
 from streams.retry import Backoff
@@ -118,6 +119,7 @@ class _Runtime:
                         dlq_max_copied_value=self.settings.dlq_max_copied_value_bytes,
                         label_wait_s=self.settings.label_wait_s,
                     ),
+                    stages=pipeline.stages(),
                 )
             return self._handler
 
@@ -187,12 +189,19 @@ def create_app(
 
     @app.agent(topics[settings.topic_images], name="enrich_images")
     async def enrich_images(stream: faust.StreamT) -> None:
+        """Up to ``pipeline_in_flight`` batches at once; ordering and commits as ``streams.overlap`` says."""
         handler = await runtime.handler()
-        async for events in stream.noack_take(max_size, within=within):
-            raws = [_raw(e) for e in events]
-            await runtime.until_handled(lambda raws=raws: handler.handle_images(raws))
-            for event in events:  # only now: the outputs are acknowledged by Kafka
-                await stream.ack(event)
+        flow = ImageFlow(handler, settings.pipeline_in_flight, runtime.until_handled, runtime.metrics)
+        try:
+            async for events in stream.noack_take(max_size, within=within):
+
+                async def ack(events: list[Any] = events) -> None:  # only now: the outputs are acknowledged
+                    for event in events:
+                        await stream.ack(event)
+
+                await flow.submit([_raw(e) for e in events], ack)
+        finally:
+            await flow.aclose()  # worker stop: batches in flight stay un-acked and are read again
 
     @app.agent(topics[settings.topic_labels], name="apply_labels")
     async def apply_labels(stream: faust.StreamT) -> None:

@@ -37,6 +37,14 @@ class WorkerMetrics:
             ["error_code"],
             registry=r,
         )
+        self.batches_in_flight = Gauge(
+            "catalog_batches_in_flight",
+            "Image batches between intake and their acks (at most CATALOG_PIPELINE_IN_FLIGHT)",
+            registry=r,
+        )
+        self.batches_overlapped = Counter(
+            "catalog_batches_overlapped", "Image batches started while an earlier one was still in flight", registry=r
+        )
         self.batch_size = Histogram("catalog_batch_size", "Events per micro-batch", buckets=_BATCH_BUCKETS, registry=r)
         self.stage_seconds = Histogram(
             "catalog_stage_seconds",

@@ -2,6 +2,11 @@
 
 The faust wiring lives in ``streams.app``; this module only needs an object with
 ``send(topic, key, value)`` so the logic stays readable.
+
+An image batch passes the pipeline's stages and then ``publish``, each under its ticket's turn
+(``processors.staging``): with several batches in flight (``streams.overlap``) the stages of
+consecutive batches overlap, while each stage sees one batch at a time, in arrival order. Every
+step retries in place, holding its turn, so a failure never lets a later batch overtake.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from processors.errors import InputRejected, ProcessingError, TransientFailure
 from processors.labels import LabelUpdate, apply_labels, embedded_products
 from processors.pipeline import EnrichmentPipeline
 from processors.requests import Enrichment, ImageRequest, Outcome, Rejection
+from processors.staging import BatchStage, BatchTicket, StageOrder, advance, finished, request_of
 from streams.decoding import parse_event, peek_ids
 from streams.events import ImageSubmitted, LabelConfirmed, SourceRef
 from streams.metrics import WorkerMetrics
@@ -79,6 +85,14 @@ class _PendingLabel:
     deadline: float
 
 
+PUBLISH = "publish"
+Guard = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+async def _once(action: Callable[[], Awaitable[Any]]) -> Any:
+    return await action()
+
+
 def internal_error(stage: str, exc: BaseException) -> InputRejected:
     """A bug met while handling one event: dead-lettered with a code, never acknowledged as enriched."""
     return InputRejected("internal_error", f"{type(exc).__name__}: {str(exc)[:500]}", stage=stage)
@@ -100,7 +114,9 @@ class BatchHandler:
         backoff: Backoff,
         limits: HandlerLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stages: Sequence[BatchStage] | None = None,
     ) -> None:
+        """``stages``: the pipeline's (``pipeline.stages()``); by default one stage, ``process_batch``."""
         self.pipeline = pipeline
         self.publisher = publisher
         self.topics = topics
@@ -109,6 +125,11 @@ class BatchHandler:
         self.limits = limits or HandlerLimits()
         self.clock = clock
         self.pending_labels: dict[tuple[str, int, int], _PendingLabel] = {}
+        self.stages = tuple(stages or (BatchStage("process", self._whole_batch),))
+        self.stage_names = (*(s.name for s in self.stages), PUBLISH)
+
+    async def _whole_batch(self, requests: list[ImageRequest], timings: dict[str, float]) -> list[Outcome]:
+        return await self.pipeline.process_batch(requests)
 
     def _dead_letter(self, event: RawEvent, error: InputRejected, fallback: bool = False) -> Outgoing:
         event_id, product_id = peek_ids(event.value)
@@ -150,25 +171,56 @@ class BatchHandler:
             category_hint=submitted.category_hint,
         )
 
-    async def handle_images(self, events: Sequence[RawEvent]) -> None:
+    async def handle_images(
+        self,
+        events: Sequence[RawEvent],
+        ticket: BatchTicket | None = None,
+        guard: Guard = _once,
+        on_published: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Parse, run every stage, publish, then ``on_published`` (the acks), each stage at its turn.
+
+        ``ticket``: this batch's place among the batches in flight (alone when None). ``guard``
+        runs each step until it does not raise (the worker's: log, count, back off, again), in
+        place, so the turn is kept meanwhile; the handler itself turns every input problem into
+        a dead letter, so only our bugs reach it.
+        """
+        ticket = ticket or StageOrder(self.stage_names).ticket()
         self.metrics.batch_size.observe(len(events))
         outgoing: list[Outgoing | None] = [None] * len(events)
-        requests: list[tuple[int, ImageRequest]] = []
+        slots: list[int] = []
+        items: list[Any] = []
         for i, event in enumerate(events):
             self.metrics.events_in.labels(topic=event.topic).inc()
             try:
-                requests.append((i, self._request(event)))
+                items.append(self._request(event))
+                slots.append(i)
             except InputRejected as exc:
                 outgoing[i] = self._dead_letter(event, exc)
             except Exception as exc:  # a parser bug must cost one event, never the batch
                 outgoing[i] = self._dead_letter(event, internal_error("validate", exc))
-        if requests:
-            outcomes = await self._process_isolating([r for _, r in requests])
-            for (slot, _), outcome in zip(requests, outcomes, strict=True):
-                outgoing[slot] = self._answer(events[slot], outcome)
-            if outcomes and isinstance(outcomes[0], Enrichment):
-                self.metrics.observe_timings(outcomes[0].timings_ms)
-        await self._publish([m for m in outgoing if m is not None])
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        for stage in self.stages:
+            async with ticket.turn(stage.name):
+                items = await guard(lambda stage=stage, items=items: self._advance_isolating(stage, items, timings))
+        if items:
+            timings.setdefault("batch", round((time.perf_counter() - t0) * 1000.0, 3))
+        async with ticket.turn(PUBLISH):
+            await guard(lambda: self._answer_and_publish(events, outgoing, slots, items))
+            if on_published is not None:
+                await on_published()
+
+    async def _answer_and_publish(
+        self, events: Sequence[RawEvent], outgoing: list[Outgoing | None], slots: list[int], outcomes: list[Outcome]
+    ) -> None:
+        answered = list(outgoing)
+        for slot, outcome in zip(slots, outcomes, strict=True):
+            answered[slot] = self._answer(events[slot], outcome)
+        enriched = next((o for o in outcomes if isinstance(o, Enrichment)), None)
+        if enriched is not None:
+            self.metrics.observe_timings(enriched.timings_ms)
+        await self._publish([m for m in answered if m is not None])
 
     def _answer(self, event: RawEvent, outcome: Outcome) -> Outgoing:
         if isinstance(outcome, Rejection):
@@ -185,20 +237,26 @@ class BatchHandler:
         )
         return Outgoing(self.topics.enriched, event.key, value, event)
 
-    async def _process_isolating(self, requests: list[ImageRequest]) -> list[Outcome]:
-        """The batch as one unit; if it raises something unexpected, each event alone to find the culprit."""
+    async def _advance_isolating(self, stage: BatchStage, items: list[Any], timings: dict[str, float]) -> list[Any]:
+        """The batch as one unit; if the stage raises something unexpected, each item alone to find the culprit.
+
+        A transient failure retries the stage unchanged; the culprit becomes a ``Rejection``
+        (``internal_error``, stage ``process``), its batch mates go on.
+        """
+        live = [item for item in items if not finished(item)]
         try:
-            return await self._retrying(lambda: self.pipeline.process_batch(requests))
+            return await self._retrying(lambda: advance(stage, items, timings))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if len(requests) == 1:
-                return [Rejection(requests[0], internal_error("process", exc))]
-            log.error("batch_failed_isolating", error=f"{type(exc).__name__}: {exc}", events=len(requests))
-            outcomes: list[Outcome] = []
-            for request in requests:
-                outcomes.extend(await self._process_isolating([request]))
-            return outcomes
+            if len(live) == 1:
+                error = internal_error("process", exc)
+                return [Rejection(request_of(item), error) if not finished(item) else item for item in items]
+            log.error("batch_failed_isolating", error=f"{type(exc).__name__}: {exc}", events=len(live), step=stage.name)
+            out: list[Any] = []
+            for item in items:
+                out.extend(await self._advance_isolating(stage, [item], timings) if not finished(item) else [item])
+            return out
 
     async def _publish(self, messages: list[Outgoing]) -> None:
         """Deliver every message once: acknowledged ones are never re-sent, refused ones become small letters."""
