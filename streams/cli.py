@@ -8,7 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+from streams.commands.activate import add_parser as add_models_activate
 from streams.commands.bench_index import add_parser as add_bench_index
+from streams.commands.console import add_parser as add_console
 from streams.commands.evaluate import add_parser as add_models_evaluate
 from streams.settings import Settings
 
@@ -214,6 +216,18 @@ def cmd_models_evaluate(args: argparse.Namespace) -> int:
     return run(args, _settings(args))
 
 
+def cmd_models_activate(args: argparse.Namespace) -> int:
+    from streams.commands.activate import run
+
+    return run(args, _settings(args))
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from streams.commands.console import run
+
+    return run(args, _settings(args))
+
+
 def _quality_line(quality: dict | None) -> str | None:
     if not quality:
         return None
@@ -366,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--to", help="registry folder to copy into (default: the shipped model_store/artifacts)")
     mi.set_defaults(fn=cmd_models_import)
     add_models_evaluate(models_sub).set_defaults(fn=cmd_models_evaluate)
+    add_models_activate(models_sub).set_defaults(fn=cmd_models_activate)
+    add_console(sub).set_defaults(fn=cmd_console)
 
     rp = sub.add_parser("report", help="read the output topics and score a produced run against its truth file")
     rp.add_argument("--truth", required=True)
