@@ -131,8 +131,8 @@ def build_activation(
 async def ensure_models_topic(settings: Settings) -> None:
     """Create the compacted one-partition models topic if it is missing (auto-creation would not compact it)."""
     client = admin(settings, request_timeout_ms=int(settings.startup_timeout_s * 1000))
-    await client.start()
     try:
+        await client.start()
         if settings.topic_models in set(await client.list_topics()):
             return
         response = await client.create_topics(new_topics(settings, [settings.topic_models]))
@@ -147,8 +147,8 @@ async def publish_activation(settings: Settings, event: ModelActivated) -> Activ
     """Publish under key ``active`` and return where the broker stored it, after its acks=all acknowledgement."""
     await ensure_models_topic(settings)
     client = producer(settings, acks="all", enable_idempotence=True)
-    await client.start()
     try:
+        await client.start()
         meta = await client.send_and_wait(
             settings.topic_models, value=event.model_dump_json().encode("utf-8"), key=ACTIVATION_KEY
         )
@@ -170,8 +170,8 @@ async def read_latest_activation(settings: Settings, timeout_s: float = 10.0) ->
 async def _read_latest(settings: Settings) -> ActivationRecord | None:
     topic = settings.topic_models
     client = consumer(settings, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest")
-    await client.start()
     try:
+        await client.start()
         if topic not in await client.topics():
             return None
         partitions = [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or ())]
