@@ -10,6 +10,7 @@ from pathlib import Path
 
 from streams.commands.activate import add_parser as add_models_activate
 from streams.commands.bench_index import add_parser as add_bench_index
+from streams.commands.bench_overlap import add_parser as add_bench_overlap
 from streams.commands.console import add_parser as add_console
 from streams.commands.evaluate import add_parser as add_models_evaluate
 from streams.settings import Settings
@@ -160,6 +161,12 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
         asyncio.run(pipeline.aclose())
     _emit_report(report.as_dict(), args.out)
     return 0
+
+
+def cmd_bench_overlap(args: argparse.Namespace) -> int:
+    from streams.commands.bench_overlap import run
+
+    return run(args, _settings(args))
 
 
 def cmd_bench_index(args: argparse.Namespace) -> int:
@@ -351,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--out")
     bp.set_defaults(fn=cmd_bench_pipeline)
     add_bench_index(be).set_defaults(fn=cmd_bench_index)
+    add_bench_overlap(be).set_defaults(fn=cmd_bench_overlap)
 
     for (command, name), (_module, what) in _MODEL_TOOLS.items():
         parent = be if command == "bench" else tr
