@@ -167,21 +167,33 @@ async def read_latest_activation(settings: Settings, timeout_s: float = 10.0) ->
     return await asyncio.wait_for(_read_latest(settings), timeout_s)
 
 
+async def _partitions(settings: Settings, topic: str) -> list[int]:
+    """The topic's partitions, or [] when it does not exist (asked without creating it)."""
+    client = admin(settings, request_timeout_ms=int(settings.startup_timeout_s * 1000))
+    try:
+        await client.start()
+        if topic not in set(await client.list_topics()):
+            return []
+        (described,) = await client.describe_topics([topic])
+        return sorted(p["partition"] for p in described["partitions"])
+    finally:
+        await client.close()
+
+
 async def _read_latest(settings: Settings) -> ActivationRecord | None:
     topic = settings.topic_models
+    numbers = await _partitions(settings, topic)
+    if not numbers:
+        return None
+    partitions = [TopicPartition(topic, p) for p in numbers]
     client = consumer(settings, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest")
     try:
         await client.start()
-        if topic not in await client.topics():
-            return None
-        partitions = [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return None
         client.assign(partitions)
         await client.seek_to_beginning(*partitions)
         end = await client.end_offsets(partitions)
         latest: tuple[int, int, int, bytes | None] | None = None  # (timestamp, partition, offset, value)
-        while any(await client.position(tp) < end[tp] for tp in partitions):
+        while [tp for tp in partitions if await client.position(tp) < end[tp]]:
             batch = await client.getmany(*partitions, timeout_ms=500)
             for tp, records in batch.items():
                 for record in records:
