@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image
 
 from processors.embedding import TorchEmbedder
-from processors.errors import ProcessingError
+from processors.errors import InputRejected, ProcessingError
 from processors.inference import QualityScorer
 from processors.intake import ImageIntake
 from processors.pipeline import EnrichmentPipeline
@@ -77,17 +77,23 @@ class SearchService:
         self._quality: QualityScorer | None = None
         self._quality_loaded = False
         self._lock = asyncio.Lock()
+        self._intake = ImageIntake(settings.intake_config())
 
     def collection_of(self, ref: str) -> str:
         name, _, version = ref.partition("@")
         return collection_name(self.settings.milvus_collection_prefix, name, version)
 
     async def search(self, ref: str, image: bytes) -> SearchResult:
+        b64 = base64.b64encode(image).decode("ascii")
+        try:  # the intake's verdict first: a bad upload is refused before any model loads or Milvus is asked
+            await self._intake.load(image_b64=b64, image_url=None)
+        except InputRejected as exc:
+            raise SearchRefused(exc.error_code, exc.message) from exc
         async with self._lock:
             pipeline = await self._pipeline(ref)
             digest = hashlib.sha256(image).hexdigest()[:16]
             request = ImageRequest(event_id=f"console-{digest}", product_id=f"console-{digest}", seller_id="console",
-                                   image_b64=base64.b64encode(image).decode("ascii"))  # fmt: skip
+                                   image_b64=b64)  # fmt: skip
             with visit(pipeline.index):
                 try:
                     (outcome,) = await pipeline.process_batch([request])
@@ -126,6 +132,7 @@ class SearchService:
         return self._quality
 
     async def aclose(self) -> None:
+        await self._intake.aclose()
         for pipeline in self._pipelines.values():
             await pipeline.aclose()
         self._pipelines.clear()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-MODELS_INFO = "catalog_models"  # prometheus_client's Info: family "catalog_models", sample "catalog_models_info"
+MODELS_INFO = "catalog_models_info"  # the worker's prometheus_client Info("catalog_models")
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,9 @@ class WorkerReport:
 def served_embedder(metrics_text: str) -> str | None:
     """The ``embedder`` label of ``catalog_models_info`` in a Prometheus text page; None if absent."""
     for family in text_string_to_metric_families(metrics_text):
-        if family.name == MODELS_INFO:
-            for sample in family.samples:
-                if sample.name == f"{MODELS_INFO}_info" and "embedder" in sample.labels:
-                    return sample.labels["embedder"]
+        for sample in family.samples:  # the text format types it as a gauge family named like its sample
+            if sample.name == MODELS_INFO and "embedder" in sample.labels:
+                return sample.labels["embedder"]
     return None
 
 
