@@ -13,6 +13,8 @@ from streams.commands.bench_index import add_parser as add_bench_index
 from streams.commands.bench_overlap import add_parser as add_bench_overlap
 from streams.commands.console import add_parser as add_console
 from streams.commands.evaluate import add_parser as add_models_evaluate
+from streams.commands.gallery import add_parsers as add_gallery_admin
+from streams.commands.rollout import add_parser as add_rollout
 from streams.settings import Settings
 
 
@@ -49,32 +51,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_gallery_load(args: argparse.Namespace) -> int:
-    from processors.embedding import TorchEmbedder
-    from processors.gallery import folder_samples, load_gallery
-    from processors.samples import fashion_mnist_samples
-    from streams.pipeline_factory import build_index, build_label_store
+    from streams.commands.gallery import load
 
-    s = _settings(args)
-    embedder = TorchEmbedder.from_config(s.embedder_config())
-    if args.folder:
-        samples = folder_samples(Path(args.folder), embedder.image_size)
-    else:
-        samples = fashion_mnist_samples(args.split, args.limit, embedder.image_size, args.style, args.seed)
-    index = build_index(s, embedder)
-    report = load_gallery(samples, embedder, index, labels=build_label_store(s, index))
-    print(
-        json.dumps(
-            {
-                "collection": index.collection,
-                "loaded": report.rows,
-                "rows_total": index.count(),
-                "seconds": round(report.seconds, 2),
-                "images_per_s": round(report.rate, 1),
-            }
-        )
-    )
-    index.close()
-    return 0
+    return load(args, _settings(args))
 
 
 def _offline(args: argparse.Namespace, paths: list[Path], upsert: bool) -> list:
@@ -330,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     gl.add_argument("--limit", type=int, default=10_000)
     gl.add_argument("--style", choices=["plain", "seller"], default="plain")
     gl.add_argument("--seed", type=int, default=0)
+    gl.add_argument("--no-publish", action="store_true", help="skip the gallery topic (a rollout cannot replay it)")
     gl.set_defaults(fn=cmd_gallery_load)
+    add_gallery_admin(ga)  # collections, drop
+    add_rollout(sub)  # rollout status, reindex
 
     en = sub.add_parser("enrich", help="run the pipeline on image files; print JSON lines")
     en.add_argument("paths", nargs="+")

@@ -275,6 +275,22 @@ class ModelActivated(_Strict):
     previous_ref: Id | None = Field(description="the model served before this activation; null for the first")
 
 
+class GalleryItem(_Strict):
+    """One trusted gallery image as ``catalog gallery load`` loaded it, replayable by a re-index.
+
+    Keyed ``product_id`` on the compacted gallery topic, so the log keeps the latest image and
+    category of every gallery product: a new model's collection is rebuilt from it.
+    """
+
+    schema_version: SchemaVersion = 1
+    product_id: Id
+    seller_id: Id
+    image_b64: Annotated[str, StringConstraints(min_length=1)] = Field(description="the image (PNG), base64")
+    category: Label = Field(description="the trusted category (label_source confirmed)")
+    source: Label = Field(description="where the item came from, e.g. fashion-mnist:train or folder:<name>")
+    loaded_at: Timestamp
+
+
 ACTIVATION_KEY = b"active"  # the one key of the models topic: compaction keeps the latest activation
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
@@ -283,6 +299,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "DeadLetter": DeadLetter,
     "LabelConfirmed": LabelConfirmed,
     "ModelActivated": ModelActivated,
+    "GalleryItem": GalleryItem,
 }
 
 

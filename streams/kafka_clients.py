@@ -93,3 +93,16 @@ def consumer(settings: Settings, *topics: str, **overrides: Any) -> AIOKafkaCons
 
 def admin(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**{**client_kwargs(settings), **overrides})
+
+
+def reindex_consumer(settings: Settings, group_id: str, **overrides: Any) -> AIOKafkaConsumer:
+    """A re-index consumer: partitions come from ``assign()``, the group id only stores its offsets.
+
+    It never subscribes, so it never joins (or rebalances) the group: the worker that owns a
+    partition decides who re-indexes it. Offsets are committed by hand after the upsert, and a
+    partition without a commit starts from the beginning of the (compacted) log.
+    """
+    return consumer(
+        settings,
+        **{"group_id": group_id, "enable_auto_commit": False, "auto_offset_reset": "earliest", **overrides},
+    )

@@ -46,7 +46,7 @@ class WorkerEnv:
 
     def __post_init__(self) -> None:
         tag = uuid.uuid4().hex[:10]
-        self.topics = {k: f"t{tag}.{k}" for k in ("images", "enriched", "dlq", "labels")}
+        self.topics = {k: f"t{tag}.{k}" for k in ("images", "enriched", "dlq", "labels", "gallery")}
         self.metrics_port = free_port()
         self.env = {
             **os.environ,
@@ -56,6 +56,7 @@ class WorkerEnv:
             "CATALOG_TOPIC_ENRICHED": self.topics["enriched"],
             "CATALOG_TOPIC_DLQ": self.topics["dlq"],
             "CATALOG_TOPIC_LABELS": self.topics["labels"],
+            "CATALOG_TOPIC_GALLERY": self.topics["gallery"],
             "CATALOG_TOPIC_PARTITIONS": "2",
             "CATALOG_MILVUS_URI": str(self.workdir / "milvus.db"),
             "CATALOG_WORKER_STATE_DIR": str(self.workdir / "worker-state"),

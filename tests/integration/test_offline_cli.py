@@ -29,7 +29,7 @@ def _write_tree(root: Path, indices: range) -> dict[str, str]:
 def test_folder_gallery_then_enrich_and_search(tmp_path: Path, milvus_target: MilvusTarget) -> None:
     env = WorkerEnv("127.0.0.1:1", tmp_path, extra=milvus_target.env())  # no broker: offline commands never touch Kafka
     gallery_truth = _write_tree(tmp_path / "gallery", range(0, 300))
-    loaded = json.loads(env.run("gallery", "load", "--folder", str(tmp_path / "gallery")))
+    loaded = json.loads(env.run("gallery", "load", "--folder", str(tmp_path / "gallery"), "--no-publish"))
     assert loaded["loaded"] == 300 and loaded["rows_total"] == 300
 
     query_truth = _write_tree(tmp_path / "queries", range(1000, 1040))

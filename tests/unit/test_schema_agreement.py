@@ -94,12 +94,22 @@ ACTIVATED: dict[str, Any] = {
     "activated_by": "console:alice",
     "previous_ref": "student@17",
 }
+GALLERY_ITEM: dict[str, Any] = {
+    "schema_version": 1,
+    "product_id": "fmnist-train-7",
+    "seller_id": "catalog",
+    "image_b64": "iVBORw0KGgo=",
+    "category": "sneaker",
+    "source": "fashion-mnist:train",
+    "loaded_at": "2024-05-01T12:00:04.5+01:00",
+}
 VALID = {
     "ImageSubmitted": SUBMITTED,
     "LabelConfirmed": CONFIRMED,
     "ImageEnriched": ENRICHED,
     "DeadLetter": DEAD,
     "ModelActivated": ACTIVATED,
+    "GalleryItem": GALLERY_ITEM,
 }
 
 PALETTE: list[Any] = [
@@ -133,6 +143,14 @@ EDGE_CASES: list[tuple[str, str, Any, bool]] = [
     ("sha-newline", "ModelActivated", {**ACTIVATED, "sha256": ACTIVATED["sha256"][:-1] + "\n"}, False),
     ("first-activation", "ModelActivated", {**ACTIVATED, "previous_ref": None}, True),
     ("no-previous", "ModelActivated", {k: v for k, v in ACTIVATED.items() if k != "previous_ref"}, False),
+    ("gallery-valid", "GalleryItem", GALLERY_ITEM, True),
+    ("gallery-slash-id", "GalleryItem", {**GALLERY_ITEM, "product_id": "sneaker/IMG_0001"}, True),
+    ("gallery-space-id", "GalleryItem", {**GALLERY_ITEM, "product_id": "sneaker/IMG 0001"}, False),
+    ("gallery-empty-image", "GalleryItem", {**GALLERY_ITEM, "image_b64": ""}, False),
+    ("gallery-no-image", "GalleryItem", {k: v for k, v in GALLERY_ITEM.items() if k != "image_b64"}, False),
+    ("gallery-null-category", "GalleryItem", {**GALLERY_ITEM, "category": None}, False),
+    ("gallery-url-instead", "GalleryItem", {**GALLERY_ITEM, "image_url": "https://img.example.com/a.png"}, False),
+    ("gallery-naive-date", "GalleryItem", {**GALLERY_ITEM, "loaded_at": "2024-05-01T12:00:04"}, False),
     ("version-float-one", "ImageSubmitted", {**SUBMITTED, "schema_version": 1.0}, True),
     ("version-string", "ImageSubmitted", {**SUBMITTED, "schema_version": "1"}, False),
     ("version-two", "ImageSubmitted", {**SUBMITTED, "schema_version": 2}, False),
