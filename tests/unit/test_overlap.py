@@ -76,17 +76,21 @@ class Stages:
 class SlowKafka:
     """Acknowledges every send after ``delay``; records the order of sends and the moment of each ack."""
 
-    def __init__(self, delay: float = 0.002) -> None:
+    def __init__(self, delay: float = 0.002, outage_for: str = "", outage_sends: int = 0) -> None:
         self.delay = delay
+        self.outage_for, self.outage_sends = outage_for, outage_sends  # refuse sends of these keys N times
         self.sent: list[str] = []
         self.topics: list[str] = []
         self.acknowledged: set[str] = set()
 
     async def publish(self, messages: Sequence[Outgoing]) -> list[ProcessingError | None]:
         ids = [json.loads(m.value).get("product_id") for m in messages]
+        await asyncio.sleep(self.delay)
+        if self.outage_sends > 0 and any(i.startswith(self.outage_for) for i in ids):
+            self.outage_sends -= 1
+            return [TransientFailure("kafka_produce_failed", "broker away", stage="publish")] * len(messages)
         self.sent += ids
         self.topics += [m.topic for m in messages]
-        await asyncio.sleep(self.delay)
         self.acknowledged.update(ids)
         return [None] * len(messages)
 
@@ -152,6 +156,13 @@ def test_outputs_and_acks_keep_arrival_order_when_later_batches_finish_first() -
     assert stages.index_order == expected
     assert most == 3 and stages.overlapped
     assert metrics.batches_overlapped._value.get() >= 3
+
+
+def test_a_batch_whose_publish_is_retried_is_not_overtaken() -> None:
+    stages, kafka = Stages(), SlowKafka(outage_for="a-", outage_sends=30)  # Kafka refuses batch a for a while
+    batches = [_batch(name, 2, first_offset=2 * k) for k, name in enumerate("abc")]
+    acked, _, _ = asyncio.run(_flow_run(batches, stages, kafka, in_flight=3))
+    assert kafka.sent == acked == ["a-0", "a-1", "b-0", "b-1", "c-0", "c-1"]
 
 
 def test_one_in_flight_is_one_batch_after_the_other() -> None:
