@@ -9,7 +9,7 @@ distillation matches the student to the teachers on the unit sphere where search
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -29,10 +29,21 @@ class TeacherSet(nn.Module):
     are the dominant cost, so there the sub-batches stay.
     """
 
-    def __init__(self, teachers: Mapping[str, EmbeddingNet], taxonomy: Taxonomy, whole_batch: bool = False) -> None:
+    def __init__(
+        self,
+        teachers: Mapping[str, EmbeddingNet],
+        taxonomy: Taxonomy,
+        whole_batch: bool = False,
+        only: Collection[str] | None = None,
+    ) -> None:
+        """``only``: a subset of the taxonomy's teachers (a fusion of some teachers); each sample then uses
+        those of its category's teachers that are in it, and a sample with none of them is an error."""
         super().__init__()
         self.whole_batch = whole_batch
-        missing = set(taxonomy.teachers) - set(teachers)
+        self.only = None if only is None else frozenset(only)
+        if self.only is not None and self.only - set(taxonomy.teachers):
+            raise ValueError(f"teachers {sorted(self.only - set(taxonomy.teachers))} are not in the taxonomy")
+        missing = (set(taxonomy.teachers) if self.only is None else self.only) - set(teachers)
         if missing:
             raise ValueError(f"taxonomy names teachers that were not given: {sorted(missing)}")
         self.nets = nn.ModuleDict(dict(teachers))
@@ -51,6 +62,10 @@ class TeacherSet(nn.Module):
         return self._apply_rule([self.taxonomy.teachers_of_category(names[int(c)]) for c in categories], rng)
 
     def _apply_rule(self, lists: list[tuple[str, ...]], rng: np.random.Generator | None) -> list[tuple[str, ...]]:
+        if self.only is not None:
+            lists = [tuple(t for t in ts if t in self.only) for ts in lists]
+            if not all(lists):
+                raise ValueError(f"a sample's category has none of the teachers {sorted(self.only)}")
         if self.taxonomy.multi_teacher == "mean":
             return lists
         rng = rng or np.random.default_rng(0)

@@ -6,11 +6,17 @@ teacher(s)), then matches the student to them: L2 on the unit-norm vectors, CORA
 designated blocks (pooled, mapped to 100-d by the shared frozen FC). No labels reach the loss;
 the true fine class only chooses the teacher, as in [0061]. The kept weights are those with the
 smallest validation loss L, as in [0059].
+
+``train_student`` is the recipe's run over every teacher of the taxonomy; ``distil`` is the same run
+for any ``StudentRun`` (a subset of the teachers on the fine classes they serve, another init),
+which is what fusion (``model_store.distill.fusion``) uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +36,7 @@ from model_store.distill.config import (
 from model_store.distill.coral import CoralProjector, multi_layer_coral
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
 from model_store.distill.jitter import affine_jitter
-from model_store.distill.loading import EMBEDDING_ARCH, load_teacher_nets
+from model_store.distill.loading import EMBEDDING_ARCH, load_teacher_nets, teacher_name
 from model_store.distill.mixup import category_mixup
 from model_store.distill.models import build_embedding_net, fixed_prototypes
 from model_store.distill.taxonomy import Taxonomy
@@ -48,10 +54,15 @@ def teacher_refs(taxonomy: Taxonomy, version: str, pins: Mapping[str, str] | Non
     return {t: f"teacher-{t}@{pins.get(t, version)}" for t in taxonomy.teachers}
 
 
-def load_teacher_set(registry: ModelRegistry, cfg: RecipeConfig, refs: Iterable[str], device: str) -> TeacherSet:
-    """The frozen teachers named by ``refs`` (see ``teacher_refs``), ready to embed on ``device``."""
+def load_teacher_set(
+    registry: ModelRegistry, cfg: RecipeConfig, refs: Iterable[str], device: str, only: Collection[str] | None = None
+) -> TeacherSet:
+    """The frozen teachers named by ``refs`` (see ``teacher_refs``), ready to embed on ``device``.
+
+    ``only``: these refs are a subset of the taxonomy's teachers (see ``TeacherSet``).
+    """
     nets = load_teacher_nets(registry, refs)
-    teachers = TeacherSet(nets, cfg.taxonomy, whole_batch=device.startswith("cuda")).to(device).eval()
+    teachers = TeacherSet(nets, cfg.taxonomy, whole_batch=device.startswith("cuda"), only=only).to(device).eval()
     for p in teachers.parameters():
         p.requires_grad_(False)
     return teachers
@@ -111,20 +122,57 @@ def new_student(cfg: RecipeConfig) -> torch.nn.Module:
                                head_hidden=cfg.head_hidden)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class StudentRun:
+    """What a distillation run draws on beyond its recipe: its teachers, its start, the items it sees."""
+
+    teachers: tuple[str, ...]  # registry refs; a subset of the taxonomy's teachers is allowed
+    init_ref: str | None = None  # a registered student to warm-start from; None: ImageNet Lite0
+    classes: tuple[int, ...] | None = None  # fine classes trained and validated on; None: all
+    # keep the warm start's BatchNorm statistics: a short run on a subset would otherwise re-estimate them
+    # from small batches of other items, which moves every feature before the weights can follow
+    freeze_norm_stats: bool = False
+    data: Mapping[str, Any] = field(default_factory=dict)  # added to the manifest's ``data``
+    extra: Mapping[str, Any] = field(default_factory=dict)  # added to the manifest's ``extra``
+
+
 def train_student(
     cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, teacher_version: str,
     command: str, resume: bool, init_version: str | None = None, teacher_pins: Mapping[str, str] | None = None,
 ) -> Manifest:  # fmt: skip
+    """The recipe's student: every teacher of the taxonomy, all items; ``init_version`` of the same name."""
+    refs = tuple(teacher_refs(cfg.taxonomy, teacher_version, teacher_pins).values())
+    init_ref = f"{name}@{init_version}" if init_version else None
+    return distil(cfg, name, out, registry, version, command, resume, StudentRun(refs, init_ref))
+
+
+def freeze_norm_stats(model: torch.nn.Module) -> None:
+    """BatchNorm layers normalise with, and keep, their running statistics; their scale and shift still train."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            m.eval()
+
+
+def _only_classes(source: ImageSource, items: np.ndarray, classes: tuple[int, ...] | None) -> np.ndarray:
+    return items if classes is None else items[np.isin(source.labels(items), classes)]
+
+
+def distil(
+    cfg: RecipeConfig, name: str, out: Path, registry: ModelRegistry, version: str, command: str, resume: bool,
+    run: StudentRun,
+) -> Manifest:  # fmt: skip
+    """Distil ``run.teachers`` into a student on the items of ``run.classes`` and register it as ``name@version``."""
     taps = list(cfg.coral_layers)
-    parent_teachers = list(teacher_refs(cfg.taxonomy, teacher_version, teacher_pins).values())
-    teachers = load_teacher_set(registry, cfg, parent_teachers, cfg.device)
+    parent_teachers = list(run.teachers)
+    only = [teacher_name(ref) for ref in parent_teachers]
+    teachers = load_teacher_set(registry, cfg, parent_teachers, cfg.device, only=only)
     source = ImageSource("train", cfg.preprocess)
-    pool, val = data_split(cfg)
+    pool, val = (_only_classes(source, items, run.classes) for items in data_split(cfg))
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
     weights = item_weights(cfg, source.labels(pool))
     batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 200, cfg.plain_fraction, weights)
     student = new_student(cfg).to(cfg.device)
-    init_ref = f"{name}@{init_version}" if init_version else None
+    init_ref = run.init_ref
     if init_ref:  # a warm start: continue distilling a registered student (itself from ImageNet weights)
         warm_start(student, registry.load_state(init_ref))
     projector = CoralProjector([student.backbone.block_channels(i) for i in taps], cfg.coral_dim).to(cfg.device)
@@ -140,6 +188,8 @@ def train_student(
     to_category = torch.tensor(cfg.taxonomy.fine_to_category_index())
 
     def step_fn(model: torch.nn.Module, batch: Any, step: int):
+        if run.freeze_norm_stats:  # again each step: the trainer puts the model back in train mode after evals
+            freeze_norm_stats(model)
         x, fine = batch
         rng = np.random.default_rng((cfg.seed, step, 11))
         mix_rng = np.random.default_rng((cfg.seed, step, 13))
@@ -159,6 +209,12 @@ def train_student(
         acc = float(((v @ protos.T).argmax(1) == fine_val).float().mean())
         return {"val_l2": l2, "val_coral": coral, "val_proto_acc": acc, "neg_val_loss": -(l2 + cfg.gamma * coral)}
 
+    init_eval = None
+    if init_ref:  # where the warm start stands on this run's validation items, before any step
+        student.eval()
+        with torch.inference_mode():
+            init_eval = evaluate(student, 0)
+        student.train()
     tcfg = train_config(cfg, steps, out, "neg_val_loss", name, init_ref, teachers=parent_teachers)
     trainer = Trainer(student, opt, sched, step_fn, batches, tcfg, eval_fn=evaluate)
     result = trainer.fit(resume=resume)
@@ -176,11 +232,15 @@ def train_student(
     metrics = {**best, "best_step": result.best_step, "steps": steps, "last_eval": final,
                "teacher_val_proto_acc": teacher_proto_acc,
                "train_seconds": round(result.train_seconds, 1)}  # fmt: skip
+    if init_eval is not None:
+        metrics["init_eval"] = init_eval
+    history = out / "history.json"  # the curves as numbers, for anything that draws or compares them
+    history.write_text(json.dumps(result.history) + "\n")
     parents = parent_teachers + ([init_ref] if init_ref else [])
     return registry.save(name, version, student.state_dict(), {
         "kind": "student", "architecture": EMBEDDING_ARCH, "config": cfg.to_dict(),
-        "data": data_description(cfg, steps * cfg.batch_size), "metrics": metrics, "parents": parents,
-        "preprocess": cfg.preprocess, "command": command,
+        "data": {**data_description(cfg, steps * cfg.batch_size), **run.data}, "metrics": metrics,
+        "parents": parents, "preprocess": cfg.preprocess, "command": command,
         "extra": {"loss": "L = L2(unit vec_source, unit vec_target) + gamma * CORAL (seed 000 [0062]-[0067])",
-                  "init_from": init_ref or "ImageNet Lite0"},
-    }, overwrite=True, extra_files={"report.png": report})  # fmt: skip
+                  "init_from": init_ref or "ImageNet Lite0", **run.extra},
+    }, overwrite=True, extra_files={"report.png": report, "history.json": history})  # fmt: skip
