@@ -13,6 +13,7 @@ from streams.commands.bench_index import add_parser as add_bench_index
 from streams.commands.bench_overlap import add_parser as add_bench_overlap
 from streams.commands.console import add_parser as add_console
 from streams.commands.evaluate import add_parser as add_models_evaluate
+from streams.commands.fuse import add_parser as add_fuse
 from streams.commands.gallery import add_parsers as add_gallery_admin
 from streams.commands.rollout import add_parser as add_rollout
 from streams.settings import Settings
@@ -324,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.set_defaults(fn=cmd_search)
 
     tr = sub.add_parser("train", help="train models into the registry").add_subparsers(dest="train_cmd", required=True)
+    add_fuse(sub)  # catalog fuse: teacher subsets into candidate students
     be = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
     bb = be.add_parser("baseline", help="KNN accuracy of the active embedder on Fashion-MNIST")
     bb.add_argument("--gallery-size", type=int, default=10_000)
