@@ -11,6 +11,7 @@ from pathlib import Path
 from streams.commands.activate import add_parser as add_models_activate
 from streams.commands.bench_index import add_parser as add_bench_index
 from streams.commands.bench_overlap import add_parser as add_bench_overlap
+from streams.commands.bench_stream import add_parsers as add_bench_stream
 from streams.commands.console import add_parser as add_console
 from streams.commands.evaluate import add_parser as add_models_evaluate
 from streams.commands.fuse import add_parser as add_fuse
@@ -147,6 +148,18 @@ def cmd_bench_overlap(args: argparse.Namespace) -> int:
     from streams.commands.bench_overlap import run
 
     return run(args, _settings(args))
+
+
+def cmd_bench_stream(args: argparse.Namespace) -> int:
+    from streams.commands.bench_stream import run_stream
+
+    return run_stream(args, _settings(args))
+
+
+def cmd_bench_photos(args: argparse.Namespace) -> int:
+    from streams.commands.bench_stream import run_photos
+
+    return run_photos(args, _settings(args))
 
 
 def cmd_bench_index(args: argparse.Namespace) -> int:
@@ -342,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--out")
     bp.set_defaults(fn=cmd_bench_pipeline)
     add_bench_index(be).set_defaults(fn=cmd_bench_index)
+    bench_stream, bench_photos = add_bench_stream(be)
+    bench_stream.set_defaults(fn=cmd_bench_stream)
+    bench_photos.set_defaults(fn=cmd_bench_photos)
     add_bench_overlap(be).set_defaults(fn=cmd_bench_overlap)
 
     for (command, name), (_module, what) in _MODEL_TOOLS.items():

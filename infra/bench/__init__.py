@@ -1,0 +1,1 @@
+"""End-to-end benchmarks that start real processes (broker, Milvus, worker): a checkout's tools, not the package."""

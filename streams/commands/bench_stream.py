@@ -1,0 +1,203 @@
+"""``catalog bench stream`` and ``catalog bench photos``: the end-to-end figure and the phone-photo intake case.
+
+Why here: choosing what to start (a broker unless ``CATALOG_KAFKA_BOOTSTRAP`` names one, Milvus
+Lite or a server), where to write and how to print is the entry point's job; the measuring is in
+``infra.bench`` (a checkout's tools: it starts the broker, Milvus and worker processes) and the
+arithmetic in ``processors.stream_stats``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _command_line() -> str | None:
+    argv = sys.argv[1:]
+    return "catalog " + " ".join(argv) if argv[:1] == ["bench"] else None
+
+
+def _threads(requested: int | None, settings: Settings) -> int:
+    """The torch threads both the worker and the models-only measure use: stated, configured, or torch's default."""
+    if requested:
+        return requested
+    if settings.torch_threads:
+        return settings.torch_threads
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _check_device(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: torch.cuda.is_available() is False on this machine (no NVIDIA GPU/driver)")
+
+
+def default_out(kind: str, milvus: str, device: str, gallery: int, batch: int) -> str:
+    return f"docs/bench/{kind}-{milvus}-{device.split(':')[0]}-{gallery // 1000}k-b{batch}.json"
+
+
+def _write(report: dict[str, Any], out: str) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(report, indent=2) + "\n")
+    _say(f"wrote {out}")
+
+
+def run_stream(args: argparse.Namespace, settings: Settings) -> int:
+    """Measure, print the summary table, save the JSON and the PNG."""
+    try:
+        from infra.bench.stream import BenchError, StreamBenchConfig, run_stream_bench
+        from infra.bench.stream_plot import plot_stream_report
+    except ImportError as exc:  # an installed package has no infra/: the benchmark starts a checkout's runners
+        raise SystemExit(f"catalog bench stream needs a checkout of the repository (infra/ missing: {exc})") from exc
+
+    device = args.device or settings.device
+    _check_device(device)
+    try:
+        config = StreamBenchConfig(
+            events=args.events,
+            gallery=args.gallery,
+            style=args.style,
+            milvus=args.milvus,
+            device=device,
+            batch_size=args.batch_size or settings.batch_max_size,
+            batch_wait_s=args.batch_wait if args.batch_wait is not None else settings.batch_max_wait_s,
+            torch_threads=_threads(args.threads, settings),
+            partitions=args.partitions or settings.topic_partitions,
+            in_flight=args.in_flight or getattr(settings, "pipeline_in_flight", None),
+            paced_fraction=args.paced_fraction,
+            paced_events=args.paced_events,
+            warmup_fraction=args.warmup_fraction,
+            models_only_images=args.models_only_images,
+            stall_s=args.stall,
+            timeout_s=args.timeout,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"catalog bench stream: {exc}") from exc
+    bootstrap = settings.kafka_bootstrap if "kafka_bootstrap" in settings.model_fields_set else None
+    try:
+        report = run_stream_bench(
+            config, settings, bootstrap=bootstrap, workdir=Path(args.workdir) if args.workdir else None, progress=_say
+        )
+    except BenchError as exc:
+        _say(f"catalog bench stream failed: {exc}")
+        return 1
+    latencies = report.pop("_latencies_ms")
+    report["command"] = _command_line()
+    if args.photos:
+        from infra.bench.photos import run_photo_bench
+
+        report["photos"] = run_photo_bench(settings, progress=_say)
+    for line in summary_lines(report):
+        print(line)
+    out = (
+        args.out
+        if args.out is not None
+        else default_out("stream", args.milvus, device, args.gallery, config.batch_size)
+    )
+    if out:
+        _write(report, out)
+        png = plot_stream_report(report, latencies, Path(out).with_suffix(".png"))
+        _say(f"wrote {png}")
+    return 0 if all(p["complete"] for p in report["phases"].values()) else 1
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The run in a few lines of text (the JSON has everything)."""
+    head, phases, worker = report["headline"], report["phases"], report["worker"]
+    config = report["config"]
+    lines = [
+        f"gallery {config['gallery']:,} on {config['milvus']}, {config['device']}, batch {config['batch_size']}, "
+        f"{config['torch_threads']} torch threads, {config['in_flight'] or 1} batches in flight, "
+        f"{config['events']:,} events",
+        f"end to end (steady): {head['end_to_end_events_per_s']:.1f} events/s; models only: "
+        f"{head['models_only_images_per_s']:.1f} images/s; ratio {head['ratio']:.3f}",
+    ]
+    for name, phase in phases.items():
+        lat = phase["latency_ms"]
+        lines.append(
+            f"{name}: {phase['answered']:,}/{phase['produced']:,} answered ({phase['dead_lettered']} dead letters), "
+            f"latency p50 {lat.get('p50')} p95 {lat.get('p95')} p99 {lat.get('p99')} ms, "
+            f"mean batch {phase['batch_sizes'].get('mean')}"
+        )
+    stages = phases["full_load"]["stage_ms_per_batch"]
+    lines.append("full load ms per batch (median): " + ", ".join(f"{k} {v['median']}" for k, v in stages.items()))
+    bound = report.get("half_load_latency_bound")
+    if bound:
+        verdict = "holds" if bound["holds"] else "MISSED"
+        lines.append(f"half load p99 {bound['p99_ms']} ms vs bound {bound['bound_ms']} ms: {verdict}")
+    lines.append(f"worker peak RSS: {worker['peak_rss_mib']} MiB")
+    if "photos" in report:
+        lines.extend(photo_lines(report["photos"]))
+    return lines
+
+
+def photo_lines(photos: dict[str, Any]) -> list[str]:
+    out = []
+    for mode, r in photos["modes"].items():
+        out.append(
+            f"photos {mode}: {photos['count']} x {photos['size']} JPEG, intake {r['intake_ms']:.0f} ms, "
+            f"batch {r['batch_ms']:.0f} ms, peak RSS {r['peak_rss_mib']:.0f} MiB"
+        )
+    if "speedup" in photos:
+        out.append(f"photos: intake {photos['speedup']['intake']:.1f}x faster, peak RSS {photos['rss_ratio']:.2f}x")
+    return out
+
+
+def run_photos(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from infra.bench.photos import run_photo_bench
+    except ImportError as exc:
+        raise SystemExit(f"catalog bench photos needs a checkout of the repository (infra/ missing: {exc})") from exc
+    report = run_photo_bench(settings, count=args.count, progress=_say)
+    report["command"] = _command_line()
+    for line in photo_lines(report):
+        print(line)
+    if args.out:
+        _write(report, args.out)
+    return 0
+
+
+def add_parsers(bench: argparse._SubParsersAction) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The ``bench stream`` and ``bench photos`` options (the caller sets the handlers)."""
+    p = bench.add_parser(
+        "stream", help="end to end through Kafka and a real worker vs the models alone, latency at full and half load"
+    )
+    p.add_argument("--events", type=int, default=5000, help="uploads published at once (full load)")
+    p.add_argument("--gallery", type=int, default=10_000, help="labelled gallery rows loaded first")
+    p.add_argument("--style", choices=["seller", "plain"], default="seller", help="generated photos of the uploads")
+    p.add_argument("--milvus", choices=["lite", "server"], default="lite", help="Milvus Lite file or a real server")
+    p.add_argument("--device", help="cpu or cuda (default: CATALOG_DEVICE)")
+    p.add_argument("--batch-size", type=int, help="micro-batch size (default: CATALOG_BATCH_MAX_SIZE)")
+    p.add_argument("--batch-wait", type=float, help="seconds a batch waits to fill (default: CATALOG_BATCH_MAX_WAIT_S)")
+    p.add_argument("--threads", type=int, help="torch threads of worker and models-only (default: configured/torch's)")
+    p.add_argument("--partitions", type=int, help="partitions of the run's topics (default: CATALOG_TOPIC_PARTITIONS)")
+    p.add_argument("--in-flight", type=int, help="image batches in flight in the worker (CATALOG_PIPELINE_IN_FLIGHT)")
+    p.add_argument("--paced-fraction", type=float, default=0.5, help="half-load rate as a share of the measured max")
+    p.add_argument("--paced-events", type=int, help="uploads at half load (default: events/2, at most 120 s worth)")
+    p.add_argument("--warmup-fraction", type=float, default=0.05, help="first share of outputs left out of the rate")
+    p.add_argument("--models-only-images", type=int, default=1024, help="images of each models-only measure")
+    p.add_argument("--stall", type=float, default=120.0, help="give up when no output came for this many seconds")
+    p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds in all")
+    p.add_argument("--workdir", help="keep logs and data here (default: a temporary folder, removed)")
+    p.add_argument("--photos", action="store_true", help="also measure the 33 phone-photo batch (bench photos)")
+    p.add_argument("--out", help="JSON report; a PNG goes beside it (default docs/bench/stream-...json; '' for none)")
+    ph = bench.add_parser(
+        "photos", help="intake time and peak RSS of a batch of 6000x4000 phone JPEGs, full decode vs shrink on load"
+    )
+    ph.add_argument("--count", type=int, default=33, help="photos in the batch")
+    ph.add_argument("--out", default="docs/bench/stream-photos.json", help="JSON report ('' for none)")
+    return p, ph

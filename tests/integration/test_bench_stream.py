@@ -1,0 +1,70 @@
+"""``catalog bench stream`` on a small run: real broker, a real worker process, Milvus Lite; the report must add up."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from infra.bench.stream import StreamBenchConfig, run_stream_bench
+from infra.bench.stream_plot import plot_stream_report
+from streams.settings import Settings
+
+pytestmark = pytest.mark.integration
+EVENTS, GALLERY, BATCH = 300, 500, 64
+
+
+async def _topics(bootstrap: str) -> set[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+def test_small_stream_bench_reports_a_sane_run(kafka_bootstrap_servers: str, tmp_path: Path) -> None:
+    config = StreamBenchConfig(
+        events=EVENTS,
+        gallery=GALLERY,
+        batch_size=BATCH,
+        batch_wait_s=0.3,
+        torch_threads=1,
+        partitions=2,
+        models_only_images=128,
+        stall_s=60.0,
+        timeout_s=240.0,
+    )
+    report = run_stream_bench(
+        config, Settings(), bootstrap=kafka_bootstrap_servers, workdir=tmp_path / "work", progress=lambda _m: None
+    )
+
+    head = report["headline"]
+    assert head["end_to_end_events_per_s"] > 0 and head["models_only_images_per_s"] > 0 and head["ratio"] > 0
+    assert head["ratio"] == pytest.approx(head["end_to_end_events_per_s"] / head["models_only_images_per_s"], rel=0.01)
+    full, half = report["phases"]["full_load"], report["phases"]["half_load"]
+    assert (full["produced"], full["answered"], full["enriched"], full["dead_lettered"]) == (EVENTS, EVENTS, EVENTS, 0)
+    assert half["produced"] == half["answered"] == half["enriched"] >= 2 * BATCH and half["complete"]
+    assert half["target_events_per_s"] == pytest.approx(0.5 * full["steady"]["events_per_s"], rel=0.01)
+    for phase in (full, half):
+        lat = phase["latency_ms"]
+        assert 0 < lat["min"] <= lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"], lat
+        sizes = phase["batch_sizes"]
+        assert sizes["max"] <= BATCH and round(sizes["mean"] * sizes["batches"]) == phase["enriched"], sizes
+        assert {"intake", "embed", "search", "upsert"} <= set(phase["stage_ms_per_batch"])
+    assert full["steady"]["events"] + full["steady"]["warmup_events"] == EVENTS
+    assert half["latency_ms"]["p50"] < full["latency_ms"]["p50"]  # nothing queued at half load
+    assert report["half_load_latency_bound"]["bound_ms"] > 0
+    assert report["worker"]["peak_rss_bytes"] > 100 * 2**20
+    assert report["worker"]["batches_seen_by_metrics"] == full["batch_sizes"]["batches"] + half["batch_sizes"]["batches"]
+    assert report["answers"]["duplicates"] == 0
+
+    # everything it started is gone, and a broker it did not start keeps none of its topics
+    assert not Path(f"/proc/{report['worker']['pid']}").exists()
+    assert not [t for t in asyncio.run(_topics(kafka_bootstrap_servers)) if report["run_tag"] in t]
+
+    png = plot_stream_report(report, report.pop("_latencies_ms"), tmp_path / "stream.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
