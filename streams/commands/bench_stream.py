@@ -38,6 +38,16 @@ def _threads(requested: int | None, settings: Settings) -> int:
     return torch.get_num_threads()
 
 
+def _stop_cleanly_on_sigterm() -> None:
+    """``timeout`` and service managers send SIGTERM: unwind (stop the worker, broker, Milvus) as on Ctrl-C."""
+    import signal
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
 def _check_device(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -66,6 +76,7 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
 
     device = args.device or settings.device
     _check_device(device)
+    _stop_cleanly_on_sigterm()
     try:
         config = StreamBenchConfig(
             events=args.events,
@@ -152,6 +163,12 @@ def photo_lines(photos: dict[str, Any]) -> list[str]:
             f"photos {mode}: {photos['count']} x {photos['size']} JPEG, intake {r['intake_ms']:.0f} ms, "
             f"batch {r['batch_ms']:.0f} ms, peak RSS {r['peak_rss_mib']:.0f} MiB"
         )
+    if "speedup" in photos and "baseline_checkout" in photos["modes"]:
+        base, now = photos["modes"]["baseline_checkout"], photos["modes"]["shrink"]
+        out.append(
+            f"photos: intake {base['intake_ms'] / now['intake_ms']:.1f}x faster than the baseline checkout, "
+            f"peak RSS {base['peak_rss_mib']:.0f} -> {now['peak_rss_mib']:.0f} MiB"
+        )
     if "speedup" in photos:
         out.append(f"photos: intake {photos['speedup']['intake']:.1f}x faster, peak RSS {photos['rss_ratio']:.2f}x")
     return out
@@ -162,7 +179,9 @@ def run_photos(args: argparse.Namespace, settings: Settings) -> int:
         from infra.bench.photos import run_photo_bench
     except ImportError as exc:
         raise SystemExit(f"catalog bench photos needs a checkout of the repository (infra/ missing: {exc})") from exc
-    report = run_photo_bench(settings, count=args.count, progress=_say)
+    _stop_cleanly_on_sigterm()
+    baseline = Path(args.baseline_checkout) if args.baseline_checkout else None
+    report = run_photo_bench(settings, count=args.count, progress=_say, baseline_checkout=baseline)
     report["command"] = _command_line()
     for line in photo_lines(report):
         print(line)
@@ -199,5 +218,9 @@ def add_parsers(bench: argparse._SubParsersAction) -> tuple[argparse.ArgumentPar
         "photos", help="intake time and peak RSS of a batch of 6000x4000 phone JPEGs, full decode vs shrink on load"
     )
     ph.add_argument("--count", type=int, default=33, help="photos in the batch")
+    ph.add_argument(
+        "--baseline-checkout",
+        help="another checkout (e.g. git archive of an older commit) whose pipeline is also measured as it builds it",
+    )
     ph.add_argument("--out", default="docs/bench/stream-photos.json", help="JSON report ('' for none)")
     return p, ph
