@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 with warnings.catch_warnings():  # starlette 1.x asks for httpx2; its httpx client works the same here
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from streams.console.app import create_app
