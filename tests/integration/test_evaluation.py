@@ -25,7 +25,7 @@ from streams.cli import build_parser
 pytestmark = pytest.mark.integration
 
 SERVED = "student@17"
-GALLERY, QUERIES = "600", "150"
+GALLERY, QUERIES = "400", "100"
 
 
 def evaluate(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict], str]:
@@ -136,7 +136,7 @@ def test_stored_evaluation_is_reused_until_the_protocol_or_force_changes_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     copy_version(tmp_path, "student", "17")
-    tiny = ["--registry", str(tmp_path), "--gallery-size", "200", "--queries", "40", "--examples", "3"]
+    tiny = ["--registry", str(tmp_path), "--gallery-size", "100", "--queries", "20", "--examples", "3"]
     rc, (first,), _ = evaluate(capsys, SERVED, *tiny)
     assert rc == 0 and first["status"] == "computed"
     path = Path(first["path"])
@@ -173,7 +173,7 @@ def test_stored_evaluation_is_reused_until_the_protocol_or_force_changes_it(
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "models", "evaluate", "--queries", "10", *argv],
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "models", "evaluate", "--examples", "2", *argv],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and done.stdout == ""
     lines = [line for line in done.stderr.splitlines() if line.strip()]
