@@ -119,8 +119,9 @@ def model_rows(settings: Settings, registry: ModelRegistry, state: ServingState)
     """The built-in baseline first, then every registry embedding model; the active one on top."""
     from model_store.distill.loading import EMBEDDING_ARCH
 
-    rows = [ModelRow(BASELINE_REF, "baseline (built in)", state.status(BASELINE_REF), None, None, None, None,
-                     "", builtin=True)]  # fmt: skip
+    baseline_status = state.status(BASELINE_REF)
+    baseline_status = "baseline" if baseline_status == "candidate" else baseline_status  # it cannot be activated
+    rows = [ModelRow(BASELINE_REF, "built in", baseline_status, None, None, None, None, "", builtin=True)]
     for m in registry.list():
         if m.architecture != EMBEDDING_ARCH:
             continue
@@ -138,5 +139,5 @@ def model_rows(settings: Settings, registry: ModelRegistry, state: ServingState)
                 evaluate_command=evaluate_command(settings, m.ref),
             )
         )
-    order = {"active": 0, "candidate": 1, "retired": 2}
+    order = {"active": 0, "candidate": 1, "retired": 2, "baseline": 3}
     return sorted(rows, key=lambda r: (order[r.status], r.builtin, r.kind != "student", r.ref))
