@@ -13,7 +13,7 @@ Public API::
         await switched_partitions() -> frozenset[int]   # from the group's committed metadata
         await total_lag() -> int / await owned_lag() -> int / await offsets() -> GroupOffsets
         index, parts.embedder, group_id       # the new collection and model, for the switch
-    reindex_group_id(app_id, collection), SWITCHED
+    reindex_group_id(app_id, collection, activated_at), SWITCHED
     read_status(settings) -> RolloutStatus    # what `catalog rollout status` prints
     apply_retention(client, prefix, keep, latest, entries)  # after a switch; keep 0 drops nothing
 

@@ -65,7 +65,7 @@ def build_reindexer(
         intake=ImageIntake(settings.intake_config()),
         previous=previous,
     )
-    group_id = reindex_group_id(settings.app_id, activation.collection)
+    group_id = reindex_group_id(settings.app_id, activation.collection, activation.activated_at)
     return PartitionReindexer(
         settings, group_id, parts, reindex_consumer(settings, group_id), metrics, poll_timeout_ms=poll_timeout_ms
     )

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from aiokafka import TopicPartition
@@ -24,9 +25,15 @@ T = TypeVar("T")
 SWITCHED = "switched"  # commit metadata: this images partition is served by the new model from here on
 
 
-def reindex_group_id(app_id: str, collection: str) -> str:
-    """One group per target collection, so two rollouts never share (or reset) each other's progress."""
-    return f"{app_id}.reindex.{collection}"
+def reindex_group_id(app_id: str, collection: str, activated_at: datetime) -> str:
+    """One group per activation: ``<app_id>.reindex.<collection>.<activated_at, epoch ms>``.
+
+    The activation time is part of it because a collection can be the target twice: a rollback
+    to a kept collection must re-index the whole log again, not find the first rollout's
+    ``switched`` commits and skip everything. Every worker reads the same activation, so all
+    agree on the name.
+    """
+    return f"{app_id}.reindex.{collection}.{int(activated_at.timestamp() * 1000)}"
 
 
 @dataclass(frozen=True)

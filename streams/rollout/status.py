@@ -64,5 +64,5 @@ async def read_status(settings: Settings, timeout_s: float = 10.0) -> RolloutSta
     topics = (settings.topic_images, settings.topic_gallery)
     if record is None:
         return RolloutStatus(None, None, *topics)
-    group = reindex_group_id(settings.app_id, record.event.collection)
+    group = reindex_group_id(settings.app_id, record.event.collection, record.event.activated_at)
     return RolloutStatus(record.event, await read_group_offsets(settings, group, topics), *topics)

@@ -25,6 +25,7 @@ from infra.milvus.lite_server import MilvusLiteServer
 from processors.embedding import EmbedderConfig, TorchEmbedder
 from processors.label_store import LabelStore, StoredLabel, labels_collection
 from processors.vector_index import GalleryItem, VectorIndex, collection_name
+from streams.activation import publish_activation
 from streams.events import ModelActivated
 from streams.retry import Backoff
 from streams.rollout import SWITCHED, PartitionReindexer, StepResult, build_reindexer
@@ -67,17 +68,26 @@ def new_model() -> TorchEmbedder:
     return TorchEmbedder.from_config(EmbedderConfig(model_ref=NEW_REF, torch_threads=1))
 
 
+_ACTIVATIONS: dict[str, ModelActivated] = {}
+
+
 def activation(settings: Settings) -> ModelActivated:
+    """The test's activation of the new model (one per test: its time names the re-index group)."""
     from model_store.registry import ModelRegistry
 
+    if settings.app_id in _ACTIVATIONS:
+        return _ACTIVATIONS[settings.app_id]
     manifest = ModelRegistry().load_manifest(NEW_REF)
-    return ModelActivated(
-        model_ref=NEW_REF,
-        sha256=manifest.files["weights.pt"],
-        collection=collection_name(settings.milvus_collection_prefix, manifest.name, manifest.version),
-        activated_at=datetime.now(UTC),
-        activated_by="test",
-        previous_ref=OLD_REF,
+    return _ACTIVATIONS.setdefault(
+        settings.app_id,
+        ModelActivated(
+            model_ref=NEW_REF,
+            sha256=manifest.files["weights.pt"],
+            collection=collection_name(settings.milvus_collection_prefix, manifest.name, manifest.version),
+            activated_at=datetime.now(UTC),
+            activated_by="test",
+            previous_ref=OLD_REF,
+        ),
     )
 
 
@@ -203,10 +213,12 @@ async def test_a_killed_reindex_resumes_from_its_commits_and_loses_nothing(
     add_images(log, s, [f"k-{i}" for i in range(160)], first_item=400, partitions=2)
     add_gallery(log, s, [f"kg-{i}" for i in range(40)], first_item=600, partitions=2)
     await publish(s.kafka_bootstrap, log.messages)
-    group = reindex_group_id(s.app_id, activation(s).collection)
+    act = activation(s)
+    group = reindex_group_id(s.app_id, act.collection, act.activated_at)
+    await publish_activation(s, act)  # the job follows the latest activation, as a worker would
 
     env = {**os.environ, **{f"CATALOG_{k.upper()}": str(v) for k, v in _env_of(s).items()}}
-    job = subprocess.Popen(catalog_cmd("rollout", "reindex", "--model", NEW_REF), env=env, start_new_session=True,
+    job = subprocess.Popen(catalog_cmd("rollout", "reindex"), env=env, start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         done = await _wait_for_progress(s, group, at_least=40, timeout=120, job=job)

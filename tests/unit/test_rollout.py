@@ -57,10 +57,11 @@ def _item(pid: str, kind: str = "images", offset: int = 0, ts: int = 0, partitio
     return ReplayItem(kind, f"t-{kind}", partition, offset, ts, pid, "s", "aGk=", None, **kw)  # type: ignore[arg-type]
 
 
-def test_group_id_names_the_target_collection() -> None:
-    assert reindex_group_id("catalog-enricher", "catalog_student_gamma0_2") == (
-        "catalog-enricher.reindex.catalog_student_gamma0_2"
-    )
+def test_group_id_names_the_target_collection_and_the_activation() -> None:
+    group = reindex_group_id("catalog-enricher", "catalog_student_gamma0_2", NOW)
+    assert group == "catalog-enricher.reindex.catalog_student_gamma0_2.1714564800000"
+    rollback = reindex_group_id("catalog-enricher", "catalog_student_gamma0_2", datetime(2024, 6, 1, tzinfo=UTC))
+    assert rollback != group  # the same collection activated again starts from nothing
 
 
 def test_partition_offsets_lag_done_and_switched() -> None:
