@@ -20,6 +20,7 @@ class Curve:
     """One model's series of one quantity, already in SVG coordinates."""
 
     points: str  # "x,y x,y ..." for <polyline points=...>
+    end: tuple[str, str]  # the last point (drawn as a dot, so a one-point series shows too)
     last: float
     steps: int  # last step logged
 
@@ -86,4 +87,6 @@ def _curve(series: list[tuple[float, float]], y_min: float, y_max: float) -> Cur
         sy = HEIGHT - PAD - (y - y_min) / y_span * (HEIGHT - 2 * PAD)
         return f"{sx:.1f},{sy:.1f}"
 
-    return Curve(" ".join(at(x, y) for x, y in series), series[-1][1], int(x_max))
+    points = [at(x, y) for x, y in series]
+    end_x, end_y = points[-1].split(",")
+    return Curve(" ".join(points), (end_x, end_y), series[-1][1], int(x_max))
