@@ -177,9 +177,8 @@ class Settings(BaseSettings):
     console_host: str = Field("127.0.0.1", description="the console's address; on loopback it refuses other clients")
     console_port: int = Field(8090, ge=0, le=65535)
     console_max_upload_bytes: int = Field(10_000_000, gt=0, description="largest image the Search page accepts")
-    console_worker_metrics_urls: list[str] = Field(
-        default_factory=lambda: ["http://127.0.0.1:9108/metrics"],
-        description="worker /metrics pages the console reads catalog_models_info from",
+    console_worker_metrics_urls: list[str] | None = Field(
+        None, description="worker /metrics pages the console reads catalog_models_info from; None: this host's worker"
     )
     log_level: str = "INFO"
     log_json: bool = True

@@ -28,7 +28,7 @@ from streams.console import catalog, compare, costs
 from streams.console.charts import curve_rows, read_history
 from streams.console.security import CSRF_COOKIE, CSRF_FIELD
 from streams.console.views import error_page, render, state_of
-from streams.console.workers import scrape_workers
+from streams.console.workers import metrics_urls, scrape_workers
 
 KAFKA_READ_TIMEOUT_S = 5.0
 MAX_COMPARED = 4
@@ -131,7 +131,7 @@ async def select_page(request: Request) -> Response:
     serving_state = await serving(request)
     cost, workers = await asyncio.gather(
         run_in_threadpool(costs.switch_cost, state.settings, state.registry, manifest, serving_state.active_ref),
-        scrape_workers(state.settings.console_worker_metrics_urls),
+        scrape_workers(metrics_urls(state.settings)),
     )
     return render(request, "select.html", {"manifest": manifest, "cost": cost, "workers": workers,
                                            "serving": serving_state, "by": f"{getpass.getuser()}@console",
@@ -158,7 +158,7 @@ async def select_submit(request: Request) -> Response:
     except ActivationRefused as exc:
         return error_page(request, _REFUSED_STATUS.get(exc.code, 409), "Activation refused", exc.message,
                           "Nothing was activated.")  # fmt: skip
-    workers = await scrape_workers(state.settings.console_worker_metrics_urls)
+    workers = await scrape_workers(metrics_urls(state.settings))
     return render(request, "activated.html", {"record": record, "workers": workers})
 
 

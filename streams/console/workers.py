@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.settings import Settings
+
 MODELS_INFO = "catalog_models_info"  # the worker's prometheus_client Info("catalog_models")
 
 
@@ -42,6 +44,14 @@ async def _scrape(client: httpx.AsyncClient, url: str) -> WorkerReport:
     except ValueError as exc:  # not a Prometheus page
         return WorkerReport(url, None, f"not a metrics page: {exc}")
     return WorkerReport(url, embedder, None if embedder else "no catalog_models_info on this page")
+
+
+def metrics_urls(settings: Settings) -> list[str]:
+    """The configured worker pages; by default the one a worker with these settings serves."""
+    if settings.console_worker_metrics_urls is not None:
+        return list(settings.console_worker_metrics_urls)
+    host = f"[{settings.metrics_host}]" if ":" in settings.metrics_host else settings.metrics_host
+    return [f"http://{host}:{settings.metrics_port}/metrics"]
 
 
 async def scrape_workers(urls: list[str], timeout_s: float = 2.0) -> list[WorkerReport]:

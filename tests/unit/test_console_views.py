@@ -134,3 +134,12 @@ def test_activation_log_round_trip_skips_torn_lines(tmp_path) -> None:  # noqa: 
         fh.write('{"model_ref": "torn"\n')
     append_activation(log, entry)
     assert read_activations(log) == [entry, entry]
+
+
+def test_worker_metrics_urls_default_to_this_hosts_worker() -> None:
+    from streams.console.workers import metrics_urls
+    from streams.settings import Settings
+
+    assert metrics_urls(Settings(metrics_port=9200)) == ["http://127.0.0.1:9200/metrics"]
+    assert metrics_urls(Settings(metrics_host="::1", metrics_port=9200)) == ["http://[::1]:9200/metrics"]
+    assert metrics_urls(Settings(console_worker_metrics_urls=[])) == []
