@@ -184,6 +184,9 @@ def test_an_upload_over_the_limit_is_a_413(stack: Stack) -> None:
         raw.sendall(f"POST /search HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
                     "Content-Length: 1000000000\r\n\r\n".encode())  # fmt: skip
         assert raw.recv(100).startswith(b"HTTP/1.1 413")
+    with socket.create_connection((host, int(port)), timeout=60) as raw:  # a body of unknown length: asked for one
+        raw.sendall(f"POST /search HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        assert raw.recv(100).startswith(b"HTTP/1.1 411")
 
 
 def test_an_upload_without_a_token_is_403(stack: Stack) -> None:

@@ -118,3 +118,16 @@ def test_an_unexpected_error_is_a_plain_page(app_settings: Settings) -> None:
     assert page.status_code == 500
     assert "Something went wrong" in page.text
     assert "Traceback" not in page.text and 'File "' not in page.text
+
+
+def test_select_while_kafka_is_down_is_503(app_settings: Settings) -> None:
+    from tests.support.console import copy_version
+
+    copy_version(Path(app_settings.registry_dir), "student@17")
+    with _client(app_settings, "127.0.0.1") as local:
+        page = local.get("/select?ref=student@17")
+        token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        posted = local.post("/select", data={"ref": "student@17", "by": "tester", "csrf_token": token})
+    assert page.status_code == 200
+    assert posted.status_code == 503 and "Nothing was activated" in posted.text
+    assert not Path(app_settings.activation_log).exists()
