@@ -27,7 +27,7 @@ from streams.activation import (
 from streams.console import catalog, compare, costs
 from streams.console.charts import curve_rows, read_history
 from streams.console.security import CSRF_COOKIE, CSRF_FIELD
-from streams.console.views import error_page, render, state_of
+from streams.console.views import ConsoleState, error_page, render, state_of
 from streams.console.workers import metrics_urls, scrape_workers
 
 KAFKA_READ_TIMEOUT_S = 5.0
@@ -95,7 +95,7 @@ async def compare_page(request: Request) -> Response:
     return render(request, "compare.html", {**view, "serving": serving_state})
 
 
-def _compare_view(state, manifests: list[Manifest], serving_state: catalog.ServingState) -> dict:  # noqa: ANN001
+def _compare_view(state: ConsoleState, manifests: list[Manifest], serving_state: catalog.ServingState) -> dict:
     registry = state.registry
     columns, histories = [], []
     for m in manifests:

@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from model_store.registry import ModelRegistry
 from processors.embedding import TorchEmbedder
 from processors.errors import InputRejected, ProcessingError
 from processors.inference import QualityScorer
@@ -70,7 +71,7 @@ class SearchResult:
 class SearchService:
     """Pipelines per model ref, built on first use and kept for the next search."""
 
-    def __init__(self, settings: Settings, registry: Any) -> None:
+    def __init__(self, settings: Settings, registry: ModelRegistry) -> None:
         self.settings = settings
         self.registry = registry
         self._pipelines: OrderedDict[str, EnrichmentPipeline] = OrderedDict()
