@@ -95,6 +95,7 @@ def _good(product_id: str, index: int) -> bytes:
     return encode(good_event(index % 500, product_id=product_id)[0])
 
 
+@pytest.mark.timeout(600)
 def test_each_partition_keeps_input_order_with_batches_in_flight(
     kafka_bootstrap_servers: str, tmp_path: Path, image_server: ImageHttpServer
 ) -> None:
@@ -175,26 +176,29 @@ def _milvus_count(db: Path) -> int:
         client.close()
 
 
+@pytest.mark.timeout(600)
 def test_a_kill_with_batches_in_flight_loses_nothing(kafka_bootstrap_servers: str, tmp_path: Path) -> None:
-    env = WorkerEnv(kafka_bootstrap_servers, tmp_path, extra=IN_FLIGHT)
+    """Batches of 32, three in flight: a batch is held longer than the 1 s commit interval, so an ack
+    given before its outputs were acknowledged would be committed before the kill and lose events."""
+    env = WorkerEnv(kafka_bootstrap_servers, tmp_path, extra={**IN_FLIGHT, "CATALOG_BATCH_MAX_SIZE": "32"})
     env.run("gallery", "load", "--limit", "200")
-    total = 480
+    total = 640
     worker = WorkerProcess(env, name="first").start()
     try:
         messages = [(i % 2, f"kill-{i}".encode(), _good(f"kill-{i}", i)) for i in range(total)]
         asyncio.run(_produce(env.bootstrap, env.topics["images"], messages))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # mid-stream, with more than one batch held
-            if worker.metric("catalog_batches_in_flight") >= 2 and worker.metric("catalog_events_out_total") >= 40:
+            if worker.metric("catalog_batches_in_flight") >= 3 and worker.metric("catalog_events_out_total") >= 96:
                 break
             time.sleep(0.05)
         in_flight, done_before = worker.metric("catalog_batches_in_flight"), worker.metric("catalog_events_out_total")
         worker.kill()
-        assert in_flight >= 2, worker.log_tail()
+        assert in_flight >= 3, worker.log_tail()
         assert done_before < total, "the kill came after the end of the stream"
         worker = WorkerProcess(env, name="second").start()
         topics = [env.topics["enriched"], env.topics["dlq"]]
-        outputs = asyncio.run(_outputs(env.bootstrap, topics, total, timeout=240))
+        outputs = asyncio.run(_outputs(env.bootstrap, topics, total, timeout=180))
         committed = _wait_committed(env, total, timeout=30)
     finally:
         worker.stop()
