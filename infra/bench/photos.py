@@ -47,7 +47,9 @@ def _child(mode: str, photos: Path, warm: Path, count: int, threads: int | None,
     if threads:
         cmd += ["--threads", str(threads)]
     env = {**os.environ, "PYTHONPATH": pythonpath, "CATALOG_LOG_LEVEL": "WARNING"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=900, check=False, start_new_session=True
+    )  # a session of its own, as the worker runs (CPU is shared per session where autogroup is on)
     if done.returncode != 0:
         raise RuntimeError(f"photo bench ({mode}) failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import statistics
@@ -105,10 +106,9 @@ def run_stream_bench(
         if bootstrap:
             stack.callback(_delete_run_topics, run_settings, _tag(env), progress)
 
-        models = _ModelsOnly(run_settings, config.batch_size)
         progress(f"generating {min(config.image_pool, config.events)} {config.style} upload images")
         images_b64 = _upload_images(config, run_settings)
-        models.images = models.decode(images_b64[: config.models_only_images], run_settings)
+        models = _ModelsOnly(env, work, images_b64, config)
         models_before = models.measure()
         progress(f"models only: {models_before:.1f} images/s (before the worker)")
 
@@ -139,6 +139,7 @@ def run_stream_bench(
             run_settings,
             phases,
             models=(models_before, models_after),
+            models_facts=models.facts,
             worker_peak=worker_peak,
             rss=sampler.samples,
             batch_metric=batch_metric,
@@ -285,34 +286,26 @@ def _upload_images(config: StreamBenchConfig, settings: Settings) -> list[str]:
 
 
 class _ModelsOnly:
-    """Every model the worker runs, loaded here with the worker's settings (device, threads), timed alone."""
+    """``infra.bench.models_only`` in a session of its own with the worker's environment, as the worker runs."""
 
-    def __init__(self, settings: Settings, batch_size: int) -> None:
-        from processors.embedding import TorchEmbedder
-        from streams.pipeline_factory import build_quality
-
-        self.embedder = TorchEmbedder.from_config(settings.embedder_config())
-        self.quality = build_quality(settings)
-        self.batch_size = batch_size
-        self.images: list[Any] = []
-
-    def decode(self, images_b64: list[str], settings: Settings) -> list[Any]:
-        """The uploads decoded as the worker's intake decodes them (same shrink on load)."""
-        import base64
-
-        from processors.intake import decode_image
-        from streams.pipeline_factory import served_input_size
-
-        intake = settings.intake_config(shrink_to=served_input_size(self.embedder, self.quality))
-        return [decode_image(base64.b64decode(b), intake).image for b in images_b64]
+    def __init__(self, env: WorkerEnv, work: Path, images_b64: list[str], config: StreamBenchConfig) -> None:
+        self.env = env
+        self.images_file = work / "models-only-images.json"
+        self.images_file.write_text(json.dumps(images_b64[: config.models_only_images]))
+        self.config = config
+        self.facts: dict[str, Any] = {}
 
     def measure(self) -> float:
-        from processors.inference import run_models
-        from processors.pipeline_benchmark import models_only_rate
-
-        warm = self.images[: self.batch_size]
-        run_models(self.embedder, self.quality, warm, [None] * len(warm))  # first call pays one-time costs
-        return models_only_rate(self.embedder, self.quality, self.images, self.batch_size)
+        cmd = [sys.executable, "-m", "infra.bench.models_only", "--images-file", str(self.images_file),
+               "--count", str(self.config.models_only_images), "--batch", str(self.config.batch_size)]  # fmt: skip
+        done = subprocess.run(
+            cmd, env=self.env.env, cwd=REPO, capture_output=True, text=True, timeout=self.config.timeout_s,
+            check=False, start_new_session=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise BenchError(f"the models-only measure failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        self.facts = json.loads(done.stdout.strip().splitlines()[-1])
+        return float(self.facts["images_per_s"])
 
 
 # ----------------------------------------------------------------------------- traffic
@@ -417,6 +410,7 @@ def _report(
     traffic: tuple[list[_Phase], AnswerCollector],
     *,
     models: tuple[float, float],
+    models_facts: dict[str, Any],
     worker_peak: int | None,
     rss: list[tuple[float, int]],
     batch_metric: tuple[float, float],
@@ -454,8 +448,9 @@ def _report(
             "after_images_per_s": round(models[1], 1),
             "images": config.models_only_images,
             "batch_size": config.batch_size,
-            "what": "run_models (embedder + quality) on the run's own decoded uploads, in the bench process, "
-            "with the worker's device and torch threads; before the worker started and after it stopped",
+            "what": "run_models (embedder + quality) on the run's own uploads decoded as the worker decodes them, "
+            "in a process started like the worker (own session, the worker's environment: device, torch threads); "
+            "before the worker started and after it stopped",
         },
         "phases": report_phases,
         "half_load_latency_bound": bound,
@@ -476,6 +471,7 @@ def _report(
             "platform": platform.platform(),
             "python": platform.python_version(),
             **_torch_facts(config.device),
+            "torch_threads": models_facts.get("torch_threads"),  # as the worker's environment sets them
         },
         "model": settings.model_ref,
         "_latencies_ms": latencies,  # raw, for the plot; dropped from the saved JSON
@@ -485,7 +481,7 @@ def _report(
 def _torch_facts(device: str) -> dict[str, Any]:
     import torch
 
-    facts: dict[str, Any] = {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    facts: dict[str, Any] = {"torch": torch.__version__}
     if device.startswith("cuda") and torch.cuda.is_available():
         facts["gpu"] = torch.cuda.get_device_name(0)
     return facts
