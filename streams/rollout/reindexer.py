@@ -191,9 +191,9 @@ class PartitionReindexer:
             self._owned, self._switched = frozenset(), set()
             self.metrics.switched.set(0)
             return
+        commits = await committed_offsets(self.settings, self.group_id, tps)  # before assign: pause at once
         self._consumer.assign(tps)  # positions restart from the committed offsets: nothing uncommitted is kept
         self._positions = {tp: n for tp, n in self._positions.items() if tp in tps}
-        commits = await committed_offsets(self.settings, self.group_id, tps)
         self._owned = frozenset(owned)
         self._switched = {p for p in owned if commits.get(TopicPartition(self.images_topic, p), (0, ""))[1] == SWITCHED}
         if self._switched:
