@@ -153,8 +153,17 @@ def freeze_norm_stats(model: torch.nn.Module) -> None:
             m.eval()
 
 
-def _only_classes(source: ImageSource, items: np.ndarray, classes: tuple[int, ...] | None) -> np.ndarray:
-    return items if classes is None else items[np.isin(source.labels(items), classes)]
+class EmptySplitError(ValueError):
+    """The chosen fine classes leave no training or no validation item."""
+
+
+def _only_classes(source: ImageSource, items: np.ndarray, classes: tuple[int, ...] | None, what: str) -> np.ndarray:
+    if classes is None:
+        return items
+    kept = items[np.isin(source.labels(items), classes)]
+    if not len(kept):
+        raise EmptySplitError(f"no {what} item of fine classes {list(classes)} in {len(items)}; val_items too small?")
+    return kept
 
 
 def distil(
@@ -167,7 +176,8 @@ def distil(
     only = [teacher_name(ref) for ref in parent_teachers]
     teachers = load_teacher_set(registry, cfg, parent_teachers, cfg.device, only=only)
     source = ImageSource("train", cfg.preprocess)
-    pool, val = (_only_classes(source, items, run.classes) for items in data_split(cfg))
+    pool, val = (_only_classes(source, items, run.classes, what)
+                 for items, what in zip(data_split(cfg), ("training", "validation"), strict=True))  # fmt: skip
     steps = cfg.steps(cfg.samples_per_epoch or len(pool))
     weights = item_weights(cfg, source.labels(pool))
     batches = MixedBatches(source, pool, cfg.batch_size, cfg.seed + 200, cfg.plain_fraction, weights)

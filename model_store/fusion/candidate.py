@@ -130,7 +130,7 @@ def fuse(
     resume: bool = False,
 ) -> Manifest:  # fmt: skip
     """Distil the request's teachers on its categories' items and register the candidate."""
-    from model_store.distill.train_student import StudentRun, distil  # the training stack loads only to train
+    from model_store.distill.train_student import EmptySplitError, StudentRun, distil  # loads only to train
 
     cfg, plan, taxonomy = request.config, request.plan, request.config.taxonomy
     torch.set_num_threads(cfg.threads)
@@ -159,4 +159,7 @@ def fuse(
             }
         },
     )
-    return distil(cfg, request.name, out, registry, request.version, command, resume, run)
+    try:
+        return distil(cfg, request.name, out, registry, request.version, command, resume, run)
+    except EmptySplitError as exc:
+        raise FusionError(f"{request.ref}: {exc}") from None
