@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import faust
 import structlog
+from aiokafka.errors import KafkaError
 
 from processors.pipeline import EnrichmentPipeline
 from streams.faust_config import app_kwargs
@@ -20,6 +21,9 @@ from streams.overlap import ImageFlow
 from streams.pipeline_factory import build_pipeline
 from streams.publisher import FaustPublisher
 from streams.retry import Backoff
+from streams.rollout.controller import RolloutController
+from streams.rollout.serving import CountedHandler, Served
+from streams.rollout.start_plan import StartPlan, plan_start
 from streams.settings import Settings
 from streams.startup import StartupError, milvus_setting_for, within_startup
 from streams.topics import topic_configs
@@ -32,6 +36,14 @@ log = structlog.get_logger("catalog.app")
 def _raw(event: Any) -> RawEvent:
     msg = event.message
     return RawEvent(topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key, value=msg.value)
+
+
+def _acker(stream: faust.StreamT, events: list[Any]) -> Callable[[], Awaitable[None]]:
+    async def ack() -> None:  # only called once the events' outputs are acknowledged
+        for event in events:
+            await stream.ack(event)
+
+    return ack
 
 
 class _Runtime:
@@ -53,16 +65,33 @@ class _Runtime:
         self._pipeline: EnrichmentPipeline | None = None
         self.health = HealthState()  # run.py shares it with the /readyz endpoint
         self.on_startup_failure: Callable[[StartupError], None] | None = None  # run.py: stop the worker
+        self.rollout: RolloutController | None = None  # follows ModelActivated (docs/rollout.md)
+        self.owned: Callable[[], set[int]] = set  # images partitions the consumer holds (create_app sets it)
 
-    async def _start_pipeline(self) -> EnrichmentPipeline:
+    async def _plan(self) -> StartPlan:
+        """Start-up follows the log: the latest activation decides the model (CATALOG_MODEL_REF without one)."""
+        from processors.errors import TransientFailure
+
+        try:
+            return await plan_start(self.settings)
+        except (TimeoutError, KafkaError, OSError, TransientFailure) as exc:
+            cause = f"reading the latest activation: {type(exc).__name__}: {exc}"
+            await self._startup_failed(StartupError("CATALOG_KAFKA_BOOTSTRAP / CATALOG_MILVUS_URI", cause))
+
+    async def _start_pipeline(self, model_ref: str) -> EnrichmentPipeline:
         """Models, then the gallery, within ``startup_timeout_s``; a failure stops the worker with one line.
 
         After start-up the same Milvus failures are an outage and are retried forever (BatchHandler).
         """
         from processors.errors import TransientFailure
 
+        settings = (
+            self.settings
+            if model_ref == self.settings.model_ref
+            else self.settings.model_copy(update={"model_ref": model_ref})
+        )
         try:
-            pipeline = await asyncio.to_thread(self.pipeline_builder, self.settings)
+            pipeline = await asyncio.to_thread(self.pipeline_builder, settings)
         except Exception as exc:  # a model that does not load: no retry fixes it
             cause = f"{type(exc).__name__}: {exc}"
             await self._startup_failed(StartupError("CATALOG_MODEL_REF / CATALOG_QUALITY_*", cause))
@@ -90,7 +119,7 @@ class _Runtime:
 
     async def check_milvus(self) -> None:
         """Readiness: one cheap Milvus round trip (after start-up), bounded in time."""
-        pipeline = self._pipeline
+        pipeline = self.rollout.serving_pipeline if self.rollout is not None else self._pipeline
         if pipeline is None:
             return
         timeout = max(self.settings.health_check_interval_s, 1.0)
@@ -107,21 +136,34 @@ class _Runtime:
     async def handler(self) -> BatchHandler:
         async with self._lock:
             if self._handler is None:
-                pipeline = await self._start_pipeline()
+                plan = await self._plan()
+                pipeline = await self._start_pipeline(plan.serve_ref)
                 self.metrics.models.info(pipeline.served_models())
-                self._handler = BatchHandler(
-                    pipeline,
-                    FaustPublisher(self.topics),
-                    Topics(enriched=self.settings.topic_enriched, dlq=self.settings.topic_dlq),
-                    self.metrics,
-                    self._backoff(),
-                    HandlerLimits(
-                        dlq_max_copied_value=self.settings.dlq_max_copied_value_bytes,
-                        label_wait_s=self.settings.label_wait_s,
-                    ),
-                    stages=pipeline.stages(),
+                handler = self._make_handler(pipeline)
+                served = Served(plan.serve_ref, pipeline, CountedHandler(handler))
+                rollout = RolloutController(
+                    self.settings, served, handler, self._make_handler, self.owned, self.metrics
                 )
+                try:
+                    await rollout.start(plan)  # resumes an unfinished rollout: the new model, its re-index
+                except Exception as exc:
+                    cause = f"resuming the rollout: {type(exc).__name__}: {exc}"
+                    await self._startup_failed(StartupError("CATALOG_KAFKA_BOOTSTRAP / CATALOG_MILVUS_URI", cause))
+                self.rollout, self._handler = rollout, handler
             return self._handler
+
+    def _make_handler(self, pipeline: EnrichmentPipeline) -> BatchHandler:
+        return BatchHandler(
+            pipeline,
+            FaustPublisher(self.topics),
+            Topics(enriched=self.settings.topic_enriched, dlq=self.settings.topic_dlq),
+            self.metrics,
+            self._backoff(),
+            HandlerLimits(
+                dlq_max_copied_value=self.settings.dlq_max_copied_value_bytes, label_wait_s=self.settings.label_wait_s
+            ),
+            stages=pipeline.stages(),
+        )
 
     def ready_handler(self) -> BatchHandler | None:
         return self._handler
@@ -154,10 +196,19 @@ def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         runtime.on_assigned(assigned)
+        if runtime.rollout is not None:  # the re-index follows the images partitions
+            await runtime.rollout.on_assigned()
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         runtime.health.assigned = False
+        if runtime.rollout is not None:  # before they move on: no re-index commit of ours may follow the new owner's
+            await runtime.rollout.on_revoked({tp.partition for tp in revoked if tp.topic == settings.topic_images})
+
+    @app.on_before_shutdown.connect
+    async def _stopping(sender: Any, **kwargs: Any) -> None:
+        if runtime.rollout is not None:
+            await runtime.rollout.stop()
 
     @app.timer(1.0)
     async def loop_tick() -> None:
@@ -182,6 +233,7 @@ def create_app(
         for n in names
     }
     runtime = _Runtime(settings, metrics or WorkerMetrics(), topics, pipeline_builder)
+    runtime.owned = lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_images}
     _watch_health(app, runtime, settings)
     max_size, within = settings.batch_max_size, settings.batch_max_wait_s
 
@@ -191,15 +243,15 @@ def create_app(
     async def enrich_images(stream: faust.StreamT) -> None:
         """Up to ``pipeline_in_flight`` batches at once; ordering and commits as ``streams.overlap`` says."""
         handler = await runtime.handler()
+        router = runtime.rollout
+        assert router is not None  # handler() made it
         flow = ImageFlow(handler, settings.pipeline_in_flight, runtime.until_handled, runtime.metrics)
         try:
             async for events in stream.noack_take(max_size, within=within):
-
-                async def ack(events: list[Any] = events) -> None:  # only now: the outputs are acknowledged
-                    for event in events:
-                        await stream.ack(event)
-
-                await flow.submit([_raw(e) for e in events], ack)
+                raws = [_raw(e) for e in events]
+                for part in await router.route(raws):  # one sub-batch per model during a rollout
+                    ack = _acker(stream, [events[i] for i in part.indices])
+                    await flow.submit([raws[i] for i in part.indices], ack, part.handler)
         finally:
             await flow.aclose()  # worker stop: batches in flight stay un-acked and are read again
 

@@ -30,21 +30,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import structlog
 
 from processors.staging import BatchTicket, StageOrder
 from streams.metrics import WorkerMetrics
-from streams.worker import BatchHandler, Guard, RawEvent
+from streams.worker import Guard, RawEvent
 
 log = structlog.get_logger("catalog.overlap")
 Acks = Callable[[], Awaitable[None]]  # acks a batch's events to faust; called right after its outputs are acknowledged
 
 
+class ImageHandler(Protocol):
+    """What a flow runs: ``BatchHandler`` (or a rollout's wrapper of one, ``streams.rollout.serving``)."""
+
+    stage_names: tuple[str, ...]
+
+    async def handle_images(
+        self, events: Sequence[RawEvent], ticket: BatchTicket, guard: Guard, on_published: Acks
+    ) -> None: ...
+
+
 class ImageFlow:
     """Runs ``handler.handle_images`` for up to ``in_flight`` batches at once, stage turns in arrival order."""
 
-    def __init__(self, handler: BatchHandler, in_flight: int, guard: Guard, metrics: WorkerMetrics) -> None:
+    def __init__(self, handler: ImageHandler, in_flight: int, guard: Guard, metrics: WorkerMetrics) -> None:
         if in_flight < 1:
             raise ValueError("in_flight must be >= 1")
         self._handler = handler
@@ -60,16 +71,25 @@ class ImageFlow:
     def in_flight(self) -> int:
         return self._running
 
-    async def submit(self, events: Sequence[RawEvent], on_published: Acks) -> None:
-        """Wait for a free slot, then start the batch and return (``in_flight`` = 1: return when it is done)."""
+    async def submit(self, events: Sequence[RawEvent], on_published: Acks, handler: ImageHandler | None = None) -> None:
+        """Wait for a free slot, then start the batch and return (``in_flight`` = 1: return when it is done).
+
+        ``handler``: another model's for this batch (a rollout); its stages must be the flow's, so
+        batches of both models take the same turns and each partition's outputs stay in order.
+        """
         self._raise_failure()
+        handler = handler or self._handler
+        if tuple(handler.stage_names) != self._order.stages:
+            raise ValueError(f"handler stages {handler.stage_names} differ from the flow's {self._order.stages}")
         await self._slots.acquire()
         ticket = self._order.ticket()
         if self._running:
             self._metrics.batches_overlapped.inc()
         self._running += 1
         self._metrics.batches_in_flight.set(self._running)
-        task = asyncio.create_task(self._run(ticket, list(events), on_published), name=f"image-batch-{ticket.seq}")
+        task = asyncio.create_task(
+            self._run(handler, ticket, list(events), on_published), name=f"image-batch-{ticket.seq}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._done)
         if self._slots.locked():  # no slot left (always the case with in_flight = 1): wait here, as before
@@ -77,9 +97,11 @@ class ImageFlow:
             self._slots.release()
         self._raise_failure()
 
-    async def _run(self, ticket: BatchTicket, events: list[RawEvent], on_published: Acks) -> None:
+    async def _run(
+        self, handler: ImageHandler, ticket: BatchTicket, events: list[RawEvent], on_published: Acks
+    ) -> None:
         try:
-            await self._handler.handle_images(events, ticket, self._guard, on_published)
+            await handler.handle_images(events, ticket, self._guard, on_published)
         finally:
             ticket.abandon()  # no-op once every stage is passed; after a cancel, the batches behind go on
             self._running -= 1

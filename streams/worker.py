@@ -127,6 +127,7 @@ class BatchHandler:
         self.pending_labels: dict[tuple[str, int, int], _PendingLabel] = {}
         self.stages = tuple(stages or (BatchStage("process", self._whole_batch),))
         self.stage_names = (*(s.name for s in self.stages), PUBLISH)
+        self.label_mirrors: list[EnrichmentPipeline] = []  # a rollout's new model: labels go to both collections
 
     async def _whole_batch(self, requests: list[ImageRequest], timings: dict[str, float]) -> list[Outcome]:
         return await self.pipeline.process_batch(requests)
@@ -318,6 +319,9 @@ class BatchHandler:
             )
             self.metrics.labels_applied.inc(len(result.applied))
             unknown = set(result.unknown)
+            for m in list(self.label_mirrors):  # held only while its image is in none of the collections
+                mirrored = await self._retrying(lambda m=m: m.run_index(apply_labels, m.index, m.labels, updates))
+                unknown &= set(mirrored.unknown)
             deadline = self.clock() + self.limits.label_wait_s
             for event, label in parsed:
                 if label.product_id in unknown:
@@ -342,6 +346,8 @@ class BatchHandler:
         ids = sorted({p.product_id for p in self.pending_labels.values()})
         pipeline = self.pipeline
         arrived = await self._retrying(lambda: pipeline.run_index(embedded_products, pipeline.index, ids))
+        for m in list(self.label_mirrors):
+            arrived |= await self._retrying(lambda m=m: m.run_index(embedded_products, m.index, ids))
         now = self.clock()
         released: set[tuple[str, int, int]] = set()
         letters: list[Outgoing] = []

@@ -1,0 +1,386 @@
+"""A running worker follows ``ModelActivated``: re-index while serving, per-partition switch, start-up from the log.
+
+Real broker, real Milvus (a Milvus Lite server the test reads beside the worker, or the session's
+Milvus server), a real worker process on 4 partitions, a steady stream of image events. The tests
+run in order on one stack: a rollout to ``student-gamma0@2`` mid-stream, a restart that follows
+the log (and the gap a stop-and-restart costs), a rollback to ``student@17``, bad activations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pymilvus import MilvusClient
+
+from infra.milvus.lite_server import MilvusLiteServer
+from model_store.registry import ModelRegistry
+from processors.embedding import EmbedderConfig, TorchEmbedder
+from processors.vector_index import alias_name, collection_name
+from streams.activation import publish_activation
+from streams.events import ModelActivated
+from streams.settings import Settings
+from tests.milvus_backend import isolated_prefix
+from tests.support.events import encode, good_event
+from tests.support.steady_stream import Output, SteadyProducer, longest_gap_s, model_runs, read_outputs
+from tests.support.worker import WorkerEnv, WorkerProcess, produce
+
+pytestmark = pytest.mark.integration
+OLD, NEW = "student@17", "student-gamma0@2"
+GALLERY = 160
+RATE = 8.0  # events per second, for the whole of each test
+PARTITIONS = 4
+
+
+@dataclass
+class Stack:
+    env: WorkerEnv
+    worker: WorkerProcess
+    uri: str
+    prefix: str
+    token: str = ""
+    next_event: int = 0
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def collection(self, ref: str) -> str:
+        name, _, version = ref.partition("@")
+        return collection_name(self.prefix, name, version)
+
+    def settings(self) -> Settings:
+        return Settings(kafka_bootstrap=self.env.bootstrap, topic_models=self.env.env["CATALOG_TOPIC_MODELS"])
+
+    def events(self, count: int, tag: str) -> list[tuple[bytes, bytes]]:
+        """``count`` new products (ids ``<tag>-<n>``), fashion-mnist test images in turn."""
+        out = []
+        for _ in range(count):
+            n = self.next_event
+            self.next_event += 1
+            payload, _ = good_event(n % 2000, product_id=f"{tag}-{n}", event_id=f"e-{tag}-{n}")
+            out.append((payload["product_id"].encode(), encode(payload)))
+        return out
+
+
+@contextlib.contextmanager
+def _milvus(backend: str, workdir: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str, dict]]:
+    if backend == "lite":
+        with MilvusLiteServer(workdir / "milvus") as lite:
+            yield lite.uri, "catalog", "", {"CATALOG_MILVUS_URI": lite.uri}
+        return
+    with isolated_prefix(request.getfixturevalue("milvus_server_endpoint"), "rollout") as target:
+        assert target.uri is not None
+        yield target.uri, target.prefix, target.token, target.env()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory, milvus_backend: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[Stack]:  # fmt: skip
+    workdir = tmp_path_factory.mktemp("rollout")
+    with _milvus(milvus_backend, workdir, request) as (uri, prefix, token, milvus_env):
+        env = WorkerEnv(
+            kafka_bootstrap_servers,
+            workdir,
+            extra={
+                **milvus_env,
+                "CATALOG_TOPIC_PARTITIONS": str(PARTITIONS),
+                "CATALOG_TOPIC_MODELS": f"t{uuid.uuid4().hex[:10]}.models",
+                "CATALOG_ACTIVATION_LOG": str(workdir / "activations.jsonl"),
+                "CATALOG_BATCH_MAX_SIZE": "16",
+                "CATALOG_ROLLOUT_BATCH_SIZE": "32",
+                "CATALOG_ROLLOUT_SWITCH_LAG": "24",
+                "CATALOG_QUALITY_MODE": "off",  # two embedders and a re-index share two cores
+            },
+        )
+        env.run("gallery", "load", "--limit", str(GALLERY))  # into the gallery topic and student@17's collection
+        worker = WorkerProcess(env, name="first").start(timeout=240)
+        s = Stack(env, worker, uri, prefix, token)
+        try:
+            yield s
+        finally:
+            s.worker.stop()
+            print(s.worker.log_tail(4000))
+            print("figures:", json.dumps(s.figures))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _client(s: Stack) -> MilvusClient:
+    return MilvusClient(uri=s.uri, token=s.token)
+
+
+def rows(s: Stack, collection: str, with_vectors: bool = False) -> dict[str, dict]:
+    client = _client(s)
+    try:
+        client.load_collection(collection)
+        fields = ["product_id", "category", "label_source"] + (["embedding"] if with_vectors else [])
+        found = client.query(collection, filter='product_id != ""', output_fields=fields, consistency_level="Strong",
+                             limit=16384)  # fmt: skip
+        return {r["product_id"]: r for r in found}
+    finally:
+        client.close()
+
+
+def alias_target(s: Stack) -> str | None:
+    client = _client(s)
+    try:
+        alias = alias_name(s.prefix)
+        return (
+            client.describe_alias(alias).get("collection_name") if alias in client.list_aliases()["aliases"] else None
+        )
+    finally:
+        client.close()
+
+
+def wait_for(predicate, timeout: float, what: str, worker: WorkerProcess) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if not worker.alive():
+            raise AssertionError(f"the worker died while waiting for {what}:\n{worker.log_tail()}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}:\n{worker.log_tail()}")
+
+
+def outputs_for(s: Stack, event_ids: set[str], timeout: float = 120) -> list[Output]:
+    """Every enriched output until each of ``event_ids`` has one (the topic from its start)."""
+    topic = s.env.topics["enriched"]
+
+    def done(got: list[Output]) -> bool:
+        return event_ids <= {o.value["event_id"] for o in got}
+
+    got = asyncio.run(read_outputs(s.env.bootstrap, topic, done, timeout))
+    missing = event_ids - {o.value["event_id"] for o in got}
+    assert not missing, f"{len(missing)} events without output, e.g. {sorted(missing)[:5]}:\n{s.worker.log_tail()}"
+    return got
+
+
+def dead_letters(s: Stack) -> list[dict]:
+    topic = s.env.topics["dlq"]
+    return [o.value for o in asyncio.run(read_outputs(s.env.bootstrap, topic, lambda _: False, 3))]
+
+
+def activate(s: Stack, ref: str) -> float:
+    t = time.time()
+    s.env.run("models", "activate", ref, "--by", "test")
+    return t
+
+
+def completed(s: Stack, worker: WorkerProcess | None = None) -> float:
+    return (worker or s.worker).metric("catalog_rollouts_completed_total")
+
+
+def served_embedder(worker: WorkerProcess) -> str | None:
+    for line in (worker.metrics_text() or "").splitlines():
+        if line.startswith("catalog_models_info{"):
+            return line.split('embedder="', 1)[1].split('"', 1)[0]
+    return None
+
+
+def decoded(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as img:
+        return img.convert("RGB")
+
+
+def image_of(value: bytes) -> Image.Image:
+    return decoded(base64.b64decode(json.loads(value)["image_b64"]))
+
+
+def assert_switch_once(outs: list[Output], ids: set[str], before: str, after: str) -> dict[int, list[str]]:
+    """Per input partition: ``before`` then ``after`` (one change, or none where no event came after it)."""
+    runs = model_runs([o for o in outs if o.value["event_id"] in ids])
+    assert set(runs) == set(range(PARTITIONS)), runs
+    for p, seq in runs.items():
+        assert seq in ([before, after], [after], [before]), f"partition {p}: models {seq}"
+    assert any(seq[-1] == after for seq in runs.values()), runs
+    return runs
+
+
+def vectors_match(stored: np.ndarray, expected: np.ndarray, other: np.ndarray) -> None:
+    """Each stored row is ``expected``'s embedding, not ``other``'s (the two students are close: cosine ~0.9999)."""
+    err_expected = np.max(np.abs(stored - expected), axis=1)
+    err_other = np.max(np.abs(stored - other), axis=1)
+    assert float(err_expected.max()) < 5e-5, err_expected
+    assert bool(np.all(err_other > 10 * err_expected)), (err_expected, err_other)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, TorchEmbedder]:
+    return {ref: TorchEmbedder.from_config(EmbedderConfig(model_ref=ref, torch_threads=1)) for ref in (OLD, NEW)}
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_rollout_mid_stream_switches_each_partition_once_and_rebuilds_the_collection(
+    stack: Stack, models: dict[str, TorchEmbedder]
+) -> None:
+    s = stack
+    messages = s.events(int(RATE * 32), "a")
+    labels = {f"a-{n}": "Relabelled" for n in range(40, 45)}  # confirmed while the re-index runs
+    producer = SteadyProducer(s.env.bootstrap, s.env.topics["images"], messages, RATE).start()
+    try:
+        time.sleep(8)
+        assert served_embedder(s.worker) == OLD
+        activated_at = activate(s, NEW)
+        time.sleep(2)
+        label_events = [(pid.encode(), json.dumps({"product_id": pid, "category": c, "source": "moderation"}).encode())
+                        for pid, c in labels.items()]  # fmt: skip
+        asyncio.run(produce(s.env.bootstrap, s.env.topics["labels"], label_events))
+        wait_for(lambda: completed(s) >= 1, 150, "the rollout to finish", s.worker)
+        done_at = time.time()
+        producer.join(90)
+    finally:
+        producer.stop()
+    ids = {json.loads(v)["event_id"] for _, v in messages}
+    outs = outputs_for(s, ids)
+    mine = [o for o in outs if o.value["event_id"] in ids]
+    assert not [d for d in dead_letters(s) if d.get("event_id") in ids]
+    assert {o.value["event_id"] for o in mine} == ids  # one output per event (duplicates share the event_id)
+    assert {o.model for o in mine} == {OLD, NEW}
+    runs = assert_switch_once(outs, ids, OLD, NEW)
+    gap = longest_gap_s(outs, activated_at, done_at)
+    steady = longest_gap_s(outs, activated_at - 6, activated_at)
+    s.figures.update(
+        rollout_gap_s=round(gap, 2), steady_gap_s=round(steady, 2), rollout_s=round(done_at - activated_at)
+    )
+    print(f"rollout: longest output gap {gap:.2f}s (before the activation {steady:.2f}s), runs {runs}")
+
+    # the new collection holds every product of the old one, with its trusted labels, and the new model's vectors
+    old_rows, new_rows = rows(s, s.collection(OLD)), rows(s, s.collection(NEW), with_vectors=True)
+    gallery = {p for p, r in old_rows.items() if p.startswith("fmnist-")}
+    assert len(gallery) == GALLERY
+    assert set(old_rows) <= set(new_rows)
+    assert set(new_rows) == gallery | {json.loads(v)["product_id"] for _, v in messages}
+    assert all((new_rows[p]["category"], new_rows[p]["label_source"]) == (old_rows[p]["category"], "confirmed")
+               for p in gallery)  # fmt: skip
+    assert {p: (new_rows[p]["category"], new_rows[p]["label_source"]) for p in labels} == {
+        p: (c, "confirmed") for p, c in labels.items()
+    }
+    assert alias_target(s) == s.collection(NEW)
+    assert served_embedder(s.worker) == NEW
+    assert s.worker.metric("catalog_reindex_switched_partitions") == PARTITIONS
+
+    by_id = {json.loads(v)["product_id"]: v for _, v in messages}
+    sample = sorted(by_id)[:: max(1, len(by_id) // 12)]  # re-indexed ones and ones the new model enriched
+    images = [image_of(by_id[p]) for p in sample]
+    stored = np.asarray([new_rows[p]["embedding"] for p in sample], dtype=np.float32)
+    vectors_match(stored, models[NEW].embed(images), models[OLD].embed(images))
+    gallery_images = gallery_topic_images(s, sorted(gallery)[:8])
+    stored = np.asarray([new_rows[p]["embedding"] for p in sorted(gallery_images)], dtype=np.float32)
+    imgs = [gallery_images[p] for p in sorted(gallery_images)]
+    vectors_match(stored, models[NEW].embed(imgs), models[OLD].embed(imgs))
+
+
+def gallery_topic_images(s: Stack, ids: list[str]) -> dict[str, Image.Image]:
+    """The images ``catalog gallery load`` published for these products (what a re-index replays)."""
+    wanted = set(ids)
+    got = asyncio.run(read_outputs(s.env.bootstrap, s.env.topics["gallery"], lambda g: len(g) >= GALLERY, 60))
+    out = {o.value["product_id"]: decoded(base64.b64decode(o.value["image_b64"])) for o in got}
+    return {p: img for p, img in out.items() if p in wanted}
+
+
+def test_a_restarted_worker_follows_the_log_not_the_environment(stack: Stack) -> None:
+    """CATALOG_MODEL_REF still names student@17; the latest activation says student-gamma0@2."""
+    s = stack
+    assert completed(s) >= 1, "needs the rollout of the test before"
+    messages = s.events(int(RATE * 30), "b")
+    producer = SteadyProducer(s.env.bootstrap, s.env.topics["images"], messages, RATE).start()
+    try:
+        time.sleep(5)
+        stopped_at = time.time()
+        s.worker.stop()
+        s.worker = WorkerProcess(s.env, name="restarted").start(timeout=240)
+        ready_at = time.time()
+        producer.join(120)
+    finally:
+        producer.stop()
+    ids = {json.loads(v)["event_id"] for _, v in messages}
+    outs = outputs_for(s, ids)
+    assert {o.model for o in outs if o.value["event_id"] in ids} == {NEW}
+    assert served_embedder(s.worker) == NEW
+    gap = longest_gap_s(outs, stopped_at - 2, ready_at + 20)
+    s.figures.update(restart_gap_s=round(gap, 2), restart_ready_s=round(ready_at - stopped_at, 1))
+    print(f"stop-and-restart: longest output gap {gap:.2f}s (ready after {ready_at - stopped_at:.1f}s)")
+    if "rollout_gap_s" in s.figures:
+        assert s.figures["rollout_gap_s"] < gap, s.figures
+
+
+def test_a_rollback_to_the_previous_model_is_another_rollout(stack: Stack, models: dict[str, TorchEmbedder]) -> None:
+    s = stack
+    assert served_embedder(s.worker) == NEW, "needs the rollout of the first test"
+    before = completed(s)
+    messages = s.events(int(RATE * 30), "c")
+    producer = SteadyProducer(s.env.bootstrap, s.env.topics["images"], messages, RATE).start()
+    try:
+        time.sleep(5)
+        activate(s, OLD)
+        wait_for(lambda: completed(s) >= before + 1, 150, "the rollback to finish", s.worker)
+        producer.join(90)
+    finally:
+        producer.stop()
+    ids = {json.loads(v)["event_id"] for _, v in messages}
+    outs = outputs_for(s, ids)
+    assert_switch_once(outs, ids, NEW, OLD)
+    assert alias_target(s) == s.collection(OLD)
+    assert served_embedder(s.worker) == OLD
+    # the kept collection was brought up to date from the whole log: every product, the old model's vectors
+    old_rows, new_rows = rows(s, s.collection(OLD), with_vectors=True), rows(s, s.collection(NEW))
+    assert set(new_rows) <= set(old_rows)
+    missed = [p for p in new_rows if p.startswith("b-")]  # enriched by student-gamma0@2 only, before the rollback
+    assert missed and set(missed) <= set(old_rows)
+    by_id = {json.loads(v)["product_id"]: v for v in _values(s, "b")}
+    sample = sorted(missed)[:8]
+    images = [image_of(by_id[p]) for p in sample]
+    stored = np.asarray([old_rows[p]["embedding"] for p in sample], dtype=np.float32)
+    vectors_match(stored, models[OLD].embed(images), models[NEW].embed(images))
+
+
+def _values(s: Stack, tag: str) -> list[bytes]:
+    """The input values of the products ``<tag>-*`` as they were sent (read back from the images topic)."""
+    got = asyncio.run(read_outputs(s.env.bootstrap, s.env.topics["images"], lambda _: False, 5))
+    return [json.dumps(o.value).encode() for o in got if str(o.value.get("product_id", "")).startswith(f"{tag}-")]
+
+
+def test_a_bad_activation_is_refused_and_the_worker_keeps_serving(stack: Stack) -> None:
+    s = stack
+    assert served_embedder(s.worker) == OLD, "needs the rollback of the test before"
+    manifest = ModelRegistry().load_manifest(NEW)
+    now = datetime.now(UTC)
+    unknown = ModelActivated(model_ref="no-such-model@1", sha256="0" * 64, collection=f"{s.prefix}_no_such_model_1",
+                             activated_at=now, activated_by="test", previous_ref=OLD)  # fmt: skip
+    tampered = ModelActivated(model_ref=NEW, sha256="f" * 64, collection=s.collection(NEW), activated_at=now,
+                              activated_by="test", previous_ref=OLD)  # fmt: skip
+    assert tampered.sha256 != manifest.files["weights.pt"]
+    for event in (unknown, tampered):
+        asyncio.run(publish_activation(s.settings(), event))
+    reasons = {"unknown_model", "checksum_mismatch"}
+    wait_for(lambda: all(s.worker.metric("catalog_activation_refused_total", reason=r) >= 1 for r in reasons), 60,
+             "both refusals", s.worker)  # fmt: skip
+    log = s.worker.log_tail(200_000)
+    assert all(f'"reason": "{r}"' in log or f"reason={r}" in log for r in reasons), log[-3000:]
+    messages = s.events(24, "d")
+    asyncio.run(produce(s.env.bootstrap, s.env.topics["images"], messages))
+    ids = {json.loads(v)["event_id"] for _, v in messages}
+    assert {o.model for o in outputs_for(s, ids) if o.value["event_id"] in ids} == {OLD}
+    assert s.worker.metric("catalog_rollout_in_progress") == 0
+
+    # at start-up the invalid latest activation is refused too: its previous_ref is served, not the environment's
+    s.worker.stop()
+    s.worker = WorkerProcess(s.env, {"CATALOG_MODEL_REF": NEW}, name="after-bad").start(timeout=240)
+    assert served_embedder(s.worker) == OLD
+    assert s.worker.metric("catalog_activation_refused_total", reason="checksum_mismatch") == 1
