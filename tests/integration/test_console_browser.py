@@ -135,7 +135,7 @@ def test_compare_two_candidates_and_select_one(stack: Stack, browser: WebDriver)
 
     browser.find_element(By.CSS_SELECTOR, f'#columns a.button[href="/select?ref={second.replace("@", "%40")}"]').click()
     _wait(browser, "#select-form")
-    assert "later release" in browser.find_element(By.ID, "later-release").text
+    assert "switches partition by partition" in browser.find_element(By.ID, "rollout-note").text
     assert f"serves {SERVED}" in browser.find_element(By.ID, "workers").text
     by = browser.find_element(By.ID, "by")
     by.clear()
