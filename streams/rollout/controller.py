@@ -82,10 +82,6 @@ class Rollout:
     driver: asyncio.Task[None] | None = None
 
 
-def same_activation(a: ModelActivated, b: ModelActivated) -> bool:
-    return a.model_ref == b.model_ref and a.activated_at == b.activated_at
-
-
 @dataclass(frozen=True)
 class ControllerTiming:
     check_interval_s: float = 1.0  # how often the group's lag is read while re-indexing
@@ -183,7 +179,9 @@ class RolloutController:
         a = item.event
         ro = self._rollout
         if ro is not None:
-            if not same_activation(a, ro.activation):
+            if a.model_ref == ro.activation.model_ref:  # read again, or published again: the same rollout goes on
+                log.info("activation_already_rolling_out", model_ref=a.model_ref, offset=item.offset)
+            else:
                 self._refuse(Refusal("reindex_running", f"the rollout to {ro.activation.model_ref} is running; "
                                      "activate again when it is done"), a)  # fmt: skip
             return

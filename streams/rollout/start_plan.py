@@ -24,7 +24,7 @@ from streams.activation import ActivationRefused, read_latest_activation
 from streams.events import ModelActivated
 from streams.kafka_clients import consumer
 from streams.rollout.alias import open_client, point_alias
-from streams.rollout.collections import alias_target
+from streams.rollout.collections import alias_target, models_by_collection
 from streams.rollout.offsets import read_group_offsets, reindex_group_id, topic_partitions
 from streams.rollout.status import RolloutStatus
 from streams.rollout.validation import Refusal, check_activation, usable_ref
@@ -106,15 +106,34 @@ async def _plan(settings: Settings) -> StartPlan:
         return StartPlan(settings.model_ref, f"CATALOG_MODEL_REF (activation at offset {record.offset} refused)",
                          None, follow_from, [refusal])  # fmt: skip
     alone = StartPlan(a.model_ref, f"activation at offset {record.offset}", None, follow_from)
-    previous = a.previous_ref or settings.model_ref
-    if previous == a.model_ref:
+    if (a.previous_ref or settings.model_ref) == a.model_ref:
         return alone
-    if await asyncio.to_thread(_alias_target, settings) == a.collection:
+    target = await asyncio.to_thread(_alias_target, settings)
+    if target == a.collection:
         return alone
     if await rollout_complete(settings, a):
         await asyncio.to_thread(_move_alias, settings, a.collection)  # finished, but the alias was not moved yet
         return alone
-    if not await asyncio.to_thread(usable_ref, settings, previous):
-        log.warning("rollout_previous_unusable", previous_ref=previous, fallback=settings.model_ref)
-        previous = settings.model_ref
+    previous = await asyncio.to_thread(old_model, settings, a, target)
     return StartPlan(previous, f"unfinished rollout of the activation at offset {record.offset}", a, follow_from)
+
+
+def old_model(settings: Settings, a: ModelActivated, alias_target: str | None) -> str:
+    """The model of the unswitched partitions of an unfinished rollout.
+
+    The alias names the last collection a rollout completed (it moves only at the end), so its
+    model is what the old side served; ``previous_ref`` is what the activator believed, which an
+    activation published during another rollout gets wrong. Without an alias: ``previous_ref``,
+    else ``CATALOG_MODEL_REF``.
+    """
+    from model_store.embedding_models import available_models
+
+    by_collection = models_by_collection(settings.milvus_collection_prefix, available_models())
+    candidates = [by_collection.get(alias_target or ""), a.previous_ref, settings.model_ref]
+    for ref in candidates:
+        if ref is not None and ref != a.model_ref and usable_ref(settings, ref):
+            if ref != a.previous_ref:
+                log.warning("rollout_previous_ref_ignored", previous_ref=a.previous_ref, serving=ref,
+                            alias_target=alias_target)  # fmt: skip
+            return ref
+    return settings.model_ref

@@ -4,7 +4,7 @@ A refusal leaves the worker serving its model; the controller logs it once and c
 ``catalog_activation_refused_total{reason}``. The reasons: the registry's refusal codes
 (``unknown_model``, ``bad_ref``, ``builtin_model``, ``not_embedding``, ``artifact_missing``,
 ``checksum_mismatch``, ``artifact_invalid``), plus ``dimension_mismatch``, ``reindex_running``,
-``invalid_activation`` and ``model_load_failed`` decided by the controller.
+``invalid_activation``, ``model_load_failed`` and ``rollout_start_failed`` decided by the controller.
 """
 
 from __future__ import annotations
