@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from infra.harness.console_stack import (
+    CANDIDATES,
     SERVED,
     ConsoleServer,
     build_registry,
-    candidates,
     load_gallery,
 )
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gallery", type=int, default=2000, help="train items in the Search page's gallery")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    chosen = candidates()
+    chosen = CANDIDATES
     with tempfile.TemporaryDirectory(prefix="console-shots-") as tmp:
         work = Path(tmp)
         how = build_registry(work / "registry", [SERVED, *chosen], log=work / "evaluate.log")

@@ -25,18 +25,12 @@ from wsgiref.simple_server import WSGIServer
 
 from infra.processes import stop_process_group
 from model_store.evaluations import EVALUATION_FILE, IMAGES_DIR
-from model_store.registry import DEFAULT_ROOT, MANIFEST_FILE, ModelRegistry
+from model_store.registry import DEFAULT_ROOT, MANIFEST_FILE, WEIGHTS_FILE, ModelRegistry
 from streams.settings import Settings
 
 SERVED = "student@17"
-FUSED = ("fused-clothing-shoes@1", "fused-shoes-bags@1")  # what `catalog fuse` registers
-STAND_INS = ("student-gamma0@2", "teacher-shoes@2")  # registered embedding models, until the fused ones ship
+CANDIDATES = ("fused-clothing-shoes@1", "fused-shoes-bags@1")  # the shipped `catalog fuse` candidates
 SMALL_PROTOCOL = ["--gallery-size", "300", "--queries", "80", "--examples", "4", "--top-k", "6"]
-
-
-def candidates(source: Path = DEFAULT_ROOT) -> tuple[str, ...]:
-    registry = ModelRegistry(source)
-    return FUSED if all(registry.exists(ref) for ref in FUSED) else STAND_INS
 
 
 def build_registry(target: Path, refs: list[str], source: Path = DEFAULT_ROOT, log: Path | None = None) -> str:
@@ -46,8 +40,10 @@ def build_registry(target: Path, refs: list[str], source: Path = DEFAULT_ROOT, l
     keys = set()
     for ref in refs:
         path = target.joinpath(*ref.split("@"), EVALUATION_FILE)
-        keys.add(json.loads(path.read_text())["protocol_key"] if path.is_file() else None)
-    if len(keys) == 1 and None not in keys:
+        stored = json.loads(path.read_text()) if path.is_file() else {}
+        weights = ModelRegistry(target).load_manifest(ref).files[WEIGHTS_FILE]
+        keys.add(stored.get("protocol_key") if stored.get("weights_sha256") == weights else None)
+    if len(keys) == 1 and None not in keys:  # every one current, all on the same queries
         shutil.copytree(source / IMAGES_DIR, target / IMAGES_DIR)
         return "shipped evaluations"
     command = [sys.executable, "-m", "streams.cli", "models", "evaluate", *refs, "--registry", str(target),

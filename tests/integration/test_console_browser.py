@@ -25,7 +25,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from infra.harness.console_stack import SERVED, build_registry, candidates, load_gallery, serve_worker_metrics
+from infra.harness.console_stack import CANDIDATES, SERVED, build_registry, load_gallery, serve_worker_metrics
 from model_store.datasets.fashion_mnist import CLASS_NAMES
 from model_store.registry import WEIGHTS_FILE, ModelRegistry
 from streams.events import ACTIVATION_KEY, ModelActivated
@@ -50,7 +50,7 @@ class Stack:
 def stack(kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("console-browser")
     registry = work / "registry"
-    chosen = candidates()
+    chosen = CANDIDATES
     build_registry(registry, [SERVED, *chosen], log=work / "evaluate.log")
     load_gallery(str(work / "milvus.db"))
     metrics_port = free_port()
