@@ -57,6 +57,7 @@ class WorkerEnv:
             "CATALOG_TOPIC_DLQ": self.topics["dlq"],
             "CATALOG_TOPIC_LABELS": self.topics["labels"],
             "CATALOG_TOPIC_GALLERY": self.topics["gallery"],
+            "CATALOG_TOPIC_MODELS": f"t{tag}.models",  # workers follow its activations: one per env, not shared
             "CATALOG_TOPIC_PARTITIONS": "2",
             "CATALOG_MILVUS_URI": str(self.workdir / "milvus.db"),
             "CATALOG_WORKER_STATE_DIR": str(self.workdir / "worker-state"),

@@ -384,3 +384,71 @@ def test_a_bad_activation_is_refused_and_the_worker_keeps_serving(stack: Stack) 
     s.worker = WorkerProcess(s.env, {"CATALOG_MODEL_REF": NEW}, name="after-bad").start(timeout=240)
     assert served_embedder(s.worker) == OLD
     assert s.worker.metric("catalog_activation_refused_total", reason="checksum_mismatch") == 1
+
+
+def env_settings(env: WorkerEnv) -> Settings:
+    """The settings a process of ``env`` reads (for the test's own reads of its group and topics)."""
+    e = env.env
+    return Settings(kafka_bootstrap=env.bootstrap, app_id=e["CATALOG_APP_ID"], topic_images=e["CATALOG_TOPIC_IMAGES"],
+                    topic_gallery=e["CATALOG_TOPIC_GALLERY"], topic_models=e["CATALOG_TOPIC_MODELS"],
+                    milvus_collection_prefix=e.get("CATALOG_MILVUS_COLLECTION_PREFIX", "catalog"))  # fmt: skip
+
+
+def test_a_worker_killed_mid_reindex_resumes_and_completes_the_rollout(
+    stack: Stack, tmp_path: Path, models: dict[str, TorchEmbedder]
+) -> None:
+    """kill -9 while the re-index runs (nothing switched yet): the restarted worker resumes from the commits."""
+    from streams.rollout.status import read_status
+
+    prefix = f"{stack.prefix}_k"  # its own collections on the stack's Milvus (dropped with the stack's prefix)
+    env = WorkerEnv(stack.env.bootstrap, tmp_path, extra={
+        **stack.env.extra,
+        "CATALOG_TOPIC_MODELS": f"t{uuid.uuid4().hex[:10]}.models",
+        "CATALOG_ACTIVATION_LOG": str(tmp_path / "activations.jsonl"),
+        "CATALOG_MILVUS_COLLECTION_PREFIX": prefix,
+        "CATALOG_ROLLOUT_BATCH_SIZE": "8",  # many small commits: the kill lands between two of them
+    })  # fmt: skip
+    gallery = 400
+    env.run("gallery", "load", "--limit", str(gallery))
+    s = Stack(env, WorkerProcess(env, name="killed").start(timeout=240), stack.uri, prefix, stack.token)
+    messages = s.events(int(RATE * 40), "k")
+    producer = SteadyProducer(env.bootstrap, env.topics["images"], messages, RATE).start()
+    try:
+        time.sleep(5)
+        activate(s, NEW)
+        deadline = time.monotonic() + 120
+        while s.worker.metric("catalog_reindex_rows_total") < 60 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        switched_at_kill = s.worker.metric("catalog_rollout_partitions_switched_total")
+        s.worker.kill()
+        assert switched_at_kill == 0, "the re-index finished before the kill: make it slower"
+        committed = asyncio.run(read_status(env_settings(env))).offsets
+        assert committed is not None
+        s.worker = WorkerProcess(env, name="resumed").start(timeout=240)
+        wait_for(lambda: completed(s) >= 1, 150, "the resumed rollout to finish", s.worker)
+        gallery_redone = s.worker.metric("catalog_reindex_records_total", topic=env.topics["gallery"])
+        producer.join(120)
+        ids = {json.loads(v)["event_id"] for _, v in messages}
+        outs = outputs_for(s, ids)
+    finally:
+        producer.stop()
+        s.worker.stop()
+    assert "rollout_resumed" in s.worker.log_tail(400_000)
+    # resumed at the commits, not from the start: each gallery record not committed at the kill is read once more
+    gallery_done = sum(p.done for p in committed.partitions if p.topic == env.topics["gallery"])
+    assert 0 < gallery_done < gallery, committed
+    assert gallery_redone == gallery - gallery_done, (gallery_redone, gallery_done)
+
+    assert_switch_once(outs, ids, OLD, NEW)  # duplicates of the kill share their event_id and their model
+    old_rows, new_rows = rows(s, s.collection(OLD)), rows(s, s.collection(NEW), with_vectors=True)
+    assert set(old_rows) <= set(new_rows)
+    assert len([p for p in new_rows if p.startswith("fmnist-")]) == gallery
+    assert set(new_rows) == {p for p in old_rows if p.startswith("fmnist-")} | {
+        json.loads(v)["product_id"] for _, v in messages
+    }
+    assert alias_target(s) == s.collection(NEW)
+    by_id = {json.loads(v)["product_id"]: v for _, v in messages}
+    sample = sorted(by_id)[:: max(1, len(by_id) // 10)]
+    images = [image_of(by_id[p]) for p in sample]
+    stored = np.asarray([new_rows[p]["embedding"] for p in sample], dtype=np.float32)
+    vectors_match(stored, models[NEW].embed(images), models[OLD].embed(images))
