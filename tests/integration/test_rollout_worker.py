@@ -417,7 +417,10 @@ def test_a_worker_killed_mid_reindex_resumes_and_completes_the_rollout(
         time.sleep(5)
         activate(s, NEW)
         deadline = time.monotonic() + 120
-        while s.worker.metric("catalog_reindex_rows_total") < 60 and time.monotonic() < deadline:
+        gallery_topic = env.topics["gallery"]
+        while (
+            s.worker.metric("catalog_reindex_records_total", topic=gallery_topic) < 40 and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         switched_at_kill = s.worker.metric("catalog_rollout_partitions_switched_total")
         s.worker.kill()
