@@ -213,21 +213,21 @@ class RolloutController:
         check_dimension(old.ref, old.pipeline.embedder.dim, a.model_ref, embedder.dim)
         pipeline = sibling_pipeline(self.settings, old.pipeline, embedder, a.collection)
         reindexer = build_reindexer(self.settings, a, old.pipeline.index.collection, self.reindex_metrics, embedder)
+        new = Served(a.model_ref, pipeline, CountedHandler(self._make_handler(pipeline)))
         try:
             await self._until_up(pipeline.start, "new model's collection")
             await self._until_up(reindexer.start, "re-index")
+            async with self._lock:
+                owned = self._owned()
+                await reindexer.assign(owned)
+                switched = set(await reindexer.switched_partitions()) & owned
+                ro = Rollout(a, old, new, reindexer, switched)
+                self._rollout = ro
+                self._labels.label_mirrors = [pipeline]
         except BaseException:
             await reindexer.stop()
             await pipeline.aclose()
             raise
-        new = Served(a.model_ref, pipeline, CountedHandler(self._make_handler(pipeline)))
-        async with self._lock:
-            owned = self._owned()
-            await reindexer.assign(owned)
-            switched = set(await reindexer.switched_partitions()) & owned
-            ro = Rollout(a, old, new, reindexer, switched)
-            self._rollout = ro
-            self._labels.label_mirrors = [pipeline]
         self.metrics.in_progress.set(1)
         log.info("rollout_resumed" if resumed else "rollout_started", model_ref=a.model_ref, previous=old.ref,
                  collection=a.collection, group=reindexer.group_id, owned=sorted(owned),
