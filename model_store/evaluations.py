@@ -31,9 +31,9 @@ Layout (``schema`` 1)::
       "vs_active": {"ref": "student@17", "plain": [diff, low, high], "seller": [diff, low, high]} | null,
       "examples": [
         {"style": "seller", "query": {"split": "test", "item": 123, "fine": "sneaker",
-                                      "category": "shoes", "image": "images/<key>.png"},
+                                      "category": "shoes", "image": "evaluations/images/<key>.png"},
          "neighbours": [{"split": "train", "item": 456, "fine": "sandal", "category": "shoes",
-                         "similarity": 0.93, "image": "images/<key>.png"}, ...]}
+                         "similarity": 0.93, "image": "evaluations/images/<key>.png"}, ...]}
       ]
     }
 
