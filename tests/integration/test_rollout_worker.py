@@ -42,6 +42,7 @@ OLD, NEW = "student@17", "student-gamma0@2"
 GALLERY = 160
 RATE = 8.0  # events per second, for the whole of each test
 PARTITIONS = 4
+TAIL_S = 6.0  # the stream goes on this long after a rollout finished: every partition gets events of the new model
 
 
 @dataclass
@@ -191,6 +192,14 @@ def served_embedder(worker: WorkerProcess) -> str | None:
     return None
 
 
+def sent(producer: SteadyProducer, messages: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Stop the stream; the messages it sent."""
+    producer.stop()
+    if producer.error is not None:
+        raise producer.error
+    return messages[: producer.sent]
+
+
 def decoded(data: bytes) -> Image.Image:
     with Image.open(io.BytesIO(data)) as img:
         return img.convert("RGB")
@@ -230,7 +239,7 @@ def test_rollout_mid_stream_switches_each_partition_once_and_rebuilds_the_collec
     stack: Stack, models: dict[str, TorchEmbedder]
 ) -> None:
     s = stack
-    messages = s.events(int(RATE * 32), "a")
+    messages = s.events(int(RATE * 240), "a")  # more than needed: the stream stops TAIL_S after the rollout
     labels = {f"a-{n}": "Relabelled" for n in range(40, 45)}  # confirmed while the re-index runs
     producer = SteadyProducer(s.env.bootstrap, s.env.topics["images"], messages, RATE).start()
     try:
@@ -243,9 +252,9 @@ def test_rollout_mid_stream_switches_each_partition_once_and_rebuilds_the_collec
         asyncio.run(produce(s.env.bootstrap, s.env.topics["labels"], label_events))
         wait_for(lambda: completed(s) >= 1, 150, "the rollout to finish", s.worker)
         done_at = time.time()
-        producer.join(90)
+        time.sleep(TAIL_S)
     finally:
-        producer.stop()
+        messages = sent(producer, messages)
     ids = {json.loads(v)["event_id"] for _, v in messages}
     outs = outputs_for(s, ids)
     mine = [o for o in outs if o.value["event_id"] in ids]
@@ -324,15 +333,15 @@ def test_a_rollback_to_the_previous_model_is_another_rollout(stack: Stack, model
     s = stack
     assert served_embedder(s.worker) == NEW, "needs the rollout of the first test"
     before = completed(s)
-    messages = s.events(int(RATE * 30), "c")
+    messages = s.events(int(RATE * 240), "c")
     producer = SteadyProducer(s.env.bootstrap, s.env.topics["images"], messages, RATE).start()
     try:
         time.sleep(5)
         activate(s, OLD)
         wait_for(lambda: completed(s) >= before + 1, 150, "the rollback to finish", s.worker)
-        producer.join(90)
+        time.sleep(TAIL_S)
     finally:
-        producer.stop()
+        messages = sent(producer, messages)
     ids = {json.loads(v)["event_id"] for _, v in messages}
     outs = outputs_for(s, ids)
     assert_switch_once(outs, ids, NEW, OLD)
@@ -411,7 +420,7 @@ def test_a_worker_killed_mid_reindex_resumes_and_completes_the_rollout(
     gallery = 400
     env.run("gallery", "load", "--limit", str(gallery))
     s = Stack(env, WorkerProcess(env, name="killed").start(timeout=240), stack.uri, prefix, stack.token)
-    messages = s.events(int(RATE * 40), "k")
+    messages = s.events(int(RATE * 240), "k")
     producer = SteadyProducer(env.bootstrap, env.topics["images"], messages, RATE).start()
     try:
         time.sleep(5)
@@ -430,7 +439,8 @@ def test_a_worker_killed_mid_reindex_resumes_and_completes_the_rollout(
         s.worker = WorkerProcess(env, name="resumed").start(timeout=240)
         wait_for(lambda: completed(s) >= 1, 150, "the resumed rollout to finish", s.worker)
         gallery_redone = s.worker.metric("catalog_reindex_records_total", topic=env.topics["gallery"])
-        producer.join(120)
+        time.sleep(TAIL_S)
+        messages = sent(producer, messages)
         ids = {json.loads(v)["event_id"] for _, v in messages}
         outs = outputs_for(s, ids)
     finally:
