@@ -15,15 +15,17 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
 from PIL import Image
 from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
 
 from infra.milvus.lite_server import MilvusLiteServer
 from model_store.registry import ModelRegistry
@@ -42,6 +44,7 @@ OLD, NEW = "student@17", "student-gamma0@2"
 GALLERY = 160
 RATE = 8.0  # events per second, for the whole of each test
 PARTITIONS = 4
+T = TypeVar("T")
 TAIL_S = 6.0  # the stream goes on this long after a rollout finished: every partition gets events of the new model
 
 
@@ -119,31 +122,44 @@ def stack(
 # ----------------------------------------------------------------------------- helpers
 
 
-def _client(s: Stack) -> MilvusClient:
-    return MilvusClient(uri=s.uri, token=s.token)
+def with_client(s: Stack, read: Callable[[MilvusClient], T]) -> T:
+    """One read on a fresh client; a dropped gRPC channel (a Lite server's "too many pings") is retried."""
+    for attempt in range(4):
+        client: MilvusClient | None = None
+        try:
+            client = MilvusClient(uri=s.uri, token=s.token)
+            return read(client)
+        except MilvusException:
+            if attempt == 3:
+                raise
+            time.sleep(2.0)
+        finally:
+            if client is not None:
+                client.close()
+    raise AssertionError("unreachable")
 
 
 def rows(s: Stack, collection: str, with_vectors: bool = False) -> dict[str, dict]:
-    client = _client(s)
-    try:
+    fields = ["product_id", "category", "label_source"] + (["embedding"] if with_vectors else [])
+
+    def read(client: MilvusClient) -> dict[str, dict]:
         client.load_collection(collection)
-        fields = ["product_id", "category", "label_source"] + (["embedding"] if with_vectors else [])
         found = client.query(collection, filter='product_id != ""', output_fields=fields, consistency_level="Strong",
                              limit=16384)  # fmt: skip
         return {r["product_id"]: r for r in found}
-    finally:
-        client.close()
+
+    return with_client(s, read)
 
 
 def alias_target(s: Stack) -> str | None:
-    client = _client(s)
-    try:
-        alias = alias_name(s.prefix)
-        return (
-            client.describe_alias(alias).get("collection_name") if alias in client.list_aliases()["aliases"] else None
-        )
-    finally:
-        client.close()
+    alias = alias_name(s.prefix)
+
+    def read(client: MilvusClient) -> str | None:
+        if alias not in client.list_aliases()["aliases"]:
+            return None
+        return client.describe_alias(alias).get("collection_name")
+
+    return with_client(s, read)
 
 
 def wait_for(predicate, timeout: float, what: str, worker: WorkerProcess) -> None:  # noqa: ANN001
