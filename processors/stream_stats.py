@@ -172,6 +172,17 @@ def compute_ms(timings: Mapping[str, float]) -> float:
     return float(models) + sum(float(timings.get(k, 0.0)) for k in ("intake", "search", "upsert"))
 
 
+def models_rate_in_run(batches: Sequence[Batch]) -> float | None:
+    """Images/s of the models inside the worker during the run: images over the summed ``inference`` ms.
+
+    A yardstick taken at the same moments as the end-to-end figure (so it moves with the
+    machine's load), but while the worker's other stages compete for the CPU.
+    """
+    timed = [(b.size, b.timings_ms.get("inference")) for b in batches if b.timings_ms.get("inference")]
+    total_ms = sum(float(ms) for _, ms in timed)
+    return round(sum(n for n, _ in timed) / (total_ms / 1000.0), 1) if total_ms > 0 else None
+
+
 def within_latency_bound(p99_ms: float, batch_wait_s: float, batch_compute_ms: float) -> dict[str, float | bool]:
     """The issue's check at half load: p99 <= the batch wait + 2 x one batch's compute time."""
     bound = batch_wait_s * 1000.0 + 2.0 * batch_compute_ms

@@ -446,6 +446,7 @@ def _report(
         "models_only": {
             "before_images_per_s": round(models[0], 1),
             "after_images_per_s": round(models[1], 1),
+            "in_worker_during_full_load_images_per_s": st.models_rate_in_run(full_batches),
             "images": config.models_only_images,
             "batch_size": config.batch_size,
             "what": "run_models (embedder + quality) on the run's own uploads decoded as the worker decodes them, "

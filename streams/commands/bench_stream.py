@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,8 +104,8 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
         report = run_stream_bench(
             config, settings, bootstrap=bootstrap, workdir=Path(args.workdir) if args.workdir else None, progress=_say
         )
-    except BenchError as exc:
-        _say(f"catalog bench stream failed: {exc}")
+    except (BenchError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:  # a runner or process failed
+        _say(f"catalog bench stream failed: {type(exc).__name__}: {exc}")
         return 1
     latencies = report.pop("_latencies_ms")
     report["command"] = _command_line()
@@ -136,6 +137,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"{config['events']:,} events",
         f"end to end (steady): {head['end_to_end_events_per_s']:.1f} events/s; models only: "
         f"{head['models_only_images_per_s']:.1f} images/s; ratio {head['ratio']:.3f}",
+        f"models only before / after the worker: {report['models_only']['before_images_per_s']} / "
+        f"{report['models_only']['after_images_per_s']} images/s; inside the worker during full load: "
+        f"{report['models_only'].get('in_worker_during_full_load_images_per_s')} images/s",
     ]
     for name, phase in phases.items():
         lat = phase["latency_ms"]

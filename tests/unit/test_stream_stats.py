@@ -10,6 +10,7 @@ from processors.stream_stats import (
     batches_from_outputs,
     compute_ms,
     latency_summary,
+    models_rate_in_run,
     percentiles,
     rate_series,
     size_summary,
@@ -110,3 +111,9 @@ def test_compute_time_leaves_out_waiting_and_does_not_count_models_twice() -> No
                "batch": 400.0}  # fmt: skip
     assert compute_ms(timings) == 200.0
     assert compute_ms({"intake": 10.0, "embed": 100.0, "quality": 50.0, "search": 30.0}) == 190.0
+
+
+def test_models_rate_inside_the_run() -> None:
+    batches = [Batch(64, 1, {"inference": 500.0}), Batch(36, 2, {"inference": 500.0}), Batch(5, 3, {"intake": 1.0})]
+    assert models_rate_in_run(batches) == 100.0
+    assert models_rate_in_run([Batch(5, 3, {"intake": 1.0})]) is None
