@@ -35,7 +35,8 @@ class OverlapReport:
     models_only_images_per_s: float
     images_per_s: dict[int, float]  # in flight -> median over the rounds
     runs: dict[int, list[float]]  # in flight -> every round's images/s
-    vs_one_in_flight: dict[int, float]
+    vs_one_in_flight: dict[int, float]  # ratio of the medians
+    paired_vs_one_in_flight: dict[int, float]  # median over rounds of the ratio within a round (robust to drift)
     vs_models: dict[int, float]
 
     def as_dict(self) -> dict:
@@ -77,6 +78,12 @@ def _requests(images: int, batch_size: int) -> tuple[list[list[ImageRequest]], l
     return [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)], pil
 
 
+def _paired(runs: dict[int, list[float]]) -> dict[int, float]:
+    """Per round, each value's rate over the same round's lowest in-flight rate; the median over rounds."""
+    base = runs[min(runs)]
+    return {n: round(statistics.median(r / b for r, b in zip(v, base, strict=True)), 3) for n, v in runs.items()}
+
+
 def run_overlap_benchmark(
     pipeline: EnrichmentPipeline,
     in_flights: Sequence[int] = (1, 2, 3),
@@ -113,5 +120,6 @@ def run_overlap_benchmark(
         images_per_s=medians,
         runs=runs,
         vs_one_in_flight={n: round(v / base, 3) for n, v in medians.items()},
+        paired_vs_one_in_flight=_paired(runs),
         vs_models={n: round(v / models_rate, 3) for n, v in medians.items()},
     )
