@@ -1,4 +1,4 @@
-"""The pure rules of the worker's rollout: split a batch by model, where a partition hands over, when an idle one may."""
+"""Pure rules of the worker's rollout: split a batch by model, where a partition hands over, when an idle one may."""
 
 from __future__ import annotations
 
