@@ -59,7 +59,9 @@ def test_small_stream_bench_reports_a_sane_run(kafka_bootstrap_servers: str, tmp
     assert half["latency_ms"]["p50"] < full["latency_ms"]["p50"]  # nothing queued at half load
     assert report["half_load_latency_bound"]["bound_ms"] > 0
     assert report["worker"]["peak_rss_bytes"] > 100 * 2**20
-    assert report["worker"]["batches_seen_by_metrics"] == full["batch_sizes"]["batches"] + half["batch_sizes"]["batches"]
+    assert (
+        report["worker"]["batches_seen_by_metrics"] == full["batch_sizes"]["batches"] + half["batch_sizes"]["batches"]
+    )
     assert report["answers"]["duplicates"] == 0
 
     # everything it started is gone, and a broker it did not start keeps none of its topics
