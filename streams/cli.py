@@ -11,6 +11,7 @@ from pathlib import Path
 from streams.commands.activate import add_parser as add_models_activate
 from streams.commands.bench_index import add_parser as add_bench_index
 from streams.commands.bench_overlap import add_parser as add_bench_overlap
+from streams.commands.bench_rollout import add_parser as add_bench_rollout
 from streams.commands.bench_stream import add_parsers as add_bench_stream
 from streams.commands.console import add_parser as add_console
 from streams.commands.evaluate import add_parser as add_models_evaluate
@@ -160,6 +161,12 @@ def cmd_bench_photos(args: argparse.Namespace) -> int:
     from streams.commands.bench_stream import run_photos
 
     return run_photos(args, _settings(args))
+
+
+def cmd_bench_rollout(args: argparse.Namespace) -> int:
+    from streams.commands.bench_rollout import run
+
+    return run(args, _settings(args))
 
 
 def cmd_bench_index(args: argparse.Namespace) -> int:
@@ -359,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_stream.set_defaults(fn=cmd_bench_stream)
     bench_photos.set_defaults(fn=cmd_bench_photos)
     add_bench_overlap(be).set_defaults(fn=cmd_bench_overlap)
+    add_bench_rollout(be).set_defaults(fn=cmd_bench_rollout)
 
     for (command, name), (_module, what) in _MODEL_TOOLS.items():
         parent = be if command == "bench" else tr
