@@ -13,8 +13,9 @@ environment, upload images, the models-only yardstick in a process started like 
 5. every upload's answer is awaited; the target model alone once more, with the worker stopped.
 
 Reported: re-index images/s (from ``catalog_reindex_rows_total`` over time) against the model-only
-rate; the longest time without an enriched output from the activation to the alias move, and the
-whole rollout time; delivered events/s and latency of the uploads submitted before the activation
+rate; the longest time without an enriched output around the switch (``AROUND_MS`` before the first
+partition switched to as long after the alias move) and from the activation to the alias move, and
+the whole rollout time; delivered events/s and latency of the uploads submitted before the activation
 against those submitted during the re-index; the model sequence per input partition.
 
 Everything started here is stopped here by PID (worker, broker, Milvus server), also on failure.
@@ -53,6 +54,9 @@ from processors import stream_stats as st
 from streams.settings import Settings
 
 Progress = Callable[[str], None]
+AROUND_MS = (
+    2000  # the switch gap is looked for from this long before the first partition switched to after the alias move
+)
 
 
 @dataclass(frozen=True)
@@ -227,7 +231,11 @@ async def _traffic(
 
     async def stream() -> None:
         chunk = max(1, int(config.rate))  # about a second of uploads per call, so the stream stops within a second
+        begin = time.monotonic()
         while not stop.is_set() and len(sent.submitted_ms) < config.events:
+            await asyncio.sleep(
+                max(0.0, begin + len(sent.submitted_ms) / config.rate - time.monotonic())
+            )  # on schedule
             part = await publish(
                 producer,
                 settings.topic_images,
@@ -364,6 +372,7 @@ def _report(
     baseline = _window(sent, collector, origin + int(config.warmup_s * 1000), act)
     during = _window(sent, collector, act, caught)
     runs = model_runs(collector.served)
+    switch_window = (max(act, caught - AROUND_MS), min(done + AROUND_MS, max(stamps, default=done)))
     rel = lambda ms: round((ms - origin) / 1000.0, 2)  # noqa: E731
     ratio = lambda a, b: round(a / b, 3) if a and b else None  # noqa: E731
     return {
@@ -372,7 +381,8 @@ def _report(
             "reindex_images_per_s": reindex["images_per_s"],
             "models_only_images_per_s": round(models_mean, 1),
             "reindex_vs_models_only": ratio(reindex["images_per_s"], models_mean),
-            "switch_gap_s": round(longest_gap_ms(stamps, caught, done) / 1000.0, 2),
+            "switch_gap_s": round(longest_gap_ms(stamps, *switch_window) / 1000.0, 2),
+            "switch_window_s": [rel(switch_window[0]), rel(switch_window[1])],
             "rollout_gap_s": round(longest_gap_ms(stamps, act, done) / 1000.0, 2),
             "baseline_gap_s": round(longest_gap_ms(stamps, origin + int(config.warmup_s * 1000), act) / 1000.0, 2),
             "rollout_s": round((done - act) / 1000.0, 1),

@@ -9,6 +9,7 @@ import pytest
 
 from infra.bench.rollout import RolloutBenchConfig, run_rollout_bench
 from infra.bench.rollout_plot import plot_rollout_report
+from streams.commands.bench_rollout import summary_lines
 from streams.settings import Settings
 from tests.integration.test_bench_stream import _topics
 
@@ -32,6 +33,7 @@ def test_tiny_rollout_bench_reports_a_sane_run(
         config, settings, bootstrap=kafka_bootstrap_servers, workdir=tmp_path / "work", progress=print
     )
 
+    print("\n".join(summary_lines(report)))  # the figures of this run, in the test's output
     answers = report["answers"]
     assert answers["produced"] >= RATE * config.baseline_s
     assert answers["answered"] == answers["enriched"] == answers["produced"], answers  # every upload answered
@@ -50,7 +52,8 @@ def test_tiny_rollout_bench_reports_a_sane_run(
     moments = report["moments_s"]
     assert 0 < moments["activated"] <= moments["caught_up"] <= moments["alias_moved"] <= moments["last_upload"]
     assert head["rollout_s"] == pytest.approx(moments["alias_moved"] - moments["activated"], abs=0.1)
-    assert 0 < head["switch_gap_s"] <= head["rollout_gap_s"] <= head["rollout_s"]
+    assert head["switch_gap_s"] > 0 and 0 < head["rollout_gap_s"] <= head["rollout_s"]
+    assert head["switch_window_s"][0] <= moments["caught_up"] and head["switch_window_s"][1] >= moments["alias_moved"]
     base, during = report["enrichment"]["without_reindex"], report["enrichment"]["during_reindex"]
     for window in (base, during):
         assert window["produced"] == window["answered"] > 0
