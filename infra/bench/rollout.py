@@ -233,9 +233,8 @@ async def _traffic(
         chunk = max(1, int(config.rate))  # about a second of uploads per call, so the stream stops within a second
         begin = time.monotonic()
         while not stop.is_set() and len(sent.submitted_ms) < config.events:
-            await asyncio.sleep(
-                max(0.0, begin + len(sent.submitted_ms) / config.rate - time.monotonic())
-            )  # on schedule
+            due = begin + len(sent.submitted_ms) / config.rate  # the schedule runs on across chunks
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
             part = await publish(
                 producer,
                 settings.topic_images,
@@ -252,8 +251,8 @@ async def _traffic(
     try:
         progress(f"steady stream at {config.rate}/s for {config.baseline_s:.0f} s before the activation")
         await asyncio.sleep(config.baseline_s)
-        timeline.activated_ms = int(time.time() * 1000)
         out = await asyncio.to_thread(env.run, "models", "activate", config.to, "--by", "bench-rollout")
+        timeline.activated_ms = int(time.time() * 1000)  # the command publishes just before it returns
         progress(f"activated {config.to}: {out.strip()[:200]}")
         last_report = time.monotonic()
         started = time.monotonic()
