@@ -98,7 +98,7 @@ async def run_scenario(stack: Stack, name: str, sizes: Sizes, seed: int) -> Scen
 
 
 async def _audit(stack: Stack, run: Run) -> dict[str, Any]:
-    topics = Topics(**run.env.topics)
+    topics = Topics(**{name: run.env.topics[name] for name in Topics.__dataclass_fields__})  # the audited ones
     read = await collect(stack.bootstrap, topics)
     rows = await asyncio.to_thread(milvus_rows, stack.milvus_uri, stack.collection, run.prefix)
     kinds = {(s.partition, s.offset): s.msg.kind for s in run.feeder.sent if s.msg.topic == topics.images}
