@@ -1,0 +1,28 @@
+"""``catalog bench stream`` refuses what it cannot measure with one clear line, before it starts anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.cli import main
+from streams.commands.bench_stream import default_out
+
+
+def test_too_few_events_is_a_clear_error() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "stream", "--events", "10", "--device", "cpu"])
+    assert "events must be at least two batches" in str(info.value.code)
+
+
+def test_cuda_without_a_gpu_is_a_clear_error() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusal cannot happen here")
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "stream", "--device", "cuda"])
+    assert "torch.cuda.is_available() is False" in str(info.value.code)
+
+
+def test_default_report_names_say_what_was_measured() -> None:
+    assert default_out("stream", "lite", "cuda:0", 60_000, 256) == "docs/bench/stream-lite-cuda-60k-b256.json"
