@@ -25,7 +25,7 @@ version 2 took big multi-coloured products on white or black (a logo, a colour w
 scenes, since every generated item was one colour. Version 4 (30 % round products that fill the
 frame) was chosen on validation: on textured round products filling the frame it scores 0.960 on
 validation and 0.933 on test, against 0.943 / 0.909 for version 3 and 0.864 / 0.818 for version 2
-(``infra/experiments/textured_products.py``); standard test accuracy 0.974.
+(``research/experiments/textured_products.py``); standard test accuracy 0.974.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infra.experiments.long_student import _command, epochs_within, steady_rate
 from model_store.distill.train import _parser
+from research.experiments.long_student import _command, epochs_within, steady_rate
 
 
 def test_epochs_fit_the_budget_at_the_slowest_rate() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from infra.experiments.model_soup import uniform_soup
+from research.experiments.model_soup import uniform_soup
 
 
 def _net(seed: int) -> nn.Module:

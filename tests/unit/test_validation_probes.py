@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from infra.experiments.centered_student import centred
-from infra.experiments.flip_tta import FlipAverage, placement_votes
-from infra.experiments.val_knn import ValidationKnn
 from model_store.distill.benchmark import embed_batches
 from model_store.distill.models import build_embedding_net
 from model_store.preprocess import PreprocessSpec
+from research.experiments.centered_student import centred
+from research.experiments.flip_tta import FlipAverage, placement_votes
+from research.experiments.val_knn import ValidationKnn
 
 
 def _fake_validation(seed: int = 0) -> ValidationKnn:

@@ -1,6 +1,6 @@
 """Does averaging the embeddings of an image and its mirror image help the student?
 
-``PYTHONPATH=. python infra/experiments/flip_tta.py --model student@3``: the student's k = 20 vote
+``PYTHONPATH=. python research/experiments/flip_tta.py --model student@3``: the student's k = 20 vote
 on the validation queries as served, against three placements of the mirror average (the sum of
 the unit embeddings of the image and its mirror image): gallery and queries (two trunk passes per
 query, the routed system's compute of router + teacher), gallery only (paid once per catalog item,
@@ -17,10 +17,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from infra.experiments.paired_bootstrap import paired_cell
-from infra.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 from model_store.distill.benchmark import embed_batches
 from model_store.embedding_models import SHIPPED_STUDENT_REF
+from research.experiments.paired_bootstrap import paired_cell
+from research.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 
 PLACEMENTS = (("gallery and queries", True, True), ("gallery only", True, False), ("queries only", False, True))
 

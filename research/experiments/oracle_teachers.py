@@ -1,6 +1,6 @@
 """Do other teachers raise the ceiling? Oracle-routed KNN of two teacher sets on validation queries.
 
-``PYTHONPATH=. python infra/experiments/oracle_teachers.py --registry runs/exp-teach --candidate
+``PYTHONPATH=. python research/experiments/oracle_teachers.py --registry runs/exp-teach --candidate
 teacher-clothing@3``: the reference set is the served student's teachers; the candidate set swaps
 in the named versions. Each query is embedded by the teacher(s) of its true category and searches
 that category's gallery (oracle routing), on the 6,000 validation queries of ``paired_bootstrap``;
@@ -14,12 +14,12 @@ import argparse
 
 import torch
 
-from infra.experiments.paired_bootstrap import print_paired_table
-from infra.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 from model_store.distill.benchmark import by_category, embed_batches
 from model_store.distill.loading import load_teacher_nets, teacher_name, teacher_parents
 from model_store.distill.teachers import TeacherSet
 from model_store.embedding_models import SHIPPED_STUDENT_REF
+from research.experiments.paired_bootstrap import print_paired_table
+from research.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 
 
 def oracle_correct(val: ValidationKnn, teachers: TeacherSet, style: str) -> torch.Tensor:

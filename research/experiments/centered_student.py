@@ -1,6 +1,6 @@
 """Does centring the student's embeddings help its cosine KNN?
 
-``PYTHONPATH=. python infra/experiments/centered_student.py``: the mean embedding of the 10,000
+``PYTHONPATH=. python research/experiments/centered_student.py``: the mean embedding of the 10,000
 plain pool items (train split) is subtracted inside the student, by lowering its projection's
 bias, so the served model keeps its structure and bytes. Cosine similarity of centred vectors
 stops rewarding the direction all items share. Scored on the validation queries of both styles,
@@ -14,11 +14,11 @@ import copy
 
 import torch
 
-from infra.experiments.paired_bootstrap import print_comparison
-from infra.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 from model_store.distill.benchmark import embed_batches
 from model_store.distill.models import EmbeddingNet
 from model_store.embedding_models import SHIPPED_STUDENT_REF
+from research.experiments.paired_bootstrap import print_comparison
+from research.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 
 
 def centred(net: EmbeddingNet, val: ValidationKnn) -> EmbeddingNet:

@@ -1,6 +1,6 @@
 """Does a background model take a multi-coloured, textured product for a life scene?
 
-``PYTHONPATH=. .venv/bin/python infra/experiments/textured_products.py --registry runs/exp-reg
+``PYTHONPATH=. .venv/bin/python research/experiments/textured_products.py --registry runs/exp-reg
 --models quality-background@2 quality-background@3``: Fashion-MNIST test items on test-split scenes
 (held-out photos), rendered three times on the same backgrounds: as one-colour items (the default
 generator), with every item filled by a texture cut from a held-out photo (half of them as vivid
@@ -16,12 +16,12 @@ import argparse
 import numpy as np
 import torch
 
-from infra.experiments.val_knn import parse_with_registry
 from model_store.datasets import BACKGROUND_CLASSES, SellerPhotoConfig, load_fashion_mnist, train_val_split
 from model_store.datasets.seller_photos import render_with_labels
 from model_store.datasets.seller_sampling import sample_spec
 from model_store.quality.photo_grid import unseen_photos
 from model_store.quality.scorer import load_module
+from research.experiments.val_knn import parse_with_registry
 
 PLAIN_PICTURES = {"skimage_logo": "white", "skimage_colorwheel": "black", "skimage_retina": "black"}
 

@@ -1,6 +1,6 @@
 """Is a student variant really better or worse than the reference, or is it noise of the query draw?
 
-``PYTHONPATH=. python infra/experiments/paired_bootstrap.py --registry runs/exp-reg --reference
+``PYTHONPATH=. python research/experiments/paired_bootstrap.py --registry runs/exp-reg --reference
 student@3 --candidates student@11 student@12`` (the reference defaults to the served student):
 every model answers the same 6,000 validation queries (the items and renderings of ``benchmark
 --queries-from val --queries 6000``); the difference in fine accuracy to the reference is
@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from torch import nn
 
-from infra.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 from model_store.distill.loading import load_embedding_net
 from model_store.distill.paired import paired_interval
 from model_store.embedding_models import SHIPPED_STUDENT_REF
+from research.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 
 
 def paired_cell(reference: np.ndarray, candidate: np.ndarray) -> str:

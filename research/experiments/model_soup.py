@@ -1,6 +1,6 @@
 """Does a weight average of same-shape students (a "model soup") beat the base model?
 
-``PYTHONPATH=. python infra/experiments/model_soup.py --registry runs/exp-reg --base student@3
+``PYTHONPATH=. python research/experiments/model_soup.py --registry runs/exp-reg --base student@3
 --ingredients student@3 student@4 ...``: every ingredient must have the base's architecture (all
 of ``student_variants.sh``'s versions except the residual head and the 96 px trunk). The soup is
 the uniform mean of their parameters and BN statistics; it is scored on the validation queries,
@@ -15,10 +15,10 @@ import argparse
 import torch
 from torch import nn
 
-from infra.experiments.paired_bootstrap import print_comparison
-from infra.experiments.val_knn import load_for_validation, parse_with_registry
 from model_store.distill.loading import load_embedding_net
 from model_store.embedding_models import SHIPPED_STUDENT_REF
+from research.experiments.paired_bootstrap import print_comparison
+from research.experiments.val_knn import load_for_validation, parse_with_registry
 
 
 def uniform_soup(nets: list[nn.Module]) -> nn.Module:

@@ -1,6 +1,6 @@
 """Does re-estimating BatchNorm statistics over many training batches (precise BN) help the student?
 
-``PYTHONPATH=. python infra/experiments/precise_bn.py --batches 100 400``: student@3 as shipped,
+``PYTHONPATH=. python research/experiments/precise_bn.py --batches 100 400``: student@3 as shipped,
 then with its BN running statistics re-estimated (cumulative mean) over N training batches.
 """
 
@@ -12,9 +12,9 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from infra.experiments.val_knn import load_for_validation, parse_with_registry
 from model_store.distill.config import held_out_split
 from model_store.distill.data import ImageSource, MixedBatches
+from research.experiments.val_knn import load_for_validation, parse_with_registry
 
 
 def recalibrate_bn(net: nn.Module, batches: MixedBatches, n: int, first_step: int = 0) -> None:

@@ -8,7 +8,7 @@ all variants concurrently, for as many whole epochs as the slowest one finishes 
 ``--budget-seconds``. Each real run registers ``student@<version>`` with the exact command that
 reproduces it (epochs included), so the budget arithmetic never becomes part of the recipe.
 
-    PYTHONPATH=. python infra/experiments/long_student.py --registry REG --out runs/long \\
+    PYTHONPATH=. python research/experiments/long_student.py --registry REG --out runs/long \\
         --variant 4 "--lr 1.5e-3 --head-lr 4.5e-3" --variant 5 "--lr 3e-3 --head-lr 9e-3" \\
         --budget-seconds 300 -- --device cuda --loader-workers 6 --teacher-version 2
 

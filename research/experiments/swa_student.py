@@ -1,6 +1,6 @@
 """Does stochastic weight averaging on top of student@3 help? Same loss (L2 + gamma * CORAL).
 
-``PYTHONPATH=. python infra/experiments/swa_student.py --steps 1000 --lr 2e-4``: AdamW at a
+``PYTHONPATH=. python research/experiments/swa_student.py --steps 1000 --lr 2e-4``: AdamW at a
 constant lr from student@3, the weights averaged every 25 steps (``torch.optim.swa_utils``), BN
 statistics re-estimated for the average; the last and the averaged weights are both evaluated.
 """
@@ -14,13 +14,13 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from infra.experiments.precise_bn import recalibrate_bn
-from infra.experiments.val_knn import ValidationKnn, parse_with_registry
 from model_store.distill.config import RecipeConfig, held_out_split
 from model_store.distill.coral import CoralProjector
 from model_store.distill.data import ImageSource, MixedBatches
 from model_store.distill.loading import load_embedding_net
 from model_store.distill.train_student import distillation_loss, load_teacher_set, teacher_refs
+from research.experiments.precise_bn import recalibrate_bn
+from research.experiments.val_knn import ValidationKnn, parse_with_registry
 
 
 def main() -> None:

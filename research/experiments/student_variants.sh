@@ -2,7 +2,7 @@
 # Issue 3 experiment: can a warm restart of student@3 (the CPU recipe; rebuilt by
 # 'bash infra/train_models.sh cpu-students') close the gap to routing?
 #
-#   bash infra/experiments/student_variants.sh      (about 5.5 hours on the 2-core CPU)
+#   bash research/experiments/student_variants.sh      (about 5.5 hours on the 2-core CPU)
 #
 # Copies the shipped registry to runs/exp-reg (the shipped artifacts stay untouched), trains
 # 2-epoch variants from student@3 into it (two at a time, one torch thread each), and compares
