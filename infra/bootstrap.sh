@@ -22,11 +22,38 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >&2
 fi
+# promtool checks infra/prometheus in CI and a test runs the real server on 127.0.0.1. Its package
+# would start a service on 0.0.0.0:9090 (and recommends node-exporter on 0.0.0.0:9100): install it
+# without recommends under a policy-rc.d that refuses every service start, then put things back.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  echo "bootstrap: apt-get install prometheus (no service started)" >&2
+  policy=/usr/sbin/policy-rc.d
+  policy_backup=""
+  if [ -e "$policy" ]; then
+    policy_backup=$(mktemp)
+    $sudo_cmd cp -p "$policy" "$policy_backup"
+  fi
+  printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee "$policy" >/dev/null
+  $sudo_cmd chmod 755 "$policy"
+  $sudo_cmd apt-get update -qq >&2
+  apt_rc=0
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus >&2 || apt_rc=$?
+  if [ -n "$policy_backup" ]; then $sudo_cmd cp -p "$policy_backup" "$policy"; rm -f "$policy_backup"
+  else $sudo_cmd rm -f "$policy"; fi
+  [ "$apt_rc" -eq 0 ] || exit "$apt_rc"
+  # under systemd, keep the unit off for good (the tests run their own server on a loopback port)
+  if [ -d /run/systemd/system ]; then
+    $sudo_cmd systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
+fi
 
 py="${PYTHON:-python3}"
 # The heavy dependencies live in one virtualenv in $HOME, shared by every checkout and keyed by what
 # gets installed (dependency pins + interpreter), not by the rest of pyproject.toml.
-deps=$("$py" -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print(json.dumps([p["dependencies"], p.get("optional-dependencies")], sort_keys=True))' "$root/pyproject.toml")
+# The small "checks" extra (type checker, YAML parser) stays out of the key: it is added in place below,
+# so pinning or bumping it never rebuilds the torch venv.
+deps=$("$py" -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; o = {k: v for k, v in (p.get("optional-dependencies") or {}).items() if k != "checks"}; print(json.dumps([p["dependencies"], o or None], sort_keys=True))' "$root/pyproject.toml")
 key=$( (echo "$deps"; "$py" --version) | sha256sum | cut -c1-16)
 venv="$cache/venv-$key"
 if [ ! -f "$venv/.complete" ]; then
@@ -39,6 +66,21 @@ if [ ! -f "$venv/.complete" ]; then
   "$venv/bin/pip" install -q -r "$cache/requirements-$key.txt" > "$cache/pip-install.log" 2>&1 \
     || { tail -n 40 "$cache/pip-install.log" >&2; exit 1; }
   touch "$venv/.complete"
+fi
+# the "checks" extra's exact pins, installed into the shared venv when one is missing or differs
+checks=$("$py" -c 'import sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print("\n".join(p.get("optional-dependencies", {}).get("checks", [])))' "$root/pyproject.toml")
+if [ -n "$checks" ] && ! "$venv/bin/python" -c 'import sys; from importlib.metadata import version, PackageNotFoundError
+def ok(pin):
+    name, _, want = pin.partition("==")
+    try:
+        return version(name.strip()) == want.strip()
+    except PackageNotFoundError:
+        return False
+sys.exit(0 if all(ok(p) for p in sys.argv[1].split()) else 1)' "$checks"; then
+  echo "bootstrap: pip install $(echo $checks)" >&2
+  # shellcheck disable=SC2086  # one pin per word
+  flock "$cache/checks.lock" "$venv/bin/pip" install -q $checks > "$cache/pip-checks.log" 2>&1 \
+    || { tail -n 40 "$cache/pip-checks.log" >&2; exit 1; }
 fi
 shared_site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 # older layouts installed this project into the shared venv; that link would follow whichever

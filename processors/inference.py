@@ -19,8 +19,11 @@ from processors.embedding import TorchEmbedder
 
 
 class QualityScorer(Protocol):
-    input_size: int
-    refs: Mapping[str, str]  # role -> registry ref
+    @property
+    def input_size(self) -> int: ...
+
+    @property
+    def refs(self) -> Mapping[str, str]: ...  # role -> registry ref
 
     def score_batch(
         self, images: np.ndarray | Sequence[Image.Image], scenes: Sequence[str | None] | None = None

@@ -149,7 +149,7 @@ class EnrichmentPipeline:
         if inference.quality_ms is not None:
             timings["quality"] = inference.quality_ms
         timings["inference"] = _ms(t0)
-        qualities = inference.quality or [None] * len(items)
+        qualities: Sequence[QualityResult | None] = inference.quality or [None] * len(items)
         return [
             Inferred(d.request, d.image.width, d.image.height, vector, quality)
             for d, vector, quality in zip(items, inference.vectors, qualities, strict=True)

@@ -45,7 +45,7 @@ class Batch:
     timings_ms: Mapping[str, float]
 
 
-def percentiles(values: Sequence[float], qs: Iterable[int] = PERCENTILES) -> dict[str, float]:
+def percentiles(values: Sequence[float] | np.ndarray, qs: Iterable[int] = PERCENTILES) -> dict[str, float]:
     """``{"p50": ..., "p95": ..., "p99": ...}`` (numpy's linear interpolation); empty input: no keys."""
     if len(values) == 0:
         return {}
@@ -178,7 +178,7 @@ def models_rate_in_run(batches: Sequence[Batch]) -> float | None:
     A yardstick taken at the same moments as the end-to-end figure (so it moves with the
     machine's load), but while the worker's other stages compete for the CPU.
     """
-    timed = [(b.size, b.timings_ms.get("inference")) for b in batches if b.timings_ms.get("inference")]
+    timed = [(b.size, ms) for b in batches if (ms := b.timings_ms.get("inference"))]
     total_ms = sum(float(ms) for _, ms in timed)
     return round(sum(n for n, _ in timed) / (total_ms / 1000.0), 1) if total_ms > 0 else None
 

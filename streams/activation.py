@@ -202,9 +202,11 @@ async def _read_latest(settings: Settings) -> ActivationRecord | None:
                         latest = candidate if latest is None or candidate[:3] > latest[:3] else latest
     finally:
         await client.stop()
-    if latest is None or latest[3] is None:
+    if latest is None:
         return None
     _, partition, offset, value = latest
+    if value is None:
+        return None
     try:
         event = ModelActivated.model_validate_json(value)
     except ValidationError as exc:

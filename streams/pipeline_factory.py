@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import cast
+
 import structlog
 
 from model_store.quality.scoring import (
@@ -42,7 +45,8 @@ def build_quality(settings: Settings) -> QualityScorer | None:
 
     scoring = scoring_config(settings)
     try:
-        return QualityModels.load(refs={**DEFAULT_REFS, **settings.quality_models}, scoring=scoring)
+        overrides = cast(Mapping[str, str], settings.quality_models)  # its keys are the Literal roles
+        return QualityModels.load(refs={**DEFAULT_REFS, **overrides}, scoring=scoring)
     except (RegistryError, FileNotFoundError) as exc:
         if settings.quality_mode == "on":
             raise

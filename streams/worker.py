@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
@@ -204,7 +205,7 @@ class BatchHandler:
         t0 = time.perf_counter()
         for stage in self.stages:
             async with ticket.turn(stage.name):
-                items = await guard(lambda stage=stage, items=items: self._advance_isolating(stage, items, timings))
+                items = await guard(partial(self._advance_isolating, stage, items, timings))
         if items:
             timings.setdefault("batch", round((time.perf_counter() - t0) * 1000.0, 3))
         async with ticket.turn(PUBLISH):
@@ -320,7 +321,7 @@ class BatchHandler:
             self.metrics.labels_applied.inc(len(result.applied))
             unknown = set(result.unknown)
             for m in list(self.label_mirrors):  # held only while its image is in none of the collections
-                mirrored = await self._retrying(lambda m=m: m.run_index(apply_labels, m.index, m.labels, updates))
+                mirrored = await self._retrying(partial(m.run_index, apply_labels, m.index, m.labels, updates))
                 unknown &= set(mirrored.unknown)
             deadline = self.clock() + self.limits.label_wait_s
             for event, label in parsed:
@@ -347,7 +348,7 @@ class BatchHandler:
         pipeline = self.pipeline
         arrived = await self._retrying(lambda: pipeline.run_index(embedded_products, pipeline.index, ids))
         for m in list(self.label_mirrors):
-            arrived |= await self._retrying(lambda m=m: m.run_index(embedded_products, m.index, ids))
+            arrived |= await self._retrying(partial(m.run_index, embedded_products, m.index, ids))
         now = self.clock()
         released: set[tuple[str, int, int]] = set()
         letters: list[Outgoing] = []

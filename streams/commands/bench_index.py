@@ -16,7 +16,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     base = settings.index_config()
     server_origin = None
 
-    def skip(target: Target, rows: int, done: list[SizeResult]) -> str | None:
+    def skip(target: Target, rows: int, done: Sequence[SizeResult]) -> str | None:
         if target.name != "lite" or rows <= args.lite_max_rows:
             return None
         rates = [r.load_rows_per_s for r in done if r.target == "lite"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 from pathlib import Path
+from typing import cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -163,14 +164,14 @@ async def select_submit(request: Request) -> Response:
 
 
 async def sample_image(request: Request) -> Response:
-    from streams.console.samples import UnknownItem, item_pixels, png
+    from streams.console.samples import Split, Style, UnknownItem, item_pixels, png
 
     split, index = request.path_params["split"], request.path_params["index"]
     style = request.query_params.get("style", "plain")
     if split not in ("train", "test") or style not in ("plain", "seller"):
         return PlainTextResponse("no such split or style", status_code=404)
     try:
-        data = await run_in_threadpool(lambda: png(item_pixels(split, index, 64, style)))
+        data = await run_in_threadpool(lambda: png(item_pixels(cast(Split, split), index, 64, cast(Style, style))))
     except UnknownItem as exc:
         return PlainTextResponse(str(exc), status_code=404)
     return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=86400"})

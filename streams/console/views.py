@@ -33,7 +33,7 @@ def render(request: Request, template: str, context: dict[str, Any], status: int
     state = state_of(request)
     cookie = request.cookies.get(CSRF_COOKIE)
     fresh = cookie is None
-    if fresh:
+    if cookie is None:
         cookie = state.csrf.new_cookie()
     context = {
         "settings": state.settings,
