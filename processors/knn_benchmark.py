@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from model_store.datasets.fashion_mnist import DEFAULT_TAXONOMY
+from model_store.vocabulary import DEFAULT_TAXONOMY
 from processors.embedding import TorchEmbedder
 from processors.gallery import load_gallery
 from processors.knn_vote import vote_category

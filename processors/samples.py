@@ -1,4 +1,8 @@
-"""Labelled sample sets built from Fashion-MNIST: plain items or generated seller photos."""
+"""Labelled sample sets built from Fashion-MNIST: plain items or generated seller photos.
+
+The dataset loader and the seller-photo generator are imported when a sample set is built, not
+with this module: the console imports ``plain_pixels`` and stays off the dataset modules.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from model_store.datasets.fashion_mnist import CLASS_NAMES, load_fashion_mnist
+from model_store.vocabulary import CLASS_NAMES
 from processors.gallery import LabelledImages
 
 Style = Literal["plain", "seller"]
@@ -22,7 +26,9 @@ def plain_pixels(items: np.ndarray, image_size: int) -> np.ndarray:
     return out
 
 
-def seller_pixels(items: np.ndarray, labels: np.ndarray, image_size: int, seed: int, split: str) -> np.ndarray:
+def seller_pixels(
+    items: np.ndarray, labels: np.ndarray, image_size: int, seed: int, split: Literal["train", "test"]
+) -> np.ndarray:
     from model_store.datasets.seller_photos import SellerPhotoConfig, generate_batch
 
     pixels, _ = generate_batch(items, labels, seed=seed, config=SellerPhotoConfig(size=image_size), split=split)
@@ -39,6 +45,8 @@ def pick_indices(n_total: int, limit: int | None, seed: int) -> np.ndarray:
 def fashion_mnist_samples(
     split: Literal["train", "test"], limit: int | None, image_size: int, style: Style = "plain", seed: int = 0
 ) -> LabelledImages:
+    from model_store.datasets.fashion_mnist import load_fashion_mnist
+
     data = load_fashion_mnist(split)
     idx = pick_indices(len(data.labels), limit, seed)
     items, labels = data.images[idx], data.labels[idx]

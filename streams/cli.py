@@ -9,13 +9,8 @@ import sys
 from pathlib import Path
 
 from streams.commands.activate import add_parser as add_models_activate
-from streams.commands.bench_index import add_parser as add_bench_index
-from streams.commands.bench_overlap import add_parser as add_bench_overlap
-from streams.commands.bench_rollout import add_parser as add_bench_rollout
-from streams.commands.bench_stream import add_parsers as add_bench_stream
 from streams.commands.console import add_parser as add_console
 from streams.commands.evaluate import add_parser as add_models_evaluate
-from streams.commands.fuse import add_parser as add_fuse
 from streams.commands.gallery import add_parsers as add_gallery_admin
 from streams.commands.rollout import add_parser as add_rollout
 from streams.settings import Settings
@@ -304,7 +299,49 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _model_tools(command: str) -> list[tuple[str, tuple[str, str]]]:
+    return [(name, tool) for (cmd, name), tool in _MODEL_TOOLS.items() if cmd == command]
+
+
+def _add_bench_commands(be: argparse._SubParsersAction) -> None:
+    """The ``bench`` subcommands; their modules are imported here, only for a bench command line."""
+    from streams.commands.bench_index import add_parser as add_bench_index
+    from streams.commands.bench_overlap import add_parser as add_bench_overlap
+    from streams.commands.bench_rollout import add_parser as add_bench_rollout
+    from streams.commands.bench_stream import add_parsers as add_bench_stream
+
+    bb = be.add_parser("baseline", help="KNN accuracy of the active embedder on Fashion-MNIST")
+    bb.add_argument("--gallery-size", type=int, default=10_000)
+    bb.add_argument("--queries", type=int, default=2_000)
+    bb.add_argument("--style", choices=["plain", "seller"], default="plain")
+    bb.add_argument("--out", help="also save the JSON report here")
+    bb.set_defaults(fn=cmd_bench)
+
+    bp = be.add_parser(
+        "pipeline", help="pipeline (intake + models + Milvus) vs embedder-only and models-only throughput"
+    )
+    bp.add_argument("--images", type=int, default=1024)
+    bp.add_argument("--fresh-gallery", action="store_true", help="use an empty temporary Milvus Lite DB")
+    bp.add_argument("--out")
+    bp.set_defaults(fn=cmd_bench_pipeline)
+    add_bench_index(be).set_defaults(fn=cmd_bench_index)
+    bench_stream, bench_photos = add_bench_stream(be)
+    bench_stream.set_defaults(fn=cmd_bench_stream)
+    bench_photos.set_defaults(fn=cmd_bench_photos)
+    add_bench_overlap(be).set_defaults(fn=cmd_bench_overlap)
+    add_bench_rollout(be).set_defaults(fn=cmd_bench_rollout)
+
+    for name, (_module, what) in _model_tools("bench"):
+        be.add_parser(name, help=f"{what}; arguments: catalog bench {name} --help", add_help=False)
+
+
+# commands whose options import training or benchmark code: registered in full only when named
+TOOL_COMMANDS = frozenset({"bench", "fuse"})
+
+
+def build_parser(with_tools: bool = True) -> argparse.ArgumentParser:
+    """The command line. ``with_tools=False`` lists ``bench`` and ``fuse`` by name only, so the serving
+    commands (worker, enrich, search, console) import no training or benchmark module."""
     p = argparse.ArgumentParser(prog="catalog", description=__doc__)
     p.add_argument("--config", help="TOML settings file (env CATALOG_* overrides it)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -345,32 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     se.set_defaults(fn=cmd_search)
 
     tr = sub.add_parser("train", help="train models into the registry").add_subparsers(dest="train_cmd", required=True)
-    add_fuse(sub)  # catalog fuse: teacher subsets into candidate students
-    be = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
-    bb = be.add_parser("baseline", help="KNN accuracy of the active embedder on Fashion-MNIST")
-    bb.add_argument("--gallery-size", type=int, default=10_000)
-    bb.add_argument("--queries", type=int, default=2_000)
-    bb.add_argument("--style", choices=["plain", "seller"], default="plain")
-    bb.add_argument("--out", help="also save the JSON report here")
-    bb.set_defaults(fn=cmd_bench)
+    if with_tools:
+        from streams.commands.fuse import add_parser as add_fuse
 
-    bp = be.add_parser(
-        "pipeline", help="pipeline (intake + models + Milvus) vs embedder-only and models-only throughput"
-    )
-    bp.add_argument("--images", type=int, default=1024)
-    bp.add_argument("--fresh-gallery", action="store_true", help="use an empty temporary Milvus Lite DB")
-    bp.add_argument("--out")
-    bp.set_defaults(fn=cmd_bench_pipeline)
-    add_bench_index(be).set_defaults(fn=cmd_bench_index)
-    bench_stream, bench_photos = add_bench_stream(be)
-    bench_stream.set_defaults(fn=cmd_bench_stream)
-    bench_photos.set_defaults(fn=cmd_bench_photos)
-    add_bench_overlap(be).set_defaults(fn=cmd_bench_overlap)
-    add_bench_rollout(be).set_defaults(fn=cmd_bench_rollout)
-
-    for (command, name), (_module, what) in _MODEL_TOOLS.items():
-        parent = be if command == "bench" else tr
-        parent.add_parser(name, help=f"{what}; arguments: catalog {command} {name} --help", add_help=False)
+        add_fuse(sub)  # catalog fuse: teacher subsets into candidate students (its options import the training code)
+    else:
+        sub.add_parser("fuse", help="distil teacher subsets into candidate students (catalog fuse --help)")
+    bench = sub.add_parser("bench", help="benchmarks (catalog bench --help lists them)")
+    if with_tools:
+        _add_bench_commands(bench.add_subparsers(dest="bench_cmd", required=True))
+    for name, (_module, what) in _model_tools("train"):
+        tr.add_parser(name, help=f"{what}; arguments: catalog train {name} --help", add_help=False)
 
     dq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_cmd", required=True)
     dr = dq.add_parser("replay", help="re-publish chosen dead letters to their source topic (exact key and value)")
@@ -414,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     tool = _MODEL_TOOLS.get((argv[0], argv[1])) if len(argv) >= 2 else None
     if tool is not None:
         return _run_model_tool(tool[0], argv[2:])
-    args = build_parser().parse_args(argv)
+    args = build_parser(with_tools=not TOOL_COMMANDS.isdisjoint(argv)).parse_args(argv)
     configure_logging("INFO", json_lines=True)  # logs to stderr: stdout carries the command's JSON
     from pydantic import ValidationError
 

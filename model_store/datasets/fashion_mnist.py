@@ -14,20 +14,11 @@ from typing import Literal
 
 import numpy as np
 
+# the label names live in the shared vocabulary (serving uses them without this loader); re-exported here
+from model_store.vocabulary import CATEGORIES, CLASS_NAMES, DEFAULT_TAXONOMY, category_of  # noqa: F401
+
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
-
-CLASS_NAMES: tuple[str, ...] = (
-    "tshirt_top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle_boot",
-)  # fmt: skip
-CATEGORIES: tuple[str, ...] = ("clothing", "shoes", "bags")
-DEFAULT_TAXONOMY: dict[str, str] = {
-    "tshirt_top": "clothing", "trouser": "clothing", "pullover": "clothing", "dress": "clothing",
-    "coat": "clothing", "shirt": "clothing",
-    "sandal": "shoes", "sneaker": "shoes", "ankle_boot": "shoes",
-    "bag": "bags",
-}  # fmt: skip
 
 _IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 _LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
@@ -50,11 +41,6 @@ class FashionMnistSplit:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
-
-
-def category_of(fine_class: int, taxonomy: dict[str, str] | None = None) -> str:
-    """Coarse commodity category of a fine class index under ``taxonomy`` (default map if None)."""
-    return (taxonomy or DEFAULT_TAXONOMY)[CLASS_NAMES[fine_class]]
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:

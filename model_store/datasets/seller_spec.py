@@ -13,10 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from model_store.datasets.fashion_mnist import DEFAULT_TAXONOMY
+from model_store.vocabulary import BACKGROUND_CLASSES, DEFAULT_TAXONOMY, PLACEMENTS
 
-BACKGROUND_CLASSES: tuple[str, ...] = ("white", "black", "solid", "gradient", "life_scene")
-PLACEMENTS: tuple[str, ...] = ("subject", "small", "off_centre", "cut")
 NO_JPEG = 100  # jpeg_quality value meaning "not JPEG-compressed"
 
 

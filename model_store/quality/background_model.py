@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model_store.datasets.seller_spec import BACKGROUND_CLASSES
+from model_store.vocabulary import BACKGROUND_CLASSES
 
 
 def dw(channels: int, kernel: tuple[int, int] | int) -> nn.Conv2d:

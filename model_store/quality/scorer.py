@@ -17,13 +17,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from model_store.datasets.seller_spec import BACKGROUND_CLASSES
 from model_store.preprocess import PreprocessSpec
 from model_store.quality.architectures import KIND_TO_ARCHITECTURE, build
 from model_store.quality.position_model import decode
 from model_store.quality.results import BackgroundResult, PositionResult, QualityResult, VisualResult, Weights
 from model_store.quality.scoring import ScoringConfig, position_score
 from model_store.registry import ModelRegistry
+from model_store.vocabulary import BACKGROUND_CLASSES
 
 DEFAULT_REFS: Mapping[str, str] = {
     "background": "quality-background@4",

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from model_store.datasets.seller_spec import BACKGROUND_CLASSES
+from model_store.vocabulary import BACKGROUND_CLASSES
 
 DEFAULT_ROW = "default"
 _DEFAULT_TABLE: dict[str, dict[str, float]] = {

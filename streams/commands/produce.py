@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model_store.datasets.fashion_mnist import DEFAULT_TAXONOMY
+from model_store.vocabulary import DEFAULT_TAXONOMY
 from processors.gallery import IMAGE_SUFFIXES
 from processors.samples import fashion_mnist_samples
 from streams.events import ImageSubmitted, utc_now

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from model_store.datasets.fashion_mnist import DEFAULT_TAXONOMY
+from model_store.vocabulary import DEFAULT_TAXONOMY
 from streams.kafka_clients import consumer as kafka_consumer
 from streams.settings import Settings
 

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from model_store.datasets.fashion_mnist import CLASS_NAMES, DEFAULT_TAXONOMY, load_fashion_mnist
+from model_store.vocabulary import CLASS_NAMES, DEFAULT_TAXONOMY
 from processors.samples import plain_pixels
 
 Split = Literal["train", "test"]
@@ -37,6 +37,8 @@ class Item:
 
 
 def item(split: Split, index: int) -> Item:
+    from model_store.datasets.fashion_mnist import load_fashion_mnist  # on a request, not at import
+
     data = load_fashion_mnist(split)
     if not 0 <= index < len(data.labels):
         raise UnknownItem(f"the {split} split has items 0 to {len(data.labels) - 1}, not {index}")
@@ -52,6 +54,8 @@ def sample_of(product_id: str) -> tuple[Split, int] | None:
 
 def item_pixels(split: Split, index: int, size: int, style: Style = "plain", seed: int = 0) -> np.ndarray:
     """uint8 [size, size, 3]: the catalog shot (light item on black) or a generated seller photo of it."""
+    from model_store.datasets.fashion_mnist import load_fashion_mnist
+
     item(split, index)  # range check with a clear message
     data = load_fashion_mnist(split)
     items, labels = data.images[index : index + 1], data.labels[index : index + 1]
