@@ -6,6 +6,7 @@ Nothing here runs at import time, so every test (and every worker) gets its own 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -132,6 +133,10 @@ class _Runtime:
 
     def on_assigned(self, assigned: Any) -> None:
         self.health.assigned, self.health.partitions = True, len(assigned)
+        per_topic = Counter(tp.topic for tp in assigned)
+        self.metrics.assigned_partitions.clear()
+        for topic, count in per_topic.items():
+            self.metrics.assigned_partitions.labels(topic=topic).set(count)
 
     async def handler(self) -> BatchHandler:
         async with self._lock:

@@ -61,6 +61,12 @@ class WorkerMetrics:
         )
 
         self.models = Info("catalog_models", "Registry refs of the models this worker serves", registry=r)
+        self.assigned_partitions = Gauge(
+            "catalog_assigned_partitions",
+            "Partitions this worker's consumer owns now, per topic (a rebalance moves them)",
+            ["topic"],
+            registry=r,
+        )
 
     def observe_timings(self, timings_ms: dict[str, float]) -> None:
         for stage, ms in timings_ms.items():

@@ -6,7 +6,9 @@ One controller per worker process, on the worker's event loop:
   follow the models topic in the background.
 - An activation of another model is validated (registry ref, pinned checksum, the served
   embedding dimension, no rollout already running). A refusal is one ``activation_refused`` log
-  line and ``catalog_activation_refused_total{reason}``; the worker keeps serving its model.
+  line and ``catalog_activation_refused_total{reason}``; the worker keeps serving its model. An
+  activation refused only because a rollout runs is followed when that rollout is done, if it is
+  still the latest: a worker that starts then would follow it too, so workers never diverge.
   Otherwise the new model's pipeline is built beside the served one and a ``PartitionReindexer``
   re-embeds the owned partitions in the background, while enrichment goes on with the old model.
 - ``route(events)``: the image agent asks, batch by batch, which model each event goes to. Once
@@ -118,6 +120,7 @@ class RolloutController:
         self._lock = asyncio.Lock()  # route, rebalance, switches and the end of a rollout: one at a time
         self._rollout: Rollout | None = None
         self._seen_next: dict[int, int] = {}  # partition -> one past the highest offset routed
+        self._deferred: ActivationRecord | None = None  # the latest activation refused while a rollout ran
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ----------------------------------------------------------------- state
@@ -180,10 +183,13 @@ class RolloutController:
         ro = self._rollout
         if ro is not None:
             if a.model_ref == ro.activation.model_ref:  # read again, or published again: the same rollout goes on
+                self._deferred = None
                 log.info("activation_already_rolling_out", model_ref=a.model_ref, offset=item.offset)
             else:
-                self._refuse(Refusal("reindex_running", f"the rollout to {ro.activation.model_ref} is running; "
-                                     "activate again when it is done"), a)  # fmt: skip
+                self._deferred = item  # the latest record wins: a restarting worker would follow it too
+                running = ro.activation.model_ref
+                message = f"the rollout to {running} is running; followed once it is done, unless replaced"
+                self._refuse(Refusal("reindex_running", message), a)
             return
         if a.model_ref == self._serving.ref:
             log.info("activation_already_served", model_ref=a.model_ref, offset=item.offset)
@@ -407,6 +413,10 @@ class RolloutController:
         self.metrics.completed.inc()
         log.info("rollout_done", model_ref=ro.new.ref, previous=ro.old.ref, collection=ro.activation.collection,
                  alias_was=previous, seconds=round(time.monotonic() - ro.started, 1))  # fmt: skip
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:  # the log moved on during the rollout: serve what it says now, as a restart would
+            log.info("activation_deferred_followed", model_ref=deferred.event.model_ref, offset=deferred.offset)
+            await self._on_record(deferred)
 
     async def _retry(self, action: Callable[[], Any]) -> Any:
         delays = self._backoff.delays()

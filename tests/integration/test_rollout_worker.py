@@ -41,6 +41,7 @@ from tests.support.worker import WorkerEnv, WorkerProcess, produce
 
 pytestmark = pytest.mark.integration
 OLD, NEW = "student@17", "student-gamma0@2"
+THIRD = "fused-clothing-shoes@1"  # same dimension: refused during a rollout only because one runs
 GALLERY = 160
 RATE = 8.0  # events per second, for the whole of each test
 PARTITIONS = 4
@@ -354,10 +355,22 @@ def test_a_rollback_to_the_previous_model_is_another_rollout(stack: Stack, model
     try:
         time.sleep(5)
         activate(s, OLD)
+        # while it runs, another model is activated (refused: reindex_running, kept as the latest), then the
+        # rollback's own target again (the latest again: nothing is left to follow once the rollback is done).
+        # The worker reads the three records in order and the rollback started on the first: both land mid-rollout.
+        for ref in (THIRD, OLD):
+            manifest = ModelRegistry().load_manifest(ref)
+            event = ModelActivated(model_ref=ref, sha256=manifest.files["weights.pt"], collection=s.collection(ref),
+                                   activated_at=datetime.now(UTC), activated_by="test", previous_ref=NEW)  # fmt: skip
+            asyncio.run(publish_activation(s.settings(), event))
         wait_for(lambda: completed(s) >= before + 1, 150, "the rollback to finish", s.worker)
         time.sleep(TAIL_S)
     finally:
         messages = sent(producer, messages)
+    assert s.worker.metric("catalog_activation_refused_total", reason="reindex_running") == 1
+    log_text = s.worker.log_tail(400_000)
+    assert "activation_already_rolling_out" in log_text and "activation_deferred_followed" not in log_text
+    assert s.worker.metric("catalog_rollout_in_progress") == 0 and completed(s) == before + 1
     ids = {json.loads(v)["event_id"] for _, v in messages}
     outs = outputs_for(s, ids)
     assert_switch_once(outs, ids, NEW, OLD)
@@ -481,3 +494,65 @@ def test_a_worker_killed_mid_reindex_resumes_and_completes_the_rollout(
     images = [image_of(by_id[p]) for p in sample]
     stored = np.asarray([new_rows[p]["embedding"] for p in sample], dtype=np.float32)
     vectors_match(stored, models[NEW].embed(images), models[OLD].embed(images))
+
+
+def test_two_workers_roll_out_together_and_a_rebalance_mid_reindex_loses_nothing(
+    stack: Stack, tmp_path: Path, models: dict[str, TorchEmbedder]
+) -> None:
+    """Two workers share the partitions: both re-index their own and switch; then, in a rollback, one
+    stops mid-re-index and the other takes its partitions over, their re-index progress and switches included."""
+    prefix = f"{stack.prefix}_w"  # its own collections on the stack's Milvus (dropped with the stack's prefix)
+    env = WorkerEnv(stack.env.bootstrap, tmp_path, extra={
+        **stack.env.extra,
+        "CATALOG_TOPIC_MODELS": f"t{uuid.uuid4().hex[:10]}.models",
+        "CATALOG_ACTIVATION_LOG": str(tmp_path / "activations.jsonl"),
+        "CATALOG_MILVUS_COLLECTION_PREFIX": prefix,
+    })  # fmt: skip
+    env.run("gallery", "load", "--limit", str(GALLERY))
+    first = WorkerProcess(env, name="w1").launch()
+    second = WorkerProcess(env, name="w2").launch()
+    s = Stack(env, first, stack.uri, prefix, stack.token)
+    try:
+        first.wait_ready(240)
+        second.wait_ready(240)
+        images = env.topics["images"]
+        wait_for(lambda: all(w.metric("catalog_assigned_partitions", topic=images) > 0 for w in (first, second)), 60,
+                 "both workers to own partitions", first)  # fmt: skip
+        messages = s.events(int(RATE * 240), "w")
+        producer = SteadyProducer(env.bootstrap, env.topics["images"], messages, RATE).start()
+        try:
+            time.sleep(5)
+            activate(s, NEW)
+            wait_for(lambda: completed(s, first) >= 1 and completed(s, second) >= 1, 150, "both to switch", first)
+            assert {served_embedder(first), served_embedder(second)} == {NEW}
+            assert first.metric("catalog_rollout_partitions_switched_total") > 0
+            assert second.metric("catalog_rollout_partitions_switched_total") > 0
+            time.sleep(TAIL_S)
+            activate(s, OLD)  # the rollback; the second worker leaves while it re-indexes
+            wait_for(lambda: second.metric("catalog_rollout_in_progress") == 1, 60, "the rollback to start", second)
+            second.stop()
+            wait_for(lambda: completed(s, first) >= 2, 150, "the first worker to finish the rollback", first)
+            time.sleep(TAIL_S)
+        finally:
+            messages = sent(producer, messages)
+        ids = {json.loads(v)["event_id"] for _, v in messages}
+        outs = outputs_for(s, ids)
+    finally:
+        first.stop()
+        second.stop()
+    assert not [d for d in dead_letters(s) if d.get("event_id") in ids]
+    runs = model_runs([o for o in outs if o.value["event_id"] in ids])
+    assert set(runs) == set(range(PARTITIONS)), runs
+    for p, seq in runs.items():  # at most two changes per partition, always at a batch boundary, never back and forth
+        assert seq in ([OLD, NEW, OLD], [OLD, NEW], [NEW, OLD], [OLD], [NEW]), f"partition {p}: {seq}"
+    assert any(seq == [OLD, NEW, OLD] for seq in runs.values()), runs
+    assert served_embedder(first) == OLD and alias_target(s) == s.collection(OLD)
+    old_rows, new_rows = rows(s, s.collection(OLD), with_vectors=True), rows(s, s.collection(NEW))
+    products = {json.loads(v)["product_id"] for _, v in messages}
+    assert set(new_rows) <= set(old_rows) and products <= set(old_rows)
+    assert len([p for p in old_rows if p.startswith("fmnist-")]) == GALLERY
+    by_id = {json.loads(v)["product_id"]: v for _, v in messages}
+    sample = sorted(by_id)[:: max(1, len(by_id) // 10)]
+    images = [image_of(by_id[p]) for p in sample]
+    stored = np.asarray([old_rows[p]["embedding"] for p in sample], dtype=np.float32)
+    vectors_match(stored, models[OLD].embed(images), models[NEW].embed(images))
