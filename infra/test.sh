@@ -6,7 +6,7 @@ py=$(bash infra/bootstrap.sh | tail -n 1)
 "$py" -m ruff check .
 "$py" -m ruff format --check .
 "$py" -m mypy  # streams/ and processors/, configured in pyproject.toml [tool.mypy]
-promtool check config infra/prometheus/prometheus.yml
+promtool check config infra/prometheus/prometheus.yml infra/prometheus/prometheus.compose.yml
 promtool check rules infra/prometheus/rules.yml
 (cd infra/prometheus && promtool test rules rules_test.yml)
 "$(dirname "$py")/catalog" schemas --check
