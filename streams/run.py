@@ -15,30 +15,38 @@ from streams.app import create_app
 from streams.faust_config import delivery_summary
 from streams.health import HealthState
 from streams.log_dedup import RepeatFilter, install
-from streams.logging_setup import configure_logging
+from streams.logging_setup import StructlogHandler, configure_logging, use_structlog_handler
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.startup import EXIT_STARTUP_FAILED, StartupError, ensure_topics_at_startup
 
 
 class _Worker(faust.Worker):
-    """faust's worker, plus the repeat filter on the handlers faust installs on the root logger."""
+    """faust's worker, logging through the structlog handler (JSON lines) with the repeat filter on it.
 
-    def __init__(self, *args: Any, repeat_filter: logging.Filter, **kwargs: Any) -> None:
+    faust's ``setup_logging`` replaces the root handlers with its own colour-formatted one; this
+    hook, called right after, puts the structlog handler back as the only one and installs the
+    repeat filter on it. faust still redirects ``sys.stdout``/``sys.stderr`` into logging, so a
+    stray print or traceback becomes a JSON line too (``CurrentStderr`` writes past that proxy).
+    """
+
+    def __init__(self, *args: Any, log_handler: StructlogHandler, repeat_filter: logging.Filter, **kwargs: Any) -> None:
+        self._log_handler = log_handler
         self._repeat_filter = repeat_filter
         super().__init__(*args, **kwargs)
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
+        use_structlog_handler(logger, self._log_handler, level)
         install(self._repeat_filter, logger)
 
 
 def run_worker(settings: Settings) -> int:
     """Returns the process exit code: 0 after a normal stop, 2 when start-up failed (one log line says why)."""
-    configure_logging(settings.log_level, settings.log_json)
+    log_handler = configure_logging(settings.log_level, settings.log_json)
     log = structlog.get_logger("catalog.run")
     repeat_filter = RepeatFilter(settings.log_repeat_window_s)
-    install(repeat_filter)  # the handlers present before faust sets logging up (aiokafka during the topic check)
+    install(repeat_filter)  # before faust sets logging up: aiokafka logs during the topic check
     metrics = WorkerMetrics()
     health = metrics.serve(settings.metrics_host, settings.metrics_port, HealthState())
     try:
@@ -66,7 +74,9 @@ def run_worker(settings: Settings) -> int:
         model=settings.model_ref,
     )
     log.info("delivery_settings", **delivery_summary(app.conf, settings))
-    worker = _Worker(app, loglevel=settings.log_level.lower(), quiet=True, repeat_filter=repeat_filter)
+    worker = _Worker(
+        app, loglevel=settings.log_level.lower(), quiet=True, log_handler=log_handler, repeat_filter=repeat_filter
+    )
     try:
         worker.execute_from_commandline()  # blocks; exits the process on SIGTERM/SIGINT
     except SystemExit as exc:
