@@ -92,7 +92,7 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> Structlog
         logger_factory=_NamedPrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    handler = StructlogHandler(stream)  # type: ignore[arg-type]
+    handler = StructlogHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_shared_processors(),
