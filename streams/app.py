@@ -15,6 +15,7 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from processors.pipeline import EnrichmentPipeline
+from streams.consumer_lag import committed_lag
 from streams.faust_config import app_kwargs
 from streams.health import HealthState
 from streams.metrics import WorkerMetrics
@@ -222,6 +223,16 @@ def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None
     @app.timer(settings.health_check_interval_s)
     async def milvus_ping() -> None:
         await runtime.check_milvus()
+
+    @app.timer(settings.health_check_interval_s)
+    async def consumer_lag() -> None:
+        consumer = app.consumer
+        # faust keeps the group's last commit per partition in _committed_offset (no public accessor)
+        lags = committed_lag(consumer.assignment(), consumer.highwater, consumer._committed_offset)  # noqa: SLF001
+        gauge = runtime.metrics.consumer_lag
+        gauge.clear()  # partitions that moved away drop out
+        for lag in lags:
+            gauge.labels(topic=lag.topic, partition=str(lag.partition)).set(lag.lag)
 
 
 def create_app(

@@ -61,6 +61,12 @@ class WorkerMetrics:
         )
 
         self.models = Info("catalog_models", "Registry refs of the models this worker serves", registry=r)
+        self.consumer_lag = Gauge(
+            "catalog_consumer_lag",
+            "Records of an owned partition not yet committed by the worker's group (high watermark - commit)",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.assigned_partitions = Gauge(
             "catalog_assigned_partitions",
             "Partitions this worker's consumer owns now, per topic (a rebalance moves them)",

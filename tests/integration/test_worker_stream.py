@@ -403,6 +403,16 @@ def test_label_agent_confirms_labels_in_the_gallery(stack: tuple) -> None:
     row = milvus_rows(milvus, ["label-me"])["label-me"]
     assert (row["category"], row["label_source"]) == ("handbag-special", "confirmed")
     assert worker.metric("catalog_labels_applied_total") >= 1
+    # every image and label was committed: each owned partition reports its lag, and it is zero
+    deadline = time.monotonic() + 30
+    while True:
+        images_label = f'topic="{env.topics["images"]}"'
+        lag_lines = [line for line in (worker.metrics_text() or "").splitlines()
+                     if line.startswith("catalog_consumer_lag{") and images_label in line]  # fmt: skip
+        if (lag_lines and worker.metric("catalog_consumer_lag") == 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert lag_lines and worker.metric("catalog_consumer_lag") == 0, lag_lines
 
 
 def test_kcat_produces_and_reads_back(stack: tuple) -> None:
