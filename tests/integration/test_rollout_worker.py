@@ -37,7 +37,7 @@ from streams.settings import Settings
 from tests.milvus_backend import isolated_prefix
 from tests.support.events import encode, good_event
 from tests.support.steady_stream import Output, SteadyProducer, longest_gap_s, model_runs, read_outputs
-from tests.support.worker import WorkerEnv, WorkerProcess, produce
+from tests.support.worker import WorkerEnv, WorkerProcess, free_port, produce
 
 pytestmark = pytest.mark.integration
 OLD, NEW = "student@17", "student-gamma0@2"
@@ -510,7 +510,7 @@ def test_two_workers_roll_out_together_and_a_rebalance_mid_reindex_loses_nothing
     })  # fmt: skip
     env.run("gallery", "load", "--limit", str(GALLERY))
     first = WorkerProcess(env, name="w1").launch()
-    second = WorkerProcess(env, name="w2").launch()
+    second = WorkerProcess(env, {"CATALOG_METRICS_PORT": str(free_port())}, name="w2").launch()
     s = Stack(env, first, stack.uri, prefix, stack.token)
     try:
         first.wait_ready(240)
@@ -537,6 +537,7 @@ def test_two_workers_roll_out_together_and_a_rebalance_mid_reindex_loses_nothing
             messages = sent(producer, messages)
         ids = {json.loads(v)["event_id"] for _, v in messages}
         outs = outputs_for(s, ids)
+        served_at_end = served_embedder(first)
     finally:
         first.stop()
         second.stop()
@@ -546,7 +547,7 @@ def test_two_workers_roll_out_together_and_a_rebalance_mid_reindex_loses_nothing
     for p, seq in runs.items():  # at most two changes per partition, always at a batch boundary, never back and forth
         assert seq in ([OLD, NEW, OLD], [OLD, NEW], [NEW, OLD], [OLD], [NEW]), f"partition {p}: {seq}"
     assert any(seq == [OLD, NEW, OLD] for seq in runs.values()), runs
-    assert served_embedder(first) == OLD and alias_target(s) == s.collection(OLD)
+    assert served_at_end == OLD and alias_target(s) == s.collection(OLD)
     old_rows, new_rows = rows(s, s.collection(OLD), with_vectors=True), rows(s, s.collection(NEW))
     products = {json.loads(v)["product_id"] for _, v in messages}
     assert set(new_rows) <= set(old_rows) and products <= set(old_rows)
