@@ -33,6 +33,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         host=settings.console_host,
         port=settings.console_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's records go through the root handler: JSON lines like every other log
         access_log=False,
         server_header=False,
         proxy_headers=False,  # the client address is the socket's: the loopback check must not trust headers
