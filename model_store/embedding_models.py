@@ -51,7 +51,7 @@ _BUILTIN: dict[str, Callable[[int], EmbeddingModel]] = {"lite0-imagenet@1": _lit
 
 
 def _registry_embedding_refs(registry: ModelRegistry) -> list[str]:
-    from model_store.distill.loading import EMBEDDING_ARCH
+    from model_store.embedding_loading import EMBEDDING_ARCH
 
     return [m.ref for m in registry.list() if m.architecture == EMBEDDING_ARCH]
 
@@ -82,7 +82,7 @@ def load_embedding_model(ref: str, image_size: int = 64, registry: ModelRegistry
 
 
 def _from_registry(registry: ModelRegistry, ref: str) -> EmbeddingModel:
-    from model_store.distill.loading import ArchitectureError, load_embedding_net, preprocess_of
+    from model_store.embedding_loading import ArchitectureError, load_embedding_net, preprocess_of
 
     try:
         net, manifest = load_embedding_net(registry, ref)

@@ -74,7 +74,7 @@ def open_registry(settings: Settings) -> ModelRegistry:
 
 def verified_manifest(registry: ModelRegistry, ref: str) -> Manifest:
     """The manifest of an embedding model whose every file matches its recorded sha256."""
-    from model_store.distill.loading import EMBEDDING_ARCH
+    from model_store.embedding_loading import EMBEDDING_ARCH
     from model_store.embedding_models import BASELINE_REF
     from model_store.registry import ArtifactMissingError, ChecksumMismatchError, RegistryError, parse_ref
 

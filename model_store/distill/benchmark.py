@@ -25,12 +25,12 @@ import torch
 from model_store.backbones import imagenet_lite0_weights_path
 from model_store.distill.config import N_TRAIN, RecipeConfig, held_out_split
 from model_store.distill.data import ImageSource
-from model_store.distill.loading import load_router, load_teacher_nets, preprocess_of, teacher_parents
-from model_store.distill.models import count_params
 from model_store.distill.paired import paired_interval
 from model_store.distill.retrieval import knn_vote, map_at_r, similarities
 from model_store.distill.teachers import TeacherSet
+from model_store.embedding_loading import load_router, load_teacher_nets, preprocess_of, teacher_parents
 from model_store.embedding_models import BASELINE_REF, SHIPPED_STUDENT_REF, load_embedding_model
+from model_store.embedding_nets import count_params
 from model_store.preprocess import PreprocessSpec
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 

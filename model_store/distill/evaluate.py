@@ -25,11 +25,11 @@ import torch
 from model_store.distill.benchmark import draw_items, embed_batches, knn_scores
 from model_store.distill.config import N_TRAIN, RecipeConfig
 from model_store.distill.eval_examples import choose_examples, image_key, save_image
-from model_store.distill.loading import EMBEDDING_ARCH
-from model_store.distill.models import count_params
 from model_store.distill.retrieval import knn_vote, similarities
 from model_store.distill.taxonomy import Taxonomy
+from model_store.embedding_loading import EMBEDDING_ARCH
 from model_store.embedding_models import EmbeddingModel, UnknownModelError, load_embedding_model
+from model_store.embedding_nets import count_params
 from model_store.evaluations import (
     EVALUATION_SCHEMA,
     evaluation_path,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from model_store.datasets.fashion_mnist import CATEGORIES, CLASS_NAMES, DEFAULT_TAXONOMY
+from model_store.vocabulary import CATEGORIES, CLASS_NAMES, DEFAULT_TAXONOMY
 
 MultiTeacher = Literal["mean", "random"]
 DEFAULT_TEACHERS: dict[str, tuple[str, ...]] = {c: (c,) for c in CATEGORIES}

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from model_store.distill.models import EmbeddingNet
 from model_store.distill.taxonomy import Taxonomy
+from model_store.embedding_nets import EmbeddingNet
 
 
 class TeacherSet(nn.Module):

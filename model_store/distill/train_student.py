@@ -36,11 +36,11 @@ from model_store.distill.config import (
 from model_store.distill.coral import CoralProjector, multi_layer_coral
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
 from model_store.distill.jitter import affine_jitter
-from model_store.distill.loading import EMBEDDING_ARCH, load_teacher_nets, teacher_name
 from model_store.distill.mixup import category_mixup
-from model_store.distill.models import build_embedding_net, fixed_prototypes
 from model_store.distill.taxonomy import Taxonomy
 from model_store.distill.teachers import TeacherSet
+from model_store.embedding_loading import EMBEDDING_ARCH, load_teacher_nets, teacher_name
+from model_store.embedding_nets import build_embedding_net, fixed_prototypes
 from model_store.registry import Manifest, ModelRegistry
 from model_store.training import Trainer, confusion_matrix, save_report, seed_everything
 

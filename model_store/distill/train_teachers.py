@@ -19,8 +19,8 @@ from model_store.distill.config import (
     train_config,
 )
 from model_store.distill.data import ImageSource, MixedBatches, eval_images
-from model_store.distill.loading import EMBEDDING_ARCH, ROUTER_ARCH
-from model_store.distill.models import PrototypeHead, TeacherNet, build_embedding_net, build_router
+from model_store.embedding_loading import EMBEDDING_ARCH, ROUTER_ARCH
+from model_store.embedding_nets import PrototypeHead, TeacherNet, build_embedding_net, build_router
 from model_store.registry import Manifest, ModelRegistry
 from model_store.training import Trainer, confusion_matrix, save_report, seed_everything
 

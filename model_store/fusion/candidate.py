@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from model_store.distill.config import RecipeConfig
-from model_store.distill.loading import EMBEDDING_ARCH, teacher_name
 from model_store.distill.taxonomy import Taxonomy
+from model_store.embedding_loading import EMBEDDING_ARCH, teacher_name
 from model_store.fusion.schedule import Schedule, recipe_config
 from model_store.fusion.subsets import FusionError, FusionPlan
 from model_store.registry import Manifest, ModelRegistry, RegistryError, parse_ref

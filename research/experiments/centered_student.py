@@ -15,8 +15,8 @@ import copy
 import torch
 
 from model_store.distill.benchmark import embed_batches
-from model_store.distill.models import EmbeddingNet
 from model_store.embedding_models import SHIPPED_STUDENT_REF
+from model_store.embedding_nets import EmbeddingNet
 from research.experiments.paired_bootstrap import print_comparison
 from research.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 

@@ -15,7 +15,7 @@ import argparse
 import torch
 from torch import nn
 
-from model_store.distill.loading import load_embedding_net
+from model_store.embedding_loading import load_embedding_net
 from model_store.embedding_models import SHIPPED_STUDENT_REF
 from research.experiments.paired_bootstrap import print_comparison
 from research.experiments.val_knn import load_for_validation, parse_with_registry

@@ -15,8 +15,8 @@ import argparse
 import torch
 
 from model_store.distill.benchmark import by_category, embed_batches
-from model_store.distill.loading import load_teacher_nets, teacher_name, teacher_parents
 from model_store.distill.teachers import TeacherSet
+from model_store.embedding_loading import load_teacher_nets, teacher_name, teacher_parents
 from model_store.embedding_models import SHIPPED_STUDENT_REF
 from research.experiments.paired_bootstrap import print_paired_table
 from research.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry

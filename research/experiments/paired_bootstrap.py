@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from torch import nn
 
-from model_store.distill.loading import load_embedding_net
 from model_store.distill.paired import paired_interval
+from model_store.embedding_loading import load_embedding_net
 from model_store.embedding_models import SHIPPED_STUDENT_REF
 from research.experiments.val_knn import ValidationKnn, load_for_validation, parse_with_registry
 

@@ -17,8 +17,8 @@ from torch.optim.swa_utils import AveragedModel
 from model_store.distill.config import RecipeConfig, held_out_split
 from model_store.distill.coral import CoralProjector
 from model_store.distill.data import ImageSource, MixedBatches
-from model_store.distill.loading import load_embedding_net
 from model_store.distill.train_student import distillation_loss, load_teacher_set, teacher_refs
+from model_store.embedding_loading import load_embedding_net
 from research.experiments.precise_bn import recalibrate_bn
 from research.experiments.val_knn import ValidationKnn, parse_with_registry
 

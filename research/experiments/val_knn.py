@@ -15,9 +15,9 @@ from torch import nn
 
 from model_store.distill.benchmark import draw_items, embed_batches, knn_scores
 from model_store.distill.config import RecipeConfig
-from model_store.distill.loading import load_embedding_net
-from model_store.distill.models import EmbeddingNet
 from model_store.distill.retrieval import knn_vote, similarities
+from model_store.embedding_loading import load_embedding_net
+from model_store.embedding_nets import EmbeddingNet
 from model_store.registry import DEFAULT_ROOT, ModelRegistry
 
 

@@ -117,7 +117,7 @@ def headline(evaluation: dict[str, Any] | None) -> Headline | None:
 
 def model_rows(settings: Settings, registry: ModelRegistry, state: ServingState) -> list[ModelRow]:
     """The built-in baseline first, then every registry embedding model; the active one on top."""
-    from model_store.distill.loading import EMBEDDING_ARCH
+    from model_store.embedding_loading import EMBEDDING_ARCH
 
     baseline_status = state.status(BASELINE_REF)
     baseline_status = "baseline" if baseline_status == "candidate" else baseline_status  # it cannot be activated

@@ -61,7 +61,7 @@ async def models_page(request: Request) -> Response:
 
 def registry_manifest(request: Request, ref: str) -> Manifest | Response:
     """The manifest of a registry embedding model, or the 404/400 page that says why there is none."""
-    from model_store.distill.loading import EMBEDDING_ARCH
+    from model_store.embedding_loading import EMBEDDING_ARCH
 
     registry = state_of(request).registry
     try:

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from model_store.distill.loading import EMBEDDING_ARCH
 from model_store.distill.taxonomy import Taxonomy
 from model_store.distill.teachers import TeacherSet
+from model_store.embedding_loading import EMBEDDING_ARCH
 from model_store.fusion import (
     FusionError,
     Schedule,

@@ -27,6 +27,12 @@ ENTRIES: dict[str, str] = {
         "import streams.cli as cli; cli.build_parser(with_tools=False).parse_args(['enrich', 'x.png']);"
         " import streams.commands.offline, streams.pipeline_factory"
     ),
+    # loading is lazy: the modules a worker imports when it builds its models count too
+    "models loaded": (
+        "from streams.settings import Settings; from streams.pipeline_factory import build_quality;"
+        " from processors.embedding import TorchEmbedder; s = Settings();"
+        " TorchEmbedder.from_config(s.embedder_config()); build_quality(s)"
+    ),
 }
 
 # only this project's packages are judged (torch has its own ``torch.utils.benchmark``)
@@ -62,7 +68,7 @@ def forbidden_reason(module: str) -> str | None:
 def test_the_patterns_name_what_they_mean() -> None:
     for module, why in {
         "model_store.training.loop": "training",
-        "model_store.distill.models": "training",
+        "model_store.distill.coral": "training",
         "model_store.fusion.schedule": "training",
         "model_store.quality.train": "training",
         "model_store.quality.task_background": "training",
@@ -79,6 +85,8 @@ def test_the_patterns_name_what_they_mean() -> None:
     for module in (
         "model_store.quality.scorer",
         "model_store.vocabulary",
+        "model_store.embedding_nets",
+        "model_store.embedding_loading",
         "processors.pipeline",
         "torch.utils.benchmark",
     ):
@@ -100,5 +108,6 @@ def test_serving_entries_import_no_training_dataset_or_benchmark_module() -> Non
     # not vacuous: the worker, its pipeline and the quality models were really imported
     assert {"streams.app", "streams.worker", "processors.pipeline", "model_store.quality.scorer"} <= everything
     assert {"streams.console.app", "streams.commands.offline", "streams.pipeline_factory"} <= everything
+    assert {"model_store.embedding_nets", "model_store.embedding_loading"} <= set(added["models loaded"])
     found = {entry: [f"{m} ({why})" for m in mods if (why := forbidden_reason(m))] for entry, mods in added.items()}
     assert not any(found.values()), {entry: mods for entry, mods in found.items() if mods}

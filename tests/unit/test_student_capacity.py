@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from model_store.distill.config import RecipeConfig
-from model_store.distill.loading import EMBEDDING_ARCH, load_embedding_net
-from model_store.distill.models import build_embedding_net, count_params
+from model_store.embedding_loading import EMBEDDING_ARCH, load_embedding_net
+from model_store.embedding_nets import build_embedding_net, count_params
 from model_store.registry import ModelRegistry
 
 

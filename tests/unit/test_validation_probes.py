@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from model_store.distill.benchmark import embed_batches
-from model_store.distill.models import build_embedding_net
+from model_store.embedding_nets import build_embedding_net
 from model_store.preprocess import PreprocessSpec
 from research.experiments.centered_student import centred
 from research.experiments.flip_tta import FlipAverage, placement_votes

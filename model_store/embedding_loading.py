@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import torch
 
-from model_store.distill.models import (
+from model_store.embedding_nets import (
     EMBED_DIM,
     CategoryRouter,
     EmbeddingNet,
