@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 from PIL import Image
 
 from model_store.embedding_models import SHIPPED_STUDENT_REF, EmbeddingModel, load_embedding_model
+from model_store.registry import ModelRegistry
 
 
 class Embedder(Protocol):
@@ -34,6 +36,7 @@ class EmbedderConfig:
     device: str = "cpu"
     max_forward_batch: int = 128
     torch_threads: int | None = None
+    registry_dir: Path | None = None  # None: the shipped registry (model_store/artifacts)
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -63,7 +66,8 @@ class TorchEmbedder:
     def from_config(cls, config: EmbedderConfig) -> TorchEmbedder:
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
-        model = load_embedding_model(config.model_ref, image_size=config.image_size)
+        registry = ModelRegistry(config.registry_dir) if config.registry_dir is not None else None
+        model = load_embedding_model(config.model_ref, image_size=config.image_size, registry=registry)
         return cls(model, device=config.device, max_forward_batch=config.max_forward_batch)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:

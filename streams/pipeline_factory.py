@@ -14,7 +14,7 @@ from model_store.quality.scoring import (
     TotalWeights,
     VisualScoreConfig,
 )
-from model_store.registry import RegistryError
+from model_store.registry import ModelRegistry, RegistryError
 from processors.embedding import TorchEmbedder
 from processors.inference import QualityScorer
 from processors.intake import ImageIntake
@@ -46,7 +46,8 @@ def build_quality(settings: Settings) -> QualityScorer | None:
     scoring = scoring_config(settings)
     try:
         overrides = cast(Mapping[str, str], settings.quality_models)  # its keys are the Literal roles
-        return QualityModels.load(refs={**DEFAULT_REFS, **overrides}, scoring=scoring)
+        registry = ModelRegistry(settings.registry_dir) if settings.registry_dir is not None else None
+        return QualityModels.load(registry=registry, refs={**DEFAULT_REFS, **overrides}, scoring=scoring)
     except (RegistryError, FileNotFoundError) as exc:
         if settings.quality_mode == "on":
             raise

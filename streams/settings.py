@@ -169,7 +169,9 @@ class Settings(BaseSettings):
     metrics_port: int = 9108
 
     registry_dir: Path | None = Field(
-        None, description="model registry the console and `catalog models activate` read; None: model_store/artifacts"
+        None,
+        description="model registry every model is read from (worker, re-index, console, `catalog models "
+        "activate`); None: model_store/artifacts",
     )
     activation_log: Path | None = Field(
         None, description="JSON-lines record of published activations; None: <registry>/activations.jsonl"
@@ -237,6 +239,7 @@ class Settings(BaseSettings):
             image_size=self.model_image_size,
             device=self.device,
             torch_threads=self.torch_threads,
+            registry_dir=self.registry_dir,
         )
 
     def index_config(self) -> VectorIndexConfig:

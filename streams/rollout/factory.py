@@ -9,6 +9,7 @@ from processors.errors import ConfigurationError
 from processors.intake import ImageIntake
 from processors.label_store import LabelStore, labels_collection
 from processors.vector_index import VectorIndex
+from streams.activation import open_registry
 from streams.events import ModelActivated
 from streams.kafka_clients import reindex_consumer
 from streams.rollout.metrics import ReindexMetrics
@@ -19,11 +20,9 @@ from streams.settings import Settings
 WEIGHTS_FILE = "weights.pt"
 
 
-def check_weights(activation: ModelActivated) -> None:
+def check_weights(settings: Settings, activation: ModelActivated) -> None:
     """The registry's weights must be those the activation pinned (the loader checks the file against the manifest)."""
-    from model_store.registry import ModelRegistry
-
-    registry = ModelRegistry()
+    registry = open_registry(settings)
     if not registry.exists(activation.model_ref):
         return  # a builtin: the loader builds it in code (activations refuse builtins before this)
     pinned = registry.load_manifest(activation.model_ref).files.get(WEIGHTS_FILE)
@@ -50,7 +49,7 @@ def build_reindexer(
     Nothing connects until ``start()``.
     """
     if embedder is None:
-        check_weights(activation)
+        check_weights(settings, activation)
         config = dataclasses.replace(settings.embedder_config(), model_ref=activation.model_ref)
         embedder = TorchEmbedder.from_config(config)
     index_config = settings.index_config()
