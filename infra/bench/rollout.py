@@ -1,6 +1,6 @@
 """``catalog bench rollout``: a model rollout under a steady stream, measured end to end in one run.
 
-One run, one machine, the stream bench's machinery (``infra.bench.stream``: broker, Milvus, worker
+One run, one machine, the stream bench's machinery (``infra.bench.run_setup``: broker, Milvus, worker
 environment, upload images, the models-only yardstick in a process started like the worker):
 
 1. the target model alone, embedder only (what the re-index runs), before the worker starts;
@@ -29,31 +29,18 @@ import copy
 import json
 import os
 import platform
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.bench.stream import (
-    BenchError,
-    StreamBenchConfig,
-    _broker,
-    _delete_run_topics,
-    _milvus,
-    _ModelsOnly,
-    _run_settings,
-    _tag,
-    _upload_images,
-    _worker_vars,
-)
-from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish
+from infra.bench.run_setup import BenchError, ModelsOnly, Progress, run_tag, start_run, upload_images
+from infra.bench.stream import StreamBenchConfig
+from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish, start_clients, stop_clients
 from infra.harness.worker_process import WorkerEnv, WorkerProcess
 from processors import stream_stats as st
 from streams.settings import Settings
 
-Progress = Callable[[str], None]
 AROUND_MS = (
     2000  # the switch gap is looked for from this long before the first partition switched to after the alias move
 )
@@ -158,24 +145,21 @@ def run_rollout_bench(
     started = time.monotonic()
     scfg = config.stream()
     with contextlib.ExitStack() as stack:
-        work = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-rollout-")))
-        work.mkdir(parents=True, exist_ok=True)
-        kafka, kafka_origin = stack.enter_context(_broker(bootstrap, work, progress))
-        milvus_uri, milvus_origin = stack.enter_context(_milvus(config.milvus, work, progress))
-        extra = {**_worker_vars(scfg, settings, milvus_uri), "CATALOG_ACTIVATION_LOG": str(work / "activations.jsonl")}
-        env = WorkerEnv(kafka, work, extra=extra)
-        run_settings = _run_settings(settings, env, scfg)
-        if bootstrap:
-            stack.callback(_delete_run_topics, run_settings, _tag(env), progress)
+        run = start_run(
+            stack, scfg, settings, bootstrap=bootstrap, workdir=workdir, prefix="bench-rollout-", progress=progress,
+            extra_vars=lambda work: {"CATALOG_ACTIVATION_LOG": str(work / "activations.jsonl")},
+        )  # fmt: skip
+        work, env, run_settings = run.work, run.env, run.settings
+        kafka_origin, milvus_origin = run.kafka_origin, run.milvus_origin
         served = env.env.get("CATALOG_MODEL_REF") or settings.model_ref
         if served == config.to:
             raise BenchError(f"the worker already serves {config.to}: --to must name another model")
 
         progress(f"generating {scfg.image_pool} {config.style} upload images")
-        images_b64 = _upload_images(scfg, run_settings)
+        images_b64 = upload_images(scfg, run_settings)
         target_env = copy.copy(env)  # the re-index runs the target's embedder alone (quality is kept, not recomputed)
         target_env.env = {**env.env, "CATALOG_MODEL_REF": config.to, "CATALOG_QUALITY_MODE": "off"}
-        models = _ModelsOnly(target_env, work, images_b64, scfg)
+        models = ModelsOnly(target_env, work, images_b64, scfg)
         models_before = models.measure()
         progress(f"{config.to} alone: {models_before:.1f} images/s (before the worker)")
 
@@ -199,7 +183,7 @@ def run_rollout_bench(
     report.update(
         gallery={"rows": config.gallery, "style": config.style, "load_s": round(gallery_s, 1)},
         infrastructure={"kafka": kafka_origin, "milvus": milvus_origin},
-        run_tag=_tag(env),
+        run_tag=run_tag(env),
         worker={"pid": worker.pid, "served_before": served},
         wall_s=round(time.monotonic() - started, 1),
     )
@@ -216,16 +200,8 @@ async def _traffic(
     progress: Progress,
 ) -> tuple[Sent, _ModelAnswers, _Timeline]:
     """The paced stream from start to end; the activation after ``baseline_s``; metrics polled meanwhile."""
-    from aiokafka import AIOKafkaProducer
-
-    from streams.kafka_clients import client_kwargs
-
-    kwargs = client_kwargs(settings)
-    collector = _ModelAnswers(kwargs, settings.topic_enriched, settings.topic_dlq)
-    producer = AIOKafkaProducer(**kwargs, acks="all", max_request_size=16_000_000, linger_ms=5)
-    await collector.start()
-    await producer.start()
-    uploads = Uploads(images_b64, _tag(env))
+    collector, producer = await start_clients(settings, _ModelAnswers)
+    uploads = Uploads(images_b64, run_tag(env))
     sent = Sent()
     stop = asyncio.Event()
 
@@ -293,8 +269,7 @@ async def _traffic(
         stop.set()
         streaming.cancel()
         await asyncio.gather(streaming, return_exceptions=True)
-        await producer.stop()
-        await collector.stop()
+        await stop_clients(collector, producer)
     return sent, collector, timeline
 
 

@@ -24,27 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from infra.bench.memory import RssSampler, peak_rss_bytes
-from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish
+from infra.bench.run_setup import REPO, BenchError, ModelsOnly, Progress, run_tag, start_run, upload_images
+from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish, start_clients, stop_clients
 from infra.harness.worker_process import WorkerEnv, WorkerProcess
 from processors import stream_stats as st
 from streams.settings import Settings
-
-Progress = Callable[[str], None]
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -81,10 +77,6 @@ class StreamBenchConfig:
             raise ValueError("paced_fraction in (0, 1], warmup_fraction in [0, 0.5)")
 
 
-class BenchError(RuntimeError):
-    """The run could not measure what it was asked to (a process died, outputs stopped coming)."""
-
-
 def run_stream_bench(
     config: StreamBenchConfig,
     settings: Settings,
@@ -97,18 +89,15 @@ def run_stream_bench(
     started = time.monotonic()
     load_before = os.getloadavg()
     with contextlib.ExitStack() as stack:
-        work = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-stream-")))
-        work.mkdir(parents=True, exist_ok=True)
-        kafka, kafka_origin = stack.enter_context(_broker(bootstrap, work, progress))
-        milvus_uri, milvus_origin = stack.enter_context(_milvus(config.milvus, work, progress))
-        env = WorkerEnv(kafka, work, extra=_worker_vars(config, settings, milvus_uri))
-        run_settings = _run_settings(settings, env, config)
-        if bootstrap:
-            stack.callback(_delete_run_topics, run_settings, _tag(env), progress)
+        run = start_run(
+            stack, config, settings, bootstrap=bootstrap, workdir=workdir, prefix="bench-stream-", progress=progress
+        )
+        work, env, run_settings = run.work, run.env, run.settings
+        kafka_origin, milvus_origin = run.kafka_origin, run.milvus_origin
 
         progress(f"generating {min(config.image_pool, config.events)} {config.style} upload images")
-        images_b64 = _upload_images(config, run_settings)
-        models = _ModelsOnly(env, work, images_b64, config)
+        images_b64 = upload_images(config, run_settings)
+        models = ModelsOnly(env, work, images_b64, config)
         models_before = models.measure()
         progress(f"models only: {models_before:.1f} images/s (before the worker)")
 
@@ -146,7 +135,7 @@ def run_stream_bench(
             gallery_s=gallery_s,
             origins={"kafka": kafka_origin, "milvus": milvus_origin},
         )
-    report["run_tag"] = _tag(env)
+    report["run_tag"] = run_tag(env)
     report["worker"]["pid"] = worker.pid
     report["wall_s"] = round(time.monotonic() - started, 1)
     report["machine"]["load_average_before"] = [round(x, 2) for x in load_before]
@@ -157,53 +146,6 @@ def run_stream_bench(
 # ----------------------------------------------------------------------------- infrastructure
 
 
-@contextlib.contextmanager
-def _broker(bootstrap: str | None, work: Path, progress: Progress) -> Iterator[tuple[str, str]]:
-    if bootstrap:
-        yield bootstrap, f"given ({bootstrap})"
-        return
-    from infra.kafka.runner import BrokerConfig, KafkaBroker
-
-    with KafkaBroker(BrokerConfig(data_dir=work / "kafka", stop_with_parent=True)) as broker:
-        progress(f"started a local Kafka broker at {broker.bootstrap_servers} (pid {broker.pid})")
-        yield broker.bootstrap_servers, "local KRaft broker started for this run"
-
-
-@contextlib.contextmanager
-def _milvus(kind: str, work: Path, progress: Progress) -> Iterator[tuple[str, str]]:
-    if kind == "lite":
-        yield str(work / "milvus.db"), "Milvus Lite (a local file, embedded in the worker)"
-        return
-    from infra.milvus.server import PIN, MilvusServer, ServerConfig
-
-    server = MilvusServer(ServerConfig(data_dir=work / "milvus-server", stop_with_parent=True)).start()
-    progress(f"started {PIN} at {server.uri} (pid {server.pid}) in {server.ready_seconds:.1f}s")
-    try:
-        yield server.uri, f"{PIN} standalone server started for this run"
-    finally:
-        server.stop()
-
-
-def _worker_vars(config: StreamBenchConfig, settings: Settings, milvus_uri: str) -> dict[str, str]:
-    """The worker's settings: the caller's, with the run's Milvus, batch, device and threads."""
-    out = {
-        "CATALOG_MILVUS_URI": milvus_uri,
-        "CATALOG_BATCH_MAX_SIZE": str(config.batch_size),
-        "CATALOG_BATCH_MAX_WAIT_S": str(config.batch_wait_s),
-        "CATALOG_TORCH_THREADS": str(config.torch_threads),
-        "CATALOG_DEVICE": config.device,
-        "CATALOG_TOPIC_PARTITIONS": str(config.partitions),
-        "CATALOG_RETRY_BACKOFF_INITIAL_S": str(settings.retry_backoff_initial_s),
-        "CATALOG_RETRY_BACKOFF_MAX_S": str(settings.retry_backoff_max_s),
-        "CATALOG_LOG_LEVEL": "WARNING",  # a log line per batch would cost the worker CPU the run measures
-    }
-    if config.in_flight is not None:
-        out["CATALOG_PIPELINE_IN_FLIGHT"] = str(config.in_flight)
-    if settings.config_file:
-        out["CATALOG_CONFIG_FILE"] = str(settings.config_file)
-    return out
-
-
 def _load_gallery(env: WorkerEnv, config: StreamBenchConfig) -> None:
     """``infra.bench.gallery_loader`` in a process of its own, with the worker's environment."""
     cmd = [sys.executable, "-m", "infra.bench.gallery_loader", "--limit", str(config.gallery), "--style", config.style]
@@ -212,100 +154,6 @@ def _load_gallery(env: WorkerEnv, config: StreamBenchConfig) -> None:
     )
     if done.returncode != 0:
         raise BenchError(f"loading the gallery failed ({done.returncode}):\n{done.stderr[-3000:]}")
-
-
-def _tag(env: WorkerEnv) -> str:
-    return env.topics["images"].split(".")[0]
-
-
-def _run_settings(settings: Settings, env: WorkerEnv, config: StreamBenchConfig) -> Settings:
-    """The caller's settings pointed at the run's broker, topics and Milvus (for this process's clients)."""
-    tag = _tag(env)
-    env.env["CATALOG_APP_ID"] = f"bench-{tag}"
-    env.env["CATALOG_TOPIC_MODELS"] = f"{tag}.models"  # never the deployment's activation topic
-    optional = {}
-    if "topic_gallery" in Settings.model_fields:  # the rollout's gallery topic, where this checkout has one
-        env.env["CATALOG_TOPIC_GALLERY"] = f"{tag}.gallery"
-        optional["topic_gallery"] = env.env["CATALOG_TOPIC_GALLERY"]
-    return settings.model_copy(
-        update={
-            **optional,
-            "kafka_bootstrap": env.bootstrap,
-            "app_id": env.env["CATALOG_APP_ID"],
-            "topic_images": env.topics["images"],
-            "topic_enriched": env.topics["enriched"],
-            "topic_dlq": env.topics["dlq"],
-            "topic_labels": env.topics["labels"],
-            "topic_models": env.env["CATALOG_TOPIC_MODELS"],
-            "topic_partitions": config.partitions,
-            "milvus_uri": env.env["CATALOG_MILVUS_URI"],
-            "batch_max_size": config.batch_size,
-            "batch_max_wait_s": config.batch_wait_s,
-            "torch_threads": config.torch_threads,
-            "device": config.device,
-        }
-    )
-
-
-def _delete_run_topics(settings: Settings, tag: str, progress: Progress) -> None:
-    """On a broker we did not start, delete every topic of this run (its name carries the run's tag)."""
-
-    async def go() -> list[str]:
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        from streams.kafka_clients import client_kwargs
-
-        admin = AIOKafkaAdminClient(**client_kwargs(settings))
-        await admin.start()
-        try:
-            mine = [t for t in await admin.list_topics() if tag in t]
-            if mine:
-                await admin.delete_topics(mine)
-            return mine
-        finally:
-            await admin.close()
-
-    try:
-        progress(f"deleted the run's topics: {', '.join(asyncio.run(go())) or 'none'}")
-    except Exception as exc:  # cleanup must not hide the run's result
-        progress(f"could not delete the run's topics (tag {tag}): {exc}")
-
-
-# ----------------------------------------------------------------------------- images and models
-
-
-def _upload_images(config: StreamBenchConfig, settings: Settings) -> list[str]:
-    """Generated seller (or plain) photos of Fashion-MNIST test items, as the uploads carry them (JPEG, base64)."""
-    from processors.samples import fashion_mnist_samples
-    from streams.commands.produce import jpeg_b64
-
-    pool = min(config.image_pool, config.events)
-    size = settings.model_image_size * 2  # as ``catalog produce`` makes them
-    samples = fashion_mnist_samples("test", pool, size, config.style, config.seed)  # type: ignore[arg-type]
-    return [jpeg_b64(px) for px in samples.pixels]
-
-
-class _ModelsOnly:
-    """``infra.bench.models_only`` in a session of its own with the worker's environment, as the worker runs."""
-
-    def __init__(self, env: WorkerEnv, work: Path, images_b64: list[str], config: StreamBenchConfig) -> None:
-        self.env = env
-        self.images_file = work / "models-only-images.json"
-        self.images_file.write_text(json.dumps(images_b64[: config.models_only_images]))
-        self.config = config
-        self.facts: dict[str, Any] = {}
-
-    def measure(self) -> float:
-        cmd = [sys.executable, "-m", "infra.bench.models_only", "--images-file", str(self.images_file),
-               "--count", str(self.config.models_only_images), "--batch", str(self.config.batch_size)]  # fmt: skip
-        done = subprocess.run(
-            cmd, env=self.env.env, cwd=REPO, capture_output=True, text=True, timeout=self.config.timeout_s,
-            check=False, start_new_session=True,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise BenchError(f"the models-only measure failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        self.facts = json.loads(done.stdout.strip().splitlines()[-1])
-        return float(self.facts["images_per_s"])
 
 
 # ----------------------------------------------------------------------------- traffic
@@ -328,16 +176,8 @@ async def _traffic(
     progress: Progress,
     worker: WorkerProcess,
 ) -> tuple[list[_Phase], AnswerCollector]:
-    from aiokafka import AIOKafkaProducer
-
-    from streams.kafka_clients import client_kwargs
-
-    kwargs = client_kwargs(settings)
-    collector = AnswerCollector(kwargs, settings.topic_enriched, settings.topic_dlq)
-    producer = AIOKafkaProducer(**kwargs, acks="all", max_request_size=16_000_000, linger_ms=5)
-    await collector.start()
-    await producer.start()
-    uploads = Uploads(images_b64, _tag(env))
+    collector, producer = await start_clients(settings, AnswerCollector)
+    uploads = Uploads(images_b64, run_tag(env))
     phases: list[_Phase] = []
 
     def waiting(name: str, total: int) -> Callable[[int], None]:
@@ -368,8 +208,7 @@ async def _traffic(
         if not ok:
             raise BenchError(f"half load: outputs stopped coming\n{worker.log_tail(3000)}")
     finally:
-        await producer.stop()
-        await collector.stop()
+        await stop_clients(collector, producer)
     return phases, collector
 
 

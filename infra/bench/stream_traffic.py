@@ -14,11 +14,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.events import ImageSubmitted
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -171,3 +174,25 @@ class AnswerCollector:
             if self._task is not None and self._task.done():
                 self._task.result()  # the reader died: say why
             await asyncio.sleep(0.5)
+
+
+Collector = TypeVar("Collector", bound=AnswerCollector)
+
+
+async def start_clients(settings: Settings, collector_type: type[Collector]) -> tuple[Collector, AIOKafkaProducer]:
+    """The run's answer collector (``settings``' enriched and dead-letter topics) and upload producer, started;
+    ``stop_clients`` stops them."""
+    from streams.kafka_clients import client_kwargs
+
+    kwargs = client_kwargs(settings)
+    collector = collector_type(kwargs, settings.topic_enriched, settings.topic_dlq)
+    producer = AIOKafkaProducer(**kwargs, acks="all", max_request_size=16_000_000, linger_ms=5)
+    await collector.start()
+    await producer.start()
+    return collector, producer
+
+
+async def stop_clients(collector: AnswerCollector, producer: AIOKafkaProducer) -> None:
+    """The producer, then the collector."""
+    await producer.stop()
+    await collector.stop()
