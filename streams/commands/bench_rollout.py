@@ -8,12 +8,10 @@ worker), which reuses the stream bench's machinery.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.commands.bench_stream import _check_device, _command_line, _say, _stop_cleanly_on_sigterm, _threads
+from streams.commands import bench_options as opts
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -29,20 +27,16 @@ def add_parser(bench: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--to", default="student-gamma0@2", help="the registry model activated mid-stream (name@version)")
     p.add_argument("--rate", type=float, default=20.0, help="uploads/s, the same before and during the rollout")
     p.add_argument("--events", type=int, default=100_000, help="the most uploads published (the run stops earlier)")
-    p.add_argument("--milvus", choices=["lite", "server"], default="lite", help="Milvus Lite file or a real server")
-    p.add_argument("--style", choices=["seller", "plain"], default="seller", help="generated photos")
-    p.add_argument("--device", help="cpu or cuda (default: CATALOG_DEVICE)")
-    p.add_argument("--batch-size", type=int, help="micro-batch size (default: CATALOG_BATCH_MAX_SIZE)")
-    p.add_argument("--threads", type=int, help="torch threads of worker and model-only measure")
-    p.add_argument("--partitions", type=int, help="partitions of the run's topics (default: CATALOG_TOPIC_PARTITIONS)")
+    opts.add_milvus_option(p)
+    opts.add_style_option(p, "generated photos")
+    opts.add_worker_options(p, threads_help="torch threads of worker and model-only measure", batch_wait=False)
     p.add_argument("--baseline", type=float, default=60.0, help="seconds of steady stream before the activation")
     p.add_argument("--warmup", type=float, default=5.0, help="first seconds of the baseline left out")
     p.add_argument("--tail", type=float, default=10.0, help="seconds of stream after the alias moved")
     p.add_argument("--models-only-images", type=int, default=512, help="images of each model-only measure")
     p.add_argument("--rollout-timeout", type=float, default=3600.0, help="give up when the rollout takes longer")
-    p.add_argument("--timeout", type=float, default=7200.0, help="give up after this many seconds in all")
-    p.add_argument("--workdir", help="keep logs and data here (default: a temporary folder, removed)")
-    p.add_argument("--out", help="JSON report; a PNG goes beside it (default docs/bench/rollout-...json; '' for none)")
+    opts.add_limit_options(p, timeout=7200.0)
+    opts.add_out_option(p, "rollout")
     return p
 
 
@@ -51,33 +45,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         from infra.bench.rollout import RolloutBenchConfig, run_rollout_bench
         from infra.bench.rollout_plot import plot_rollout_report
-        from infra.bench.stream import BenchError
     except ImportError as exc:  # an installed package has no infra/
         raise SystemExit(f"catalog bench rollout needs a checkout of the repository (infra/ missing: {exc})") from exc
 
-    device = args.device or settings.device
-    _check_device(device)
-    _stop_cleanly_on_sigterm()
-    try:
-        config = RolloutBenchConfig(
-            gallery=args.gallery, to=args.to, rate=args.rate, events=args.events, milvus=args.milvus,
-            style=args.style, device=device, batch_size=args.batch_size or settings.batch_max_size,
-            batch_wait_s=settings.batch_max_wait_s, torch_threads=_threads(args.threads, settings),
-            partitions=args.partitions or settings.topic_partitions, baseline_s=args.baseline,
-            warmup_s=args.warmup, tail_s=args.tail, models_only_images=args.models_only_images,
-            rollout_timeout_s=args.rollout_timeout, timeout_s=args.timeout,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise SystemExit(f"catalog bench rollout: {exc}") from exc
-    bootstrap = settings.kafka_bootstrap if "kafka_bootstrap" in settings.model_fields_set else None
-    try:
-        report = run_rollout_bench(
-            config, settings, bootstrap=bootstrap, workdir=Path(args.workdir) if args.workdir else None, progress=_say
-        )
-    except (BenchError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:
-        _say(f"catalog bench rollout failed: {type(exc).__name__}: {exc}")
+    device = opts.bench_device(args, settings)
+    config = opts.bench_config("rollout", lambda: RolloutBenchConfig(
+        gallery=args.gallery, to=args.to, rate=args.rate, events=args.events, milvus=args.milvus,
+        style=args.style, device=device, batch_size=args.batch_size or settings.batch_max_size,
+        batch_wait_s=settings.batch_max_wait_s, torch_threads=opts.threads(args.threads, settings),
+        partitions=args.partitions or settings.topic_partitions, baseline_s=args.baseline,
+        warmup_s=args.warmup, tail_s=args.tail, models_only_images=args.models_only_images,
+        rollout_timeout_s=args.rollout_timeout, timeout_s=args.timeout,
+    ))  # fmt: skip
+    report = opts.run_bench("rollout", run_rollout_bench, config, args, settings)
+    if report is None:
         return 1
-    report["command"] = _command_line()
+    report["command"] = opts.command_line()
     for line in summary_lines(report):
         print(line)
     name = args.to.replace("@", "-")
@@ -87,10 +70,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         else f"docs/bench/rollout-{args.milvus}-{device.split(':')[0]}-{args.gallery // 1000}k-{name}.json"
     )
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2) + "\n")
-        _say(f"wrote {out}")
-        _say(f"wrote {plot_rollout_report(report, Path(out).with_suffix('.png'))}")
+        opts.write_report(report, out)
+        opts.say(f"wrote {plot_rollout_report(report, Path(out).with_suffix('.png'))}")
     answers = report["answers"]
     return 0 if answers["answered"] == answers["produced"] else 1
 

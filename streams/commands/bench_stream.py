@@ -9,77 +9,31 @@ arithmetic in ``processors.stream_stats``.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from streams.commands import bench_options as opts
+
 if TYPE_CHECKING:
     from streams.settings import Settings
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _command_line() -> str | None:
-    argv = sys.argv[1:]
-    return "catalog " + " ".join(argv) if argv[:1] == ["bench"] else None
-
-
-def _threads(requested: int | None, settings: Settings) -> int:
-    """The torch threads both the worker and the models-only measure use: stated, configured, or torch's default."""
-    if requested:
-        return requested
-    if settings.torch_threads:
-        return settings.torch_threads
-    import torch
-
-    return torch.get_num_threads()
-
-
-def _stop_cleanly_on_sigterm() -> None:
-    """``timeout`` and service managers send SIGTERM: unwind (stop the worker, broker, Milvus) as on Ctrl-C."""
-    import signal
-
-    def leave(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, leave)
-
-
-def _check_device(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SystemExit("--device cuda: torch.cuda.is_available() is False on this machine (no NVIDIA GPU/driver)")
 
 
 def default_out(kind: str, milvus: str, device: str, gallery: int, batch: int) -> str:
     return f"docs/bench/{kind}-{milvus}-{device.split(':')[0]}-{gallery // 1000}k-b{batch}.json"
 
 
-def _write(report: dict[str, Any], out: str) -> None:
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(report, indent=2) + "\n")
-    _say(f"wrote {out}")
-
-
 def run_stream(args: argparse.Namespace, settings: Settings) -> int:
     """Measure, print the summary table, save the JSON and the PNG."""
     try:
-        from infra.bench.stream import BenchError, StreamBenchConfig, run_stream_bench
+        from infra.bench.stream import StreamBenchConfig, run_stream_bench
         from infra.bench.stream_plot import plot_stream_report
     except ImportError as exc:  # an installed package has no infra/: the benchmark starts a checkout's runners
         raise SystemExit(f"catalog bench stream needs a checkout of the repository (infra/ missing: {exc})") from exc
 
-    device = args.device or settings.device
-    _check_device(device)
-    _stop_cleanly_on_sigterm()
-    try:
-        config = StreamBenchConfig(
+    device = opts.bench_device(args, settings)
+    config = opts.bench_config(
+        "stream",
+        lambda: StreamBenchConfig(
             events=args.events,
             gallery=args.gallery,
             style=args.style,
@@ -87,7 +41,7 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
             device=device,
             batch_size=args.batch_size or settings.batch_max_size,
             batch_wait_s=args.batch_wait if args.batch_wait is not None else settings.batch_max_wait_s,
-            torch_threads=_threads(args.threads, settings),
+            torch_threads=opts.threads(args.threads, settings),
             partitions=args.partitions or settings.topic_partitions,
             in_flight=args.in_flight or getattr(settings, "pipeline_in_flight", None),
             paced_fraction=args.paced_fraction,
@@ -96,23 +50,17 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
             models_only_images=args.models_only_images,
             stall_s=args.stall,
             timeout_s=args.timeout,
-        )
-    except ValueError as exc:
-        raise SystemExit(f"catalog bench stream: {exc}") from exc
-    bootstrap = settings.kafka_bootstrap if "kafka_bootstrap" in settings.model_fields_set else None
-    try:
-        report = run_stream_bench(
-            config, settings, bootstrap=bootstrap, workdir=Path(args.workdir) if args.workdir else None, progress=_say
-        )
-    except (BenchError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:  # a runner or process failed
-        _say(f"catalog bench stream failed: {type(exc).__name__}: {exc}")
+        ),
+    )
+    report = opts.run_bench("stream", run_stream_bench, config, args, settings)
+    if report is None:  # a runner or process failed
         return 1
     latencies = report.pop("_latencies_ms")
-    report["command"] = _command_line()
+    report["command"] = opts.command_line()
     if args.photos:
         from infra.bench.photos import run_photo_bench
 
-        report["photos"] = run_photo_bench(settings, progress=_say)
+        report["photos"] = run_photo_bench(settings, progress=opts.say)
     for line in summary_lines(report):
         print(line)
     out = (
@@ -121,9 +69,9 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
         else default_out("stream", args.milvus, device, args.gallery, config.batch_size)
     )
     if out:
-        _write(report, out)
+        opts.write_report(report, out)
         png = plot_stream_report(report, latencies, Path(out).with_suffix(".png"))
-        _say(f"wrote {png}")
+        opts.say(f"wrote {png}")
     return 0 if all(p["complete"] for p in report["phases"].values()) else 1
 
 
@@ -183,14 +131,14 @@ def run_photos(args: argparse.Namespace, settings: Settings) -> int:
         from infra.bench.photos import run_photo_bench
     except ImportError as exc:
         raise SystemExit(f"catalog bench photos needs a checkout of the repository (infra/ missing: {exc})") from exc
-    _stop_cleanly_on_sigterm()
+    opts.stop_cleanly_on_sigterm()
     baseline = Path(args.baseline_checkout) if args.baseline_checkout else None
-    report = run_photo_bench(settings, count=args.count, progress=_say, baseline_checkout=baseline)
-    report["command"] = _command_line()
+    report = run_photo_bench(settings, count=args.count, progress=opts.say, baseline_checkout=baseline)
+    report["command"] = opts.command_line()
     for line in photo_lines(report):
         print(line)
     if args.out:
-        _write(report, args.out)
+        opts.write_report(report, args.out)
     return 0
 
 
@@ -201,23 +149,20 @@ def add_parsers(bench: argparse._SubParsersAction) -> tuple[argparse.ArgumentPar
     )
     p.add_argument("--events", type=int, default=5000, help="uploads published at once (full load)")
     p.add_argument("--gallery", type=int, default=10_000, help="labelled gallery rows loaded first")
-    p.add_argument("--style", choices=["seller", "plain"], default="seller", help="generated photos of the uploads")
-    p.add_argument("--milvus", choices=["lite", "server"], default="lite", help="Milvus Lite file or a real server")
-    p.add_argument("--device", help="cpu or cuda (default: CATALOG_DEVICE)")
-    p.add_argument("--batch-size", type=int, help="micro-batch size (default: CATALOG_BATCH_MAX_SIZE)")
-    p.add_argument("--batch-wait", type=float, help="seconds a batch waits to fill (default: CATALOG_BATCH_MAX_WAIT_S)")
-    p.add_argument("--threads", type=int, help="torch threads of worker and models-only (default: configured/torch's)")
-    p.add_argument("--partitions", type=int, help="partitions of the run's topics (default: CATALOG_TOPIC_PARTITIONS)")
+    opts.add_style_option(p, "generated photos of the uploads")
+    opts.add_milvus_option(p)
+    opts.add_worker_options(
+        p, threads_help="torch threads of worker and models-only (default: configured/torch's)", batch_wait=True
+    )
     p.add_argument("--in-flight", type=int, help="image batches in flight in the worker (CATALOG_PIPELINE_IN_FLIGHT)")
     p.add_argument("--paced-fraction", type=float, default=0.5, help="half-load rate as a share of the measured max")
     p.add_argument("--paced-events", type=int, help="uploads at half load (default: events/2, at most 120 s worth)")
     p.add_argument("--warmup-fraction", type=float, default=0.05, help="first share of outputs left out of the rate")
     p.add_argument("--models-only-images", type=int, default=1024, help="images of each models-only measure")
     p.add_argument("--stall", type=float, default=120.0, help="give up when no output came for this many seconds")
-    p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds in all")
-    p.add_argument("--workdir", help="keep logs and data here (default: a temporary folder, removed)")
+    opts.add_limit_options(p, timeout=3600.0)
     p.add_argument("--photos", action="store_true", help="also measure the 33 phone-photo batch (bench photos)")
-    p.add_argument("--out", help="JSON report; a PNG goes beside it (default docs/bench/stream-...json; '' for none)")
+    opts.add_out_option(p, "stream")
     ph = bench.add_parser(
         "photos", help="intake time and peak RSS of a batch of 6000x4000 phone JPEGs, full decode vs shrink on load"
     )
