@@ -29,8 +29,8 @@ from infra.harness.console_stack import CANDIDATES, SERVED, build_registry, load
 from model_store.datasets.fashion_mnist import CLASS_NAMES
 from model_store.registry import WEIGHTS_FILE, ModelRegistry
 from streams.events import ACTIVATION_KEY, ModelActivated
-from tests.kafka_backend import create_topics, delete_topics, unique_topic
-from tests.support.console import ConsoleServer, topic_records
+from tests.support.console import topic_records
+from tests.support.console_fixture import console_on_own_topic
 from tests.support.worker import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -55,22 +55,12 @@ def stack(kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
     load_gallery(str(work / "milvus.db"))
     metrics_port = free_port()
     metrics = serve_worker_metrics(metrics_port)
-    topic = unique_topic("console-models")
-    asyncio.run(create_topics(kafka_bootstrap_servers, [topic], 1, {"cleanup.policy": "compact"}))
-    env = {
-        "CATALOG_KAFKA_BOOTSTRAP": kafka_bootstrap_servers,
-        "CATALOG_TOPIC_MODELS": topic,
-        "CATALOG_REGISTRY_DIR": str(registry),
-        "CATALOG_ACTIVATION_LOG": str(work / "activations.jsonl"),
-        "CATALOG_MILVUS_URI": str(work / "milvus.db"),
-        "CATALOG_CONSOLE_WORKER_METRICS_URLS": f'["http://127.0.0.1:{metrics_port}/metrics"]',
-    }
+    extra_env = {"CATALOG_CONSOLE_WORKER_METRICS_URLS": f'["http://127.0.0.1:{metrics_port}/metrics"]'}
     try:
-        with ConsoleServer(env, work / "console") as console:
+        with console_on_own_topic(kafka_bootstrap_servers, work, registry, extra_env) as (console, topic):
             yield Stack(console.url, kafka_bootstrap_servers, topic, registry, chosen)
     finally:
         metrics.shutdown()
-        asyncio.run(delete_topics(kafka_bootstrap_servers, [topic]))
 
 
 @pytest.fixture(scope="module")

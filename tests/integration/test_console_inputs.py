@@ -22,8 +22,8 @@ from PIL import Image
 
 from model_store.registry import WEIGHTS_FILE
 from streams.events import ACTIVATION_KEY, ModelActivated
-from tests.kafka_backend import create_topics, delete_topics, unique_topic
-from tests.support.console import ConsoleServer, Record, copy_version, topic_records
+from tests.support.console import Record, copy_version, topic_records
+from tests.support.console_fixture import console_on_own_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 SERVED = "student@17"
@@ -51,22 +51,9 @@ def stack(kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
     data = bytearray(weights.read_bytes())
     data[-100] ^= 0xFF
     weights.write_bytes(bytes(data))
-    topic = unique_topic("console-models")
-    asyncio.run(create_topics(kafka_bootstrap_servers, [topic], 1, {"cleanup.policy": "compact"}))
-    env = {
-        "CATALOG_KAFKA_BOOTSTRAP": kafka_bootstrap_servers,
-        "CATALOG_TOPIC_MODELS": topic,
-        "CATALOG_REGISTRY_DIR": str(registry),
-        "CATALOG_ACTIVATION_LOG": str(work / "activations.jsonl"),
-        "CATALOG_MILVUS_URI": str(work / "milvus.db"),
-        "CATALOG_CONSOLE_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
-        "CATALOG_CONSOLE_WORKER_METRICS_URLS": "[]",
-    }
-    try:
-        with ConsoleServer(env, work / "console") as console:
-            yield Stack(console.url, kafka_bootstrap_servers, topic, console.log)
-    finally:
-        asyncio.run(delete_topics(kafka_bootstrap_servers, [topic]))
+    extra_env = {"CATALOG_CONSOLE_MAX_UPLOAD_BYTES": str(MAX_UPLOAD), "CATALOG_CONSOLE_WORKER_METRICS_URLS": "[]"}
+    with console_on_own_topic(kafka_bootstrap_servers, work, registry, extra_env) as (console, topic):
+        yield Stack(console.url, kafka_bootstrap_servers, topic, console.log)
 
 
 def _client(stack: Stack) -> httpx.Client:
