@@ -242,14 +242,7 @@ class RolloutController:
 
     async def _until_up(self, action: Callable[[], Coroutine[Any, Any, None]], what: str) -> None:
         """Milvus or Kafka away while a rollout starts: wait it out, the worker keeps serving meanwhile."""
-        delays = self._backoff.delays()
-        while True:
-            try:
-                return await action()
-            except TransientFailure as exc:
-                delay = next(delays)
-                log.warning("rollout_start_retry", what=what, error=exc.message[:300], retry_in_s=delay)
-                await asyncio.sleep(delay)
+        await self._with_backoff(action, "rollout_start_retry", what=what)
 
     # ----------------------------------------------------------------- the image agent's side
 
@@ -419,11 +412,15 @@ class RolloutController:
             await self._on_record(deferred)
 
     async def _retry(self, action: Callable[[], Any]) -> Any:
+        return await self._with_backoff(action, "rollout_retry")
+
+    async def _with_backoff(self, action: Callable[[], Any], event: str, **fields: Any) -> Any:
+        """``action()`` until it raises no ``TransientFailure``: one ``event`` warning per failure, then backoff."""
         delays = self._backoff.delays()
         while True:
             try:
                 return await action()
             except TransientFailure as exc:
                 delay = next(delays)
-                log.warning("rollout_retry", error=exc.message[:300], retry_in_s=delay)
+                log.warning(event, **fields, error=exc.message[:300], retry_in_s=delay)
                 await asyncio.sleep(delay)
