@@ -34,8 +34,14 @@ SMALL_PROTOCOL = ["--gallery-size", "300", "--queries", "80", "--examples", "4",
 
 
 def build_registry(target: Path, refs: list[str], source: Path = DEFAULT_ROOT, log: Path | None = None) -> str:
-    """Copy ``refs`` with their evaluations; evaluate them here when the shipped ones do not pair. Returns how."""
-    for ref in refs:
+    """Copy ``refs`` with their evaluations; evaluate them here when the shipped ones do not pair. Returns how.
+
+    The served quality models are copied too: every model a process of this deployment loads
+    comes from its one registry (``CATALOG_REGISTRY_DIR``).
+    """
+    from model_store.quality.scorer import DEFAULT_REFS
+
+    for ref in [*refs, *DEFAULT_REFS.values()]:
         copy_version(target, ref, source=source)
     keys = set()
     for ref in refs:
