@@ -47,6 +47,9 @@ def _server(uri: str | None, workdir: Path) -> Iterator[tuple[str, str]]:
     if uri:
         yield uri, "given (--server-uri)"
         return
+    from streams.commands.bench_options import checkout_on_path
+
+    checkout_on_path()
     try:
         from infra.milvus.server import PIN, MilvusServer, ServerConfig  # a checkout's runner, not a dependency
     except ImportError as exc:

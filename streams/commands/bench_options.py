@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,6 +20,24 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 C = TypeVar("C")
+
+
+def checkout_on_path() -> None:
+    """Put this checkout's root on ``sys.path`` and ``PYTHONPATH`` when ``infra/`` sits beside the package.
+
+    Why: the ``catalog`` script sees only the installed packages, but a benchmark starts the
+    checkout's runners (broker, Milvus, worker, the models-only child), which import ``infra``.
+    """
+    import streams
+
+    root = Path(streams.__file__).resolve().parents[1]
+    if not (root / "infra" / "__init__.py").is_file():
+        return  # an installed package without a checkout: the import below says so
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(root) not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(root), *parts])
 
 
 def say(message: str) -> None:

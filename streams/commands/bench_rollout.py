@@ -42,6 +42,7 @@ def add_parser(bench: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Measure, print a summary, save the JSON and the PNG."""
+    opts.checkout_on_path()
     try:
         from infra.bench.rollout import RolloutBenchConfig, run_rollout_bench
         from infra.bench.rollout_plot import plot_rollout_report

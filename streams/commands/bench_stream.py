@@ -24,6 +24,7 @@ def default_out(kind: str, milvus: str, device: str, gallery: int, batch: int) -
 
 def run_stream(args: argparse.Namespace, settings: Settings) -> int:
     """Measure, print the summary table, save the JSON and the PNG."""
+    opts.checkout_on_path()
     try:
         from infra.bench.stream import StreamBenchConfig, run_stream_bench
         from infra.bench.stream_plot import plot_stream_report
@@ -127,6 +128,7 @@ def photo_lines(photos: dict[str, Any]) -> list[str]:
 
 
 def run_photos(args: argparse.Namespace, settings: Settings) -> int:
+    opts.checkout_on_path()
     try:
         from infra.bench.photos import run_photo_bench
     except ImportError as exc:
