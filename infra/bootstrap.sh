@@ -51,7 +51,7 @@ fi
 py="${PYTHON:-python3}"
 # The heavy dependencies live in one virtualenv in $HOME, shared by every checkout and keyed by what
 # gets installed (dependency pins + interpreter), not by the rest of pyproject.toml.
-# The small "checks" extra (type checker, YAML parser) stays out of the key: it is added in place below,
+# The small "checks" extra (type checker, YAML parser, the parallel test runner) stays out of the key: it is added in place below,
 # so pinning or bumping it never rebuilds the torch venv.
 deps=$("$py" -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; o = {k: v for k, v in (p.get("optional-dependencies") or {}).items() if k != "checks"}; print(json.dumps([p["dependencies"], o or None], sort_keys=True))' "$root/pyproject.toml")
 key=$( (echo "$deps"; "$py" --version) | sha256sum | cut -c1-16)

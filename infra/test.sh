@@ -11,7 +11,10 @@ promtool check rules infra/prometheus/rules.yml
 (cd infra/prometheus && promtool test rules rules_test.yml)
 "$(dirname "$py")/catalog" schemas --check
 set +e
-"$py" -m pytest -q -p no:cacheprovider "$@"
+# two test processes (pytest-xdist), each module whole in one of them (its module fixtures built once):
+# most integration tests wait on Kafka, Milvus and real workers, so two share the 2-core machine well
+# (more on a bigger machine: bash infra/test.sh -n 4; one: -n 0)
+"$py" -m pytest -q -p no:cacheprovider -n 2 --dist loadfile "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
