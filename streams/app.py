@@ -6,6 +6,7 @@ Nothing here runs at import time, so every test (and every worker) gets its own 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
@@ -199,19 +200,19 @@ class _Runtime:
 def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None:
     """Feed /healthz and /readyz: loop ticks, the Milvus ping, and the consumer's assignment."""
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust's stubs: a coroutine receiver is valid
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         runtime.on_assigned(assigned)
         if runtime.rollout is not None:  # the re-index follows the images partitions
             await runtime.rollout.on_assigned()
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's stubs: a coroutine receiver is valid
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         runtime.health.assigned = False
         if runtime.rollout is not None:  # before they move on: no re-index commit of ours may follow the new owner's
             await runtime.rollout.on_revoked({tp.partition for tp in revoked if tp.topic == settings.topic_images})
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust's stubs: a coroutine receiver is valid
     async def _stopping(sender: Any, **kwargs: Any) -> None:
         if runtime.rollout is not None:
             await runtime.rollout.stop()
@@ -228,7 +229,8 @@ def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None
     async def consumer_lag() -> None:
         consumer = app.consumer
         # faust keeps the group's last commit per partition in _committed_offset (no public accessor)
-        lags = committed_lag(consumer.assignment(), consumer.highwater, consumer._committed_offset)  # noqa: SLF001
+        committed = getattr(consumer, "_committed_offset", {})  # faust's last commit per partition: no public API
+        lags = committed_lag(consumer.assignment(), consumer.highwater, committed)
         gauge = runtime.metrics.consumer_lag
         gauge.clear()  # partitions that moved away drop out
         for lag in lags:
@@ -263,7 +265,7 @@ def create_app(
         assert router is not None  # handler() made it
         flow = ImageFlow(handler, settings.pipeline_in_flight, runtime.until_handled, runtime.metrics)
         try:
-            async for events in stream.noack_take(max_size, within=within):
+            async for events in stream.noack_take(max_size, within=within):  # type: ignore[attr-defined]
                 raws = [_raw(e) for e in events]
                 for part in await router.route(raws):  # one sub-batch per model during a rollout
                     ack = _acker(stream, [events[i] for i in part.indices])
@@ -274,9 +276,9 @@ def create_app(
     @app.agent(topics[settings.topic_labels], name="apply_labels")
     async def apply_labels(stream: faust.StreamT) -> None:
         handler = await runtime.handler()
-        async for events in stream.noack_take(max_size, within=within):
-            raws = [_raw(e) for e in events]
-            held = await runtime.until_handled(lambda raws=raws: handler.handle_labels(raws))
+        async for events in stream.noack_take(max_size, within=within):  # type: ignore[attr-defined]
+            raws: list[RawEvent] = [_raw(e) for e in events]
+            held = await runtime.until_handled(functools.partial(handler.handle_labels, raws))
             for event, raw in zip(events, raws, strict=True):
                 ref = (raw.topic, raw.partition, raw.offset)
                 if ref in held:  # its image has not arrived: acked when it does, or when dead-lettered

@@ -43,7 +43,7 @@ class RepeatFilter(logging.Filter):
                 oldest = sorted(self._seen.items(), key=lambda kv: kv[1][0])[:5_000]
                 for key, _ in oldest:
                     self._seen.pop(key, None)
-        if suppressed:
+        if suppressed and started is not None:  # a count only comes with the window it was counted in
             record.msg = f"{record.msg} [{suppressed} more like this in the last {now - started:.0f}s not shown]"
         return True
 
