@@ -96,4 +96,5 @@ def load_gallery(
         )
         if progress:
             progress(part.stop - part.start)
+    index.flush()  # a bulk load ends sealed: searches then use the index, not a scan of growing rows
     return LoadReport(rows=len(samples.product_ids), seconds=time.perf_counter() - start)

@@ -38,6 +38,7 @@ class VectorIndexConfig:
     search_ef: int = 128
     search_nprobe: int = 32
     search_consistency: str = "Bounded"
+    flush_every_rows: int = 0  # seal the growing segment after this many upserted rows; 0: leave it to Milvus
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class VectorIndex:
         self.alias = alias
         self._client: MilvusClient | None = None
         self._also_load: set[str] = set()
+        self._unflushed = 0  # rows upserted since the last flush
+        self.flushes = 0
 
     def load_on_connect(self, collection: str) -> None:
         """Another collection this client serves (the label store): reloaded with ours after a reconnect."""
@@ -175,6 +178,21 @@ class VectorIndex:
             for it in items
         ]
         self.call("upsert", lambda: self.client.upsert(self.target, rows))
+        self._unflushed += len(rows)
+        if self.config.flush_every_rows and self._unflushed >= self.config.flush_every_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Seal the rows written so far into a segment that searches use an index on.
+
+        Why: Milvus Lite searches rows that are still in a growing segment by brute force with a
+        large fixed cost (measured here: ~0.4-0.6 s per search of a 10k-row gallery left growing,
+        ~0.1-0.15 s once flushed, ~0.2-0.3 s with a few thousand growing rows); a server seals
+        segments itself, so ``flush_every_rows`` is 0 there unless set.
+        """
+        self.call("flush", lambda: self.client.flush(self.collection))
+        self._unflushed = 0
+        self.flushes += 1
 
     def search(
         self, vectors: np.ndarray, limit: int, label_sources: Collection[str] | None = None
