@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -142,6 +143,7 @@ def run_bench(
     """``measure`` on the broker ``CATALOG_KAFKA_BOOTSTRAP`` names, if it is set (else one of the run's own),
     progress on stderr; ``None`` after one failure line when a runner or process failed."""
     bootstrap = settings.kafka_bootstrap if "kafka_bootstrap" in settings.model_fields_set else None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a kill stops the run the way Ctrl-C does
     try:
         return measure(
             config, settings, bootstrap=bootstrap, workdir=Path(args.workdir) if args.workdir else None, progress=say
@@ -149,3 +151,10 @@ def run_bench(
     except (RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:  # BenchError is a RuntimeError
         say(f"catalog bench {command} failed: {type(exc).__name__}: {exc}")
         return None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as KeyboardInterrupt: the run's finally blocks stop every process it started, by PID."""
+    raise KeyboardInterrupt(f"signal {signum}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from processors.embedding import EmbedderConfig
 from processors.intake import IntakeConfig
 from processors.pipeline import PipelineConfig
 from processors.vector_index import VectorIndexConfig
-from streams.settings import Settings
+from streams.settings import LITE_FLUSH_EVERY_ROWS, Settings
 
 
 @pytest.fixture(autouse=True)
@@ -201,7 +202,8 @@ def test_embedder_config_carries_values() -> None:
 def test_default_derived_configs_match_stage_defaults() -> None:
     s = Settings()
     assert s.pipeline_config() == PipelineConfig()
-    assert s.index_config() == VectorIndexConfig()
+    # the default URI is a Milvus Lite file, which the settings flush every LITE_FLUSH_EVERY_ROWS rows
+    assert s.index_config() == dataclasses.replace(VectorIndexConfig(), flush_every_rows=LITE_FLUSH_EVERY_ROWS)
     assert s.embedder_config() == EmbedderConfig()
 
 
