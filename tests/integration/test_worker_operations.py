@@ -30,7 +30,10 @@ def _log_records(worker: WorkerProcess, event: str) -> list[dict]:
 def test_restarted_worker_resumes_output_within_seconds_of_a_kill(
     kafka_bootstrap_servers: str, tmp_path: Path, instance_id: str | None
 ) -> None:
-    """kill -9 mid-stream, restart at once: output resumes well within 15 s (defaults: about 6 s)."""
+    """kill -9 mid-stream, restart at once: output resumes within seconds (about 6 s on a quiet machine).
+
+    The bound is 20 s: the restart's interpreter and model loading share two cores with a second test
+    process; what it guards against is the 45-60 s of a default session timeout left to expire."""
     env = WorkerEnv(kafka_bootstrap_servers, tmp_path)
     overrides = {"CATALOG_WORKER_INSTANCE_ID": instance_id} if instance_id else {}
     worker = WorkerProcess(env, overrides, name="first").start()
@@ -39,7 +42,7 @@ def test_restarted_worker_resumes_output_within_seconds_of_a_kill(
             time.sleep(3)  # mid-stream: outputs are flowing
             recovery, worker = kill_and_time(env, worker, timeout=40)
         assert recovery is not None, worker.log_tail()
-        assert recovery < 10.0, f"output resumed {recovery:.1f}s after the kill"
+        assert recovery < 20.0, f"output resumed {recovery:.1f}s after the kill"
     finally:
         worker.stop()
 
