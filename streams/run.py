@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -17,6 +18,7 @@ from streams.health import HealthState
 from streams.log_dedup import RepeatFilter, install
 from streams.logging_setup import StructlogHandler, configure_logging, use_structlog_handler
 from streams.metrics import WorkerMetrics
+from streams.milvus_lite_process import LiteProcessConfig, LiteProcessError, MilvusLiteProcess
 from streams.settings import Settings
 from streams.startup import EXIT_STARTUP_FAILED, StartupError, ensure_topics_at_startup
 
@@ -44,17 +46,56 @@ class _Worker(faust.Worker):
 def run_worker(settings: Settings) -> int:
     """Returns the process exit code: 0 after a normal stop, 2 when start-up failed (one log line says why)."""
     log_handler = configure_logging(settings.log_level, settings.log_json)
-    log = structlog.get_logger("catalog.run")
     repeat_filter = RepeatFilter(settings.log_repeat_window_s)
     install(repeat_filter)  # before faust sets logging up: aiokafka logs during the topic check
     metrics = WorkerMetrics()
     health = metrics.serve(settings.metrics_host, settings.metrics_port, HealthState())
+    lite: MilvusLiteProcess | None = None
     try:
+        lite = start_lite_process(settings)
+        if lite is not None:  # the Lite file's rules (flushes) stay; only the address changes
+            settings = settings.model_copy(
+                update={"milvus_uri": lite.uri, "milvus_flush_every_rows": settings.flush_every_rows()}
+            )
         created = asyncio.run(ensure_topics_at_startup(settings))
     except StartupError as exc:
         health.startup_error = f"{exc.setting}: {exc.cause}"
         exc.log()
+        if lite is not None:
+            lite.stop()
         return EXIT_STARTUP_FAILED
+    try:
+        return _run_faust(settings, created, metrics, health, log_handler, repeat_filter)
+    finally:
+        if lite is not None:
+            lite.stop()
+
+
+def start_lite_process(settings: Settings) -> MilvusLiteProcess | None:
+    """The worker's Milvus Lite child, when the URI is a Lite file and ``milvus_lite_process`` is on."""
+    if not (settings.milvus_is_lite_file() and settings.milvus_lite_process):
+        return None
+    data_dir = Path(settings.milvus_uri).resolve()
+    config = LiteProcessConfig(
+        data_dir=data_dir,
+        log_path=data_dir.with_name(data_dir.name + ".server.log"),
+        start_timeout_s=settings.startup_timeout_s,
+    )
+    try:
+        return MilvusLiteProcess(config).start()
+    except (LiteProcessError, OSError) as exc:
+        raise StartupError("CATALOG_MILVUS_URI", f"Milvus Lite at {data_dir}: {exc}") from exc
+
+
+def _run_faust(
+    settings: Settings,
+    created: list[str],
+    metrics: WorkerMetrics,
+    health: HealthState,
+    log_handler: StructlogHandler,
+    repeat_filter: RepeatFilter,
+) -> int:
+    log = structlog.get_logger("catalog.run")
     app = create_app(settings, metrics)
     runtime = app.catalog_runtime  # type: ignore[attr-defined]
     runtime.health = health

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         "scan growing rows at a high fixed cost); None: 2048 on a Milvus Lite file, 0 (Milvus decides) on a server",
     )
 
+    milvus_lite_process: bool = Field(
+        True,
+        description="a worker serves a Milvus Lite file from a child process of its own (Lite is pure Python: "
+        "embedded, its threads share the worker's GIL); False: in the worker's threads",
+    )
+
     model_ref: str = EmbedderConfig.model_ref  # the shipped unified student
     model_image_size: int = 64
     device: str = "cpu"
@@ -264,10 +270,13 @@ class Settings(BaseSettings):
             flush_every_rows=self.flush_every_rows(),
         )
 
+    def milvus_is_lite_file(self) -> bool:
+        return "://" not in self.milvus_uri
+
     def flush_every_rows(self) -> int:
         if self.milvus_flush_every_rows is not None:
             return self.milvus_flush_every_rows
-        return 0 if "://" in self.milvus_uri else LITE_FLUSH_EVERY_ROWS
+        return LITE_FLUSH_EVERY_ROWS if self.milvus_is_lite_file() else 0
 
     def pipeline_config(self, upsert: bool = True) -> PipelineConfig:
         return PipelineConfig(

@@ -9,6 +9,8 @@ alternate the order so a shared machine's load drift hits every configuration al
 ratio (median over rounds of the within-round ratio) is the figure to quote. ``models_busy`` is
 the models stage's time over the run's wall time (1.0: the models never wait for the other
 stages). ``catalog bench stream`` is the official end-to-end figure; this is the A/B tool.
+A config holding ``LITE_SERVER=1`` serves the same Lite data from a ``milvus-lite server`` process
+of its own for that run (Milvus Lite 3.x is pure Python: embedded, its threads share the worker's GIL).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from aiokafka import AIOKafkaConsumer
 
 from infra.harness.worker_process import WorkerEnv, WorkerProcess
 from infra.kafka.runner import BrokerConfig, KafkaBroker
+from infra.milvus.lite_server import MilvusLiteServer
 
 
 async def read_since(bootstrap: str, topic: str, since_ms: int, n: int, timeout: float) -> list[int]:
@@ -87,7 +90,12 @@ def main() -> int:
                     "produce", "--generated", str(args.events), "--style", "seller", "--seed", str(r * 10 + len(name))
                 )
                 since = int(time.time() * 1000)
-                worker = WorkerProcess(env, configs[name], name=f"r{r}-{name}").start()
+                settings = dict(configs[name])
+                lite_server = None
+                if settings.pop("LITE_SERVER", None):  # the same Lite data, served by a process of its own
+                    lite_server = MilvusLiteServer(Path(env.env["CATALOG_MILVUS_URI"])).start()
+                    settings["CATALOG_MILVUS_URI"] = lite_server.uri
+                worker = WorkerProcess(env, settings, name=f"r{r}-{name}").start()
                 try:
                     cpu0 = worker_cpu_s(worker.pid)
                     stamps = asyncio.run(read_since(bootstrap, env.topics["enriched"], since, args.events, 900))
@@ -96,6 +104,8 @@ def main() -> int:
                     overlapped = worker.metric("catalog_batches_overlapped_total")
                 finally:
                     worker.stop()
+                    if lite_server is not None:
+                        lite_server.stop()
                 stamps.sort()
                 wall = (stamps[-1] - stamps[0]) / 1000.0
                 rate = (len(stamps) - 1) / wall

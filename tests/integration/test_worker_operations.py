@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra.milvus.lite_server import MilvusLiteServer
+from streams.milvus_lite_process import LiteProcessConfig, MilvusLiteProcess
 from tests.support.recovery import kill_and_time, steady_traffic
 from tests.support.worker import WorkerEnv, WorkerProcess, catalog_cmd, free_port
 
@@ -154,6 +155,22 @@ def test_bad_settings_stop_the_worker_with_one_clear_line(
     assert setting in failure["setting"], failure
     assert failure["cause"]
     assert seconds < 60, f"start-up failure took {seconds:.0f}s"
+    assert "Traceback" not in output, output[-3000:]
+
+
+def test_a_lite_folder_held_by_another_process_stops_the_worker_with_one_clear_line(
+    kafka_bootstrap_servers: str, tmp_path: Path
+) -> None:
+    env = WorkerEnv(kafka_bootstrap_servers, tmp_path, extra={"CATALOG_STARTUP_TIMEOUT_S": "5"})
+    data = Path(env.env["CATALOG_MILVUS_URI"])
+    holder = MilvusLiteProcess(LiteProcessConfig(data_dir=data, log_path=tmp_path / "holder.log")).start()
+    try:
+        code, output, _ = _run_worker(env)
+    finally:
+        holder.stop()
+    assert code == 2, output[-3000:]
+    failure = _startup_failure(output)
+    assert failure["setting"] == "CATALOG_MILVUS_URI" and str(data) in failure["cause"], failure
     assert "Traceback" not in output, output[-3000:]
 
 

@@ -1,0 +1,129 @@
+"""The worker's Milvus Lite child process: serves the folder, survives its own crash, dies with the worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pymilvus import MilvusClient
+
+from streams.milvus_lite_process import LiteProcessConfig, LiteProcessError, MilvusLiteProcess
+
+
+def _config(tmp_path: Path, **kw: float) -> LiteProcessConfig:
+    data = tmp_path / "milvus.db"
+    return LiteProcessConfig(data_dir=data, log_path=tmp_path / "milvus.db.server.log", **kw)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _collections(uri: str) -> list[str]:
+    client = MilvusClient(uri=uri)
+    try:
+        return list(client.list_collections())
+    finally:
+        client.close()
+
+
+def test_serves_the_folder_on_loopback_and_keeps_its_data_across_restarts(tmp_path: Path) -> None:
+    lite = MilvusLiteProcess(_config(tmp_path)).start()
+    try:
+        assert lite.uri.startswith("http://127.0.0.1:")
+        client = MilvusClient(uri=lite.uri)
+        client.create_collection("kept", dimension=4)
+        client.insert("kept", [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}])
+        client.close()
+        pid = lite.pid
+        assert pid is not None
+    finally:
+        lite.stop()
+    assert _wait_gone(pid, 5), "stop() left the child running"
+    again = MilvusLiteProcess(_config(tmp_path)).start()  # the lock was released
+    try:
+        client = MilvusClient(uri=again.uri)
+        client.load_collection("kept")  # a reopened Lite folder starts released, as a restarted server does
+        assert client.query("kept", filter="id == 1", output_fields=["id"], consistency_level="Strong")[0]["id"] == 1
+        client.close()
+    finally:
+        again.stop()
+
+
+def test_a_crashed_child_is_started_again_on_the_same_address(tmp_path: Path) -> None:
+    lite = MilvusLiteProcess(_config(tmp_path, restart_backoff_s=0.2)).start()
+    try:
+        first = lite.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (lite.restarts == 0 or lite.pid == first):
+            time.sleep(0.2)
+        assert lite.restarts == 1 and lite.pid != first
+        deadline = time.monotonic() + 30
+        while True:  # the new child answers at the old URI
+            try:
+                assert _collections(lite.uri) == []
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        lite.stop()
+
+
+def test_a_folder_held_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
+    holder = MilvusLiteProcess(_config(tmp_path)).start()
+    try:
+        with pytest.raises(LiteProcessError, match="did not start"):
+            MilvusLiteProcess(_config(tmp_path, start_timeout_s=3.0, restart_backoff_s=0.5)).start()
+    finally:
+        holder.stop()
+
+
+def test_the_child_dies_with_a_killed_worker(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from streams.milvus_lite_process import LiteProcessConfig, MilvusLiteProcess\n"
+        "d = Path(sys.argv[1])\n"
+        "lite = MilvusLiteProcess(LiteProcessConfig(d / 'milvus.db', d / 'log')).start()\n"
+        "print('CHILD', lite.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2]
+    )
+    try:
+        assert parent.stdout is not None
+        line = ""
+        while not line.startswith("CHILD"):  # the start-up log lines come first
+            line = parent.stdout.readline()
+            assert line, "the parent exited before it started its child"
+        child = int(line.split()[1])
+        assert _alive(child)
+        parent.kill()  # SIGKILL: no handler of the parent runs
+        parent.wait(10)
+        assert _wait_gone(child, 15), "the Lite child outlived its killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
