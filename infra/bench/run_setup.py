@@ -86,7 +86,7 @@ def run_broker(bootstrap: str | None, work: Path, progress: Progress) -> Iterato
 @contextlib.contextmanager
 def run_milvus(kind: str, work: Path, progress: Progress) -> Iterator[tuple[str, str]]:
     if kind == "lite":
-        yield str(work / "milvus.db"), "Milvus Lite (a local file, embedded in the worker)"
+        yield str(work / "milvus.db"), "Milvus Lite (a local file, served by the worker's child process)"
         return
     from infra.milvus.server import PIN, MilvusServer, ServerConfig
 
