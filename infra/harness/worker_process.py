@@ -142,12 +142,21 @@ class WorkerProcess:
             time.sleep(0.3)
         raise TimeoutError(f"worker never became ready:\n{self.log_tail()}")
 
-    def metrics_text(self) -> str | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as r:  # noqa: S310
-                return r.read().decode()
-        except OSError:
-            return None
+    def metrics_text(self, within_s: float = 15.0) -> str | None:
+        """The worker's /metrics page; None once it is not running or has not answered for ``within_s``.
+
+        Why the retries: a loaded machine (two test processes, a broker, Milvus) can leave one scrape
+        unanswered for a few seconds, and a one-shot read must not turn that into a counter of 0.
+        """
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:  # noqa: S310
+                    return r.read().decode()
+            except OSError:
+                if not self.alive() or time.monotonic() >= deadline:
+                    return None
+                time.sleep(0.5)
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of a metric's samples whose labels include ``labels``."""
