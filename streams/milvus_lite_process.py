@@ -151,7 +151,6 @@ class MilvusLiteProcess:
         A start is tried again until ``start_timeout_s``: the child of a worker killed a moment ago
         may still be closing the same folder and hold its lock for a few seconds.
         """
-        first = True
         deadline = time.monotonic() + self.config.start_timeout_s
         while not self._stopping.is_set():
             try:
@@ -162,17 +161,16 @@ class MilvusLiteProcess:
                     if self._proc is not None and self._proc.poll() is None:
                         self._proc.kill()
                         self._proc.wait(5)
-                if first and time.monotonic() >= deadline:
+                if not self._started.is_set() and time.monotonic() >= deadline:
                     self._start_error = exc
                     self._started.set()
                     return
                 log.warning("milvus_lite_start_retry", error=str(exc)[-300:], data_dir=str(self.config.data_dir))
                 self._stopping.wait(self.config.restart_backoff_s)
                 continue
-            if first:
+            if not self._started.is_set():
                 data_dir = str(self.config.data_dir)
                 log.info("milvus_lite_process_started", pid=self._proc.pid, uri=self.uri, data_dir=data_dir)
-                first = False
                 self._started.set()
             code = self._proc.wait()
             if self._stopping.is_set():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -50,25 +51,20 @@ def run_worker(settings: Settings) -> int:
     install(repeat_filter)  # before faust sets logging up: aiokafka logs during the topic check
     metrics = WorkerMetrics()
     health = metrics.serve(settings.metrics_host, settings.metrics_port, HealthState())
-    lite: MilvusLiteProcess | None = None
-    try:
-        lite = start_lite_process(settings)
-        if lite is not None:  # the Lite file's rules (flushes) stay; only the address changes
-            settings = settings.model_copy(
-                update={"milvus_uri": lite.uri, "milvus_flush_every_rows": settings.flush_every_rows()}
-            )
-        created = asyncio.run(ensure_topics_at_startup(settings))
-    except StartupError as exc:
-        health.startup_error = f"{exc.setting}: {exc.cause}"
-        exc.log()
-        if lite is not None:
-            lite.stop()
-        return EXIT_STARTUP_FAILED
-    try:
+    with contextlib.ExitStack() as stack:  # stops the Lite child on every way out
+        try:
+            lite = start_lite_process(settings)
+            if lite is not None:  # the Lite file's rules (flushes) stay; only the address changes
+                stack.callback(lite.stop)
+                settings = settings.model_copy(
+                    update={"milvus_uri": lite.uri, "milvus_flush_every_rows": settings.flush_every_rows()}
+                )
+            created = asyncio.run(ensure_topics_at_startup(settings))
+        except StartupError as exc:
+            health.startup_error = f"{exc.setting}: {exc.cause}"
+            exc.log()
+            return EXIT_STARTUP_FAILED
         return _run_faust(settings, created, metrics, health, log_handler, repeat_filter)
-    finally:
-        if lite is not None:
-            lite.stop()
 
 
 def start_lite_process(settings: Settings) -> MilvusLiteProcess | None:

@@ -10,12 +10,7 @@ from pathlib import Path
 from types import TracebackType
 
 from infra.processes import stop_process_group
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from streams.milvus_lite_process import free_loopback_port
 
 
 class MilvusLiteServer:
@@ -23,7 +18,7 @@ class MilvusLiteServer:
 
     def __init__(self, data_dir: Path, port: int = 0) -> None:
         self.data_dir = data_dir
-        self.port = port or _free_port()
+        self.port = port or free_loopback_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

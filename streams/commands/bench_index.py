@@ -51,18 +51,14 @@ def _server(uri: str | None, workdir: Path) -> Iterator[tuple[str, str]]:
 
     checkout_on_path()
     try:
-        from infra.milvus.server import PIN, MilvusServer, ServerConfig  # a checkout's runner, not a dependency
+        from infra.bench.run_setup import run_milvus  # a checkout's runner, not a dependency
     except ImportError as exc:
         raise SystemExit(
             "no --server-uri and infra.milvus.server is not importable (run from a checkout, or start a server "
             "and pass --server-uri http://127.0.0.1:19530)"
         ) from exc
-    server = MilvusServer(ServerConfig(data_dir=workdir / "milvus-server", stop_with_parent=True)).start()
-    _say(f"started {PIN} at {server.uri} (pid {server.pid}) in {server.ready_seconds:.1f}s")
-    try:
-        yield server.uri, f"PyPI {PIN} standalone, started for this run"
-    finally:
-        server.stop()
+    with run_milvus("server", workdir, _say) as served:
+        yield served
 
 
 def _save_partial(out: str | None, result: SizeResult) -> None:
