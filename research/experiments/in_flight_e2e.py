@@ -6,7 +6,9 @@ broker and one Lite gallery for all runs; per run, N generated seller uploads ar
 (a backlog), then a worker with the run's settings starts; throughput = outputs / (last output's
 Kafka timestamp - first's): the worker's steady rate, producer and start-up excluded. Rounds
 alternate the order so a shared machine's load drift hits every configuration alike; the paired
-ratio (median over rounds of the within-round ratio) is the figure to quote. ``models_busy`` is
+ratio (median over rounds of the within-round ratio) is the figure to quote. ``machine_cpu_ms_per_event``
+is the CPU every process of the machine spent per output while the run's outputs were read (worker,
+its children, broker, Milvus): on a machine the stream saturates it sets the rate. ``models_busy`` is
 the models stage's time over the run's wall time (1.0: the models never wait for the other
 stages). ``catalog bench stream`` is the official end-to-end figure; this is the A/B tool.
 A config holding ``LITE_SERVER=1`` serves the same Lite data from a ``milvus-lite server`` process
@@ -55,6 +57,15 @@ def worker_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every process of this machine spent (user, nice, system, irq, softirq) since boot."""
+    import os
+
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--gallery", type=int, default=10_000)
@@ -97,9 +108,9 @@ def main() -> int:
                     settings["CATALOG_MILVUS_URI"] = lite_server.uri
                 worker = WorkerProcess(env, settings, name=f"r{r}-{name}").start()
                 try:
-                    cpu0 = worker_cpu_s(worker.pid)
+                    cpu0, busy0 = worker_cpu_s(worker.pid), machine_busy_s()
                     stamps = asyncio.run(read_since(bootstrap, env.topics["enriched"], since, args.events, 900))
-                    cpu1 = worker_cpu_s(worker.pid)
+                    cpu1, busy1 = worker_cpu_s(worker.pid), machine_busy_s()
                     inference = worker.metric("catalog_stage_seconds_sum", stage="inference")
                     overlapped = worker.metric("catalog_batches_overlapped_total")
                 finally:
@@ -117,6 +128,7 @@ def main() -> int:
                     "events_per_s": round(rate, 1),
                     "load1": float(load),
                     "worker_cpu_ms_per_event": round(1000 * (cpu1 - cpu0) / len(stamps), 1),
+                    "machine_cpu_ms_per_event": round(1000 * (busy1 - busy0) / len(stamps), 1),
                     "models_busy": round(inference / wall, 3),
                     "overlapped_batches": overlapped,
                 }
