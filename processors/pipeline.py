@@ -28,7 +28,6 @@ from processors.inference import QualityScorer, run_models
 from processors.intake import DecodedImage, ImageIntake
 from processors.knn_vote import CategoryVote, Neighbour, vote_category
 from processors.label_store import LabelStore
-from processors.model_process import ModelProcess
 from processors.requests import Enrichment, ImageRequest, Outcome, Rejection
 from processors.staging import BatchStage, BatchTicket, advance
 from processors.vector_index import GalleryItem, VectorIndex
@@ -78,7 +77,6 @@ class EnrichmentPipeline:
         index: VectorIndex,
         quality: QualityScorer | None = None,
         labels: LabelStore | None = None,
-        model_process: ModelProcess | None = None,
     ) -> None:
         self.config = config
         self.intake = intake
@@ -86,7 +84,6 @@ class EnrichmentPipeline:
         self.index = index
         self.quality = quality
         self.labels = labels
-        self.model_process = model_process  # None: the models run on the inference thread, in this process
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._index_io = ThreadPoolExecutor(1, thread_name_prefix="vector-index")
 
@@ -101,8 +98,6 @@ class EnrichmentPipeline:
         return await asyncio.get_running_loop().run_in_executor(self._index_io, fn, *args)
 
     async def start(self) -> None:
-        if self.model_process is not None:
-            await self.model_process.start()
         await self.run_index(self.index.ensure_collection)
         if self.labels is not None:
             await self.run_index(self.labels.ensure_collection)
@@ -144,14 +139,12 @@ class EnrichmentPipeline:
         return out
 
     async def _infer(self, items: list[Decoded], timings: dict[str, float]) -> list[Inferred]:
+        loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        images, scenes = [d.image.image for d in items], [d.request.scene for d in items]
-        if self.model_process is not None:
-            inference = await self.model_process.run(images, scenes)
-        else:
-            inference = await asyncio.get_running_loop().run_in_executor(
-                self._inference, run_models, self.embedder, self.quality, images, scenes
-            )
+        inference = await loop.run_in_executor(
+            self._inference, run_models, self.embedder, self.quality, [d.image.image for d in items],
+            [d.request.scene for d in items],
+        )  # fmt: skip
         timings["embed"] = inference.embed_ms
         if inference.quality_ms is not None:
             timings["quality"] = inference.quality_ms
@@ -271,8 +264,6 @@ class EnrichmentPipeline:
 
     async def aclose(self) -> None:
         await self.intake.aclose()
-        if self.model_process is not None:
-            await asyncio.to_thread(self.model_process.close)
         self._inference.shutdown(wait=True)
         self._index_io.shutdown(wait=True)
         self.index.close()

@@ -21,7 +21,7 @@ from streams.faust_config import app_kwargs
 from streams.health import HealthState
 from streams.metrics import WorkerMetrics
 from streams.overlap import ImageFlow
-from streams.pipeline_factory import worker_pipeline
+from streams.pipeline_factory import build_pipeline
 from streams.publisher import FaustPublisher
 from streams.retry import Backoff
 from streams.rollout.controller import RolloutController
@@ -240,7 +240,7 @@ def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None
 def create_app(
     settings: Settings,
     metrics: WorkerMetrics | None = None,
-    pipeline_builder: Callable[[Settings], EnrichmentPipeline] = worker_pipeline,
+    pipeline_builder: Callable[[Settings], EnrichmentPipeline] = build_pipeline,
 ) -> faust.App:
     settings.worker_state_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     app = faust.App(settings.app_id, **app_kwargs(settings))  # env={}: no unprefixed variable overrides these

@@ -15,11 +15,10 @@ from model_store.quality.scoring import (
     VisualScoreConfig,
 )
 from model_store.registry import ModelRegistry, RegistryError
-from processors.embedding import EmbedderConfig, TorchEmbedder
+from processors.embedding import TorchEmbedder
 from processors.inference import QualityScorer
 from processors.intake import ImageIntake
 from processors.label_store import LabelStore, labels_collection
-from processors.model_process import ModelProcess, ModelSpec, QualitySpec
 from processors.pipeline import EnrichmentPipeline
 from processors.vector_index import VectorIndex, alias_name, collection_name
 from streams.settings import Settings
@@ -67,8 +66,7 @@ def build_label_store(settings: Settings, index: VectorIndex) -> LabelStore:
     return LabelStore(index, labels_collection(settings.milvus_collection_prefix))
 
 
-def build_pipeline(settings: Settings, upsert: bool = True, models_in_child: bool = False) -> EnrichmentPipeline:
-    """``models_in_child``: the models run in a process of their own (the worker; ``processors.model_process``)."""
+def build_pipeline(settings: Settings, upsert: bool = True) -> EnrichmentPipeline:
     embedder = TorchEmbedder.from_config(settings.embedder_config())
     index = build_index(settings, embedder)
     quality = build_quality(settings)
@@ -79,21 +77,7 @@ def build_pipeline(settings: Settings, upsert: bool = True, models_in_child: boo
         index,
         quality=quality,
         labels=build_label_store(settings, index),
-        model_process=model_process(settings, settings.embedder_config(), quality) if models_in_child else None,
     )
-
-
-def worker_pipeline(settings: Settings) -> EnrichmentPipeline:
-    """The worker's pipeline: its models in a child process unless ``CATALOG_MODEL_PROCESS`` is false."""
-    return build_pipeline(settings, models_in_child=settings.model_process)
-
-
-def model_process(settings: Settings, embedder: EmbedderConfig, quality: QualityScorer | None) -> ModelProcess:
-    """A child process loading ``embedder`` and the very quality models (by resolved ref) the worker loaded."""
-    quality_spec = None
-    if quality is not None:
-        quality_spec = QualitySpec(dict(quality.refs), scoring_config(settings), settings.registry_dir)
-    return ModelProcess(ModelSpec(embedder, quality_spec))
 
 
 def served_input_size(embedder: TorchEmbedder, quality: QualityScorer | None) -> int:

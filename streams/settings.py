@@ -141,11 +141,6 @@ class Settings(BaseSettings):
         "embedded, its threads share the worker's GIL); False: in the worker's threads",
     )
 
-    model_process: bool = Field(
-        True,
-        description="a worker runs its models in a child process of its own (an eager forward waits for the GIL "
-        "after every operator while other threads hold it); False: on a thread of the worker",
-    )
     model_ref: str = EmbedderConfig.model_ref  # the shipped unified student
     model_image_size: int = 64
     device: str = "cpu"
