@@ -84,6 +84,8 @@ def run_photo_bench(
             progress(f"photos: measuring {mode} in a fresh process")
             name = "baseline_checkout" if mode == "as-built" else mode
             modes[name] = _child(mode, photos, warm, count, settings.torch_threads, work, path)
+        progress("photos: measuring libjpeg's own decode at that scale (the floor) in a fresh process")
+        floor = _child("floor", photos, warm, count, settings.torch_threads, Path(tmp), repo)
     full, shrink = modes["full"], modes["shrink"]
     before = modes.get("baseline_checkout", full)  # the older checkout's own pipeline, where one was given
     return {
@@ -100,6 +102,13 @@ def run_photo_bench(
             "batch": round(full["batch_ms"] / shrink["batch_ms"], 2),
         },
         "rss_ratio": round(shrink["peak_rss_bytes"] / full["peak_rss_bytes"], 3),
+        "decode_floor": {
+            **floor,
+            "what": "libjpeg's decode alone at the scale intake picks, no pipeline: the least any Pillow-based "
+            "intake of this batch can take on this machine",
+            "intake_over_floor": round(shrink["intake_ms"] / floor["batch_ms_on_all_cores"], 2),
+            "best_possible_intake_speedup": round(before["intake_ms"] / floor["batch_ms_on_all_cores"], 2),
+        },
         "targets": {
             "before": "baseline_checkout" if "baseline_checkout" in modes else "full",
             "intake_speedup": round(before["intake_ms"] / shrink["intake_ms"], 2),

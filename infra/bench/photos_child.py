@@ -6,7 +6,10 @@ checkouts have too (``--mode as-built`` with ``PYTHONPATH`` at another checkout 
 
 Modes: ``shrink`` is the pipeline as built (shrink on load, byte budget); ``full`` is the same
 pipeline with an intake that decodes in full and has no byte budget (as before shrink on load);
-``as-built`` takes the pipeline exactly as the checkout builds it.
+``as-built`` takes the pipeline exactly as the checkout builds it. ``floor`` is no pipeline: libjpeg's
+own decode at the scale intake picks (``open_image`` then ``load``), nothing else, first one photo
+after another, then on as many threads as the machine has cores: the fastest any intake built on
+Pillow's decoder can be here, since even a 1/8-scale decode must entropy-decode the whole file.
 """
 
 from __future__ import annotations
@@ -73,16 +76,54 @@ async def _measure(args: argparse.Namespace) -> dict:
     }
 
 
+def _floor(args: argparse.Namespace) -> dict:
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from processors.embedding import TorchEmbedder
+    from processors.intake.decode import open_image
+    from streams.pipeline_factory import build_quality, served_input_size
+    from streams.settings import Settings
+
+    settings = Settings(torch_threads=args.threads)
+    embedder = TorchEmbedder.from_config(settings.embedder_config())
+    config = settings.intake_config(shrink_to=served_input_size(embedder, build_quality(settings)))
+    photos = [p.read_bytes() for p in sorted(Path(args.dir).glob("*.jpg"))[: args.count]]
+
+    def decode(data: bytes) -> tuple[int, int]:
+        opened = open_image(data, config)
+        opened.image.load()
+        return opened.image.size
+
+    decode(photos[0])
+    t0 = time.perf_counter()
+    sizes = [decode(d) for d in photos]
+    serial = time.perf_counter() - t0
+    cores = os.cpu_count() or 1
+    with ThreadPoolExecutor(cores) as pool:
+        t0 = time.perf_counter()
+        list(pool.map(decode, photos))
+        threaded = time.perf_counter() - t0
+    return {
+        "mode": "floor",
+        "photos": len(photos),
+        "decoded_size": list(sizes[0]),
+        "serial_ms_per_photo": round(1000 * serial / len(photos), 1),
+        "threads": cores,
+        "batch_ms_on_all_cores": round(1000 * threaded, 1),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--mode", choices=["full", "shrink", "as-built"], required=True)
+    p.add_argument("--mode", choices=["full", "shrink", "as-built", "floor"], required=True)
     p.add_argument("--dir", required=True, help="folder of the photos (*.jpg)")
     p.add_argument("--warm", required=True, help="a small image for the warm-up batch")
     p.add_argument("--count", type=int, default=33)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--workdir", required=True)
     args = p.parse_args()
-    print(json.dumps(asyncio.run(_measure(args))))
+    print(json.dumps(_floor(args) if args.mode == "floor" else asyncio.run(_measure(args))))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,14 @@ def photo_lines(photos: dict[str, Any]) -> list[str]:
         )
     if "speedup" in photos:
         out.append(f"photos: intake {photos['speedup']['intake']:.1f}x faster, peak RSS {photos['rss_ratio']:.2f}x")
+    if "decode_floor" in photos:
+        f = photos["decode_floor"]
+        out.append(
+            f"photos: libjpeg alone at that scale takes {f['serial_ms_per_photo']:.1f} ms a photo, "
+            f"{f['batch_ms_on_all_cores']:.0f} ms for the batch on {f['threads']} cores: intake is "
+            f"{f['intake_over_floor']:.2f}x that floor; the best possible speedup here is "
+            f"{f['best_possible_intake_speedup']:.1f}x"
+        )
     return out
 
 
