@@ -27,6 +27,28 @@ def peak_rss_bytes(pid: int | str = "self") -> int | None:
     return None if kib is None else kib * 1024
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (its children, theirs...), from ``/proc/<pid>/task/*/children``."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def children_peak_rss(pid: int) -> dict[int, int]:
+    """Peak resident set (``VmHWM``) of each live process below ``pid``: what it started (Milvus Lite)."""
+    peaks = {child: peak_rss_bytes(child) for child in descendants(pid)}
+    return {child: peak for child, peak in peaks.items() if peak is not None}
+
+
 def rss_bytes(pid: int | str = "self") -> int | None:
     """The process's resident set now (``VmRSS``); None when it cannot be read."""
     kib = _status_kib(pid, "VmRSS")

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.bench.memory import RssSampler, peak_rss_bytes
+from infra.bench.memory import RssSampler, children_peak_rss, peak_rss_bytes
 from infra.bench.run_setup import REPO, BenchError, ModelsOnly, Progress, run_tag, start_run, upload_images
 from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish, start_clients, stop_clients
 from infra.harness.worker_process import WorkerEnv, WorkerProcess
@@ -117,6 +117,7 @@ def run_stream_bench(
         deadline = started + config.timeout_s
         phases = asyncio.run(_traffic(config, run_settings, env, images_b64, deadline, progress, worker))
         worker_peak = peak_rss_bytes(worker.pid)
+        children_peaks = children_peak_rss(worker.pid)  # the Lite child: part of what a worker costs
         batch_metric = (worker.metric("catalog_batch_size_sum"), worker.metric("catalog_batch_size_count"))
         sampler.stop()
         worker.stop()
@@ -130,6 +131,7 @@ def run_stream_bench(
             models=(models_before, models_after),
             models_facts=models.facts,
             worker_peak=worker_peak,
+            children_peaks=children_peaks,
             rss=sampler.samples,
             batch_metric=batch_metric,
             gallery_s=gallery_s,
@@ -251,6 +253,7 @@ def _report(
     models: tuple[float, float],
     models_facts: dict[str, Any],
     worker_peak: int | None,
+    children_peaks: dict[int, int],
     rss: list[tuple[float, int]],
     batch_metric: tuple[float, float],
     gallery_s: float,
@@ -298,6 +301,9 @@ def _report(
         "worker": {
             "peak_rss_bytes": worker_peak,
             "peak_rss_mib": round(worker_peak / 2**20, 1) if worker_peak else None,
+            "children_peak_rss_bytes": sum(children_peaks.values()),
+            "children_peak_rss_mib": round(sum(children_peaks.values()) / 2**20, 1),
+            "children": len(children_peaks),
             "rss_series_mib": [(t, round(b / 2**20, 1)) for t, b in rss[:: max(1, len(rss) // 400)]],
             "batches_seen_by_metrics": int(batch_metric[1]),
             "mean_batch_size_by_metrics": round(batch_metric[0] / batch_metric[1], 1) if batch_metric[1] else None,

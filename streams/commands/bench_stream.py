@@ -103,7 +103,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     if bound:
         verdict = "holds" if bound["holds"] else "MISSED"
         lines.append(f"half load p99 {bound['p99_ms']} ms vs bound {bound['bound_ms']} ms: {verdict}")
-    lines.append(f"worker peak RSS: {worker['peak_rss_mib']} MiB")
+    line = f"worker peak RSS: {worker['peak_rss_mib']} MiB"
+    if worker.get("children"):
+        line += f"; its {worker['children']} child process(es), Milvus Lite: {worker['children_peak_rss_mib']} MiB more"
+    lines.append(line)
     if "photos" in report:
         lines.extend(photo_lines(report["photos"]))
     return lines
