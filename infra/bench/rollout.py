@@ -55,6 +55,7 @@ class RolloutBenchConfig:
     rate: float = 20.0  # uploads/s, the same before and during the rollout
     events: int = 100_000  # the most uploads the run publishes
     milvus: str = "lite"
+    milvus_time_tick_ms: int = 50  # with milvus = "server": its proxy time tick
     style: str = "seller"
     device: str = "cpu"
     batch_size: int = 64
@@ -82,8 +83,8 @@ class RolloutBenchConfig:
         """The stream bench's view of this run (worker variables, images, models-only measure)."""
         return StreamBenchConfig(
             events=max(self.events, 2 * self.batch_size), gallery=self.gallery, style=self.style, milvus=self.milvus,
-            device=self.device, batch_size=self.batch_size, batch_wait_s=self.batch_wait_s,
-            torch_threads=self.torch_threads, partitions=self.partitions,
+            milvus_time_tick_ms=self.milvus_time_tick_ms, device=self.device, batch_size=self.batch_size,
+            batch_wait_s=self.batch_wait_s, torch_threads=self.torch_threads, partitions=self.partitions,
             models_only_images=self.models_only_images, image_pool=min(2000, self.events),
             stall_s=self.stall_s, timeout_s=self.timeout_s,
         )  # fmt: skip

@@ -60,7 +60,9 @@ def start_run(
     work = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
     work.mkdir(parents=True, exist_ok=True)
     kafka, kafka_origin = stack.enter_context(run_broker(bootstrap, work, progress))
-    milvus_uri, milvus_origin = stack.enter_context(run_milvus(config.milvus, work, progress))
+    milvus_uri, milvus_origin = stack.enter_context(
+        run_milvus(config.milvus, work, progress, time_tick_ms=config.milvus_time_tick_ms)
+    )
     extra = worker_vars(config, settings, milvus_uri)
     if extra_vars is not None:
         extra = {**extra, **extra_vars(work)}
@@ -84,16 +86,17 @@ def run_broker(bootstrap: str | None, work: Path, progress: Progress) -> Iterato
 
 
 @contextlib.contextmanager
-def run_milvus(kind: str, work: Path, progress: Progress) -> Iterator[tuple[str, str]]:
+def run_milvus(kind: str, work: Path, progress: Progress, time_tick_ms: int = 50) -> Iterator[tuple[str, str]]:
     if kind == "lite":
         yield str(work / "milvus.db"), "Milvus Lite (a local file, served by the worker's child process)"
         return
     from infra.milvus.server import PIN, MilvusServer, ServerConfig
 
-    server = MilvusServer(ServerConfig(data_dir=work / "milvus-server", stop_with_parent=True)).start()
+    config = ServerConfig(data_dir=work / "milvus-server", stop_with_parent=True, time_tick_ms=time_tick_ms)
+    server = MilvusServer(config).start()
     progress(f"started {PIN} at {server.uri} (pid {server.pid}) in {server.ready_seconds:.1f}s")
     try:
-        yield server.uri, f"{PIN} standalone server started for this run"
+        yield server.uri, f"{PIN} standalone server started for this run ({time_tick_ms} ms time tick)"
     finally:
         server.stop()
 

@@ -51,6 +51,7 @@ class StreamBenchConfig:
     gallery: int = 10_000
     style: str = "seller"
     milvus: str = "lite"  # lite: a Milvus Lite file of the worker's; server: a real Milvus 2.3 server of the run's
+    milvus_time_tick_ms: int = 50  # the server's proxy time tick: a Strong read waits for the next one
     device: str = "cpu"
     batch_size: int = 64
     batch_wait_s: float = 0.5

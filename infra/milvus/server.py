@@ -468,7 +468,13 @@ def _cmd_start(args: argparse.Namespace) -> int:
         print(uri)
         print(f"already running: pid {pid}, data dir {data_dir}", file=sys.stderr)
         return 0
-    config = ServerConfig(data_dir=data_dir, port=args.port, metrics_port=args.metrics_port, log_level=args.log_level)
+    config = ServerConfig(
+        data_dir=data_dir,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        log_level=args.log_level,
+        time_tick_ms=args.time_tick_ms,
+    )
     server = MilvusServer(config, runtime=fetch())
     server.start(timeout=args.timeout)  # stops what it started when the wait fails or is interrupted
     (data_dir / PID_FILE).write_text(f"{server.pid}\n")
@@ -530,6 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0, help="client (gRPC) port (0: a free port)")
     p.add_argument("--metrics-port", type=int, default=0, help="/healthz + /metrics port (0: a free port)")
     p.add_argument("--log-level", default="warn", choices=["debug", "info", "warn", "error"])
+    p.add_argument(
+        "--time-tick-ms", type=int, default=ServerConfig.time_tick_ms, help="proxy time tick: Strong reads wait for it"
+    )
     p.add_argument("--timeout", type=float, default=120.0)
     p.set_defaults(func=_cmd_start)
 

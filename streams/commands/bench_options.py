@@ -90,6 +90,12 @@ def write_report(report: dict[str, Any], out: str) -> None:
 
 def add_milvus_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--milvus", choices=["lite", "server"], default="lite", help="Milvus Lite file or a real server")
+    p.add_argument(
+        "--milvus-time-tick-ms",
+        type=int,
+        default=50,
+        help="with --milvus server: its proxy time tick (a Strong read waits for the next one)",
+    )
 
 
 def add_style_option(p: argparse.ArgumentParser, help_text: str) -> None:

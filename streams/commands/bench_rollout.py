@@ -52,7 +52,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     device = opts.bench_device(args, settings)
     config = opts.bench_config("rollout", lambda: RolloutBenchConfig(
         gallery=args.gallery, to=args.to, rate=args.rate, events=args.events, milvus=args.milvus,
-        style=args.style, device=device, batch_size=args.batch_size or settings.batch_max_size,
+        milvus_time_tick_ms=args.milvus_time_tick_ms, style=args.style, device=device,
+        batch_size=args.batch_size or settings.batch_max_size,
         batch_wait_s=settings.batch_max_wait_s, torch_threads=opts.threads(args.threads, settings),
         partitions=args.partitions or settings.topic_partitions, baseline_s=args.baseline,
         warmup_s=args.warmup, tail_s=args.tail, models_only_images=args.models_only_images,

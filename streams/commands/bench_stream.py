@@ -39,6 +39,7 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
             gallery=args.gallery,
             style=args.style,
             milvus=args.milvus,
+            milvus_time_tick_ms=args.milvus_time_tick_ms,
             device=device,
             batch_size=args.batch_size or settings.batch_max_size,
             batch_wait_s=args.batch_wait if args.batch_wait is not None else settings.batch_max_wait_s,

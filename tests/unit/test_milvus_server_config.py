@@ -125,3 +125,11 @@ def test_both_legs_of_a_loopback_bridge_send_without_nagle_delay() -> None:
         assert all("nodelay" in leg.split(",") for leg in tcp_legs), tcp_legs
     finally:
         shutil.rmtree(bridge.socket_dir, ignore_errors=True)
+
+
+def test_the_time_tick_is_the_one_asked_for(tmp_path: Path) -> None:
+    """``--milvus-time-tick-ms`` / ``--time-tick-ms`` reach the proxy's config (the bench's tick-10 run)."""
+    text = render_config(
+        TEMPLATE, ServerConfig(data_dir=tmp_path, port=40999, metrics_port=40998, time_tick_ms=10), _ports()
+    )
+    assert "timeTickInterval: 10 #" in text and "timeTickInterval: 50" not in text
