@@ -55,7 +55,7 @@ class RolloutBenchConfig:
     rate: float = 20.0  # uploads/s, the same before and during the rollout
     events: int = 100_000  # the most uploads the run publishes
     milvus: str = "lite"
-    milvus_time_tick_ms: int = 50  # with milvus = "server": its proxy time tick
+    milvus_time_tick_ms: int | None = None  # with milvus = "server": its proxy time tick (None: the runner's)
     style: str = "seller"
     device: str = "cpu"
     batch_size: int = 64

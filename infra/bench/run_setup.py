@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,17 +86,19 @@ def run_broker(bootstrap: str | None, work: Path, progress: Progress) -> Iterato
 
 
 @contextlib.contextmanager
-def run_milvus(kind: str, work: Path, progress: Progress, time_tick_ms: int = 50) -> Iterator[tuple[str, str]]:
+def run_milvus(kind: str, work: Path, progress: Progress, time_tick_ms: int | None = None) -> Iterator[tuple[str, str]]:
     if kind == "lite":
         yield str(work / "milvus.db"), "Milvus Lite (a local file, served by the worker's child process)"
         return
     from infra.milvus.server import PIN, MilvusServer, ServerConfig
 
-    config = ServerConfig(data_dir=work / "milvus-server", stop_with_parent=True, time_tick_ms=time_tick_ms)
+    config = ServerConfig(data_dir=work / "milvus-server", stop_with_parent=True)
+    if time_tick_ms is not None:
+        config = replace(config, time_tick_ms=time_tick_ms)
     server = MilvusServer(config).start()
     progress(f"started {PIN} at {server.uri} (pid {server.pid}) in {server.ready_seconds:.1f}s")
     try:
-        yield server.uri, f"{PIN} standalone server started for this run ({time_tick_ms} ms time tick)"
+        yield server.uri, f"{PIN} standalone server started for this run ({config.time_tick_ms} ms time tick)"
     finally:
         server.stop()
 

@@ -51,7 +51,7 @@ class StreamBenchConfig:
     gallery: int = 10_000
     style: str = "seller"
     milvus: str = "lite"  # lite: a Milvus Lite file of the worker's; server: a real Milvus 2.3 server of the run's
-    milvus_time_tick_ms: int = 50  # the server's proxy time tick: a Strong read waits for the next one
+    milvus_time_tick_ms: int | None = None  # the server's proxy time tick (None: the runner's, ServerConfig's)
     device: str = "cpu"
     batch_size: int = 64
     batch_wait_s: float = 0.5
@@ -262,6 +262,7 @@ def _report(
 ) -> dict[str, Any]:
     phases, collector = traffic
     origin_ms = phases[0].sent.first_send_ms
+    children_peak = sum(children_peaks.values())
     report_phases: dict[str, Any] = {}
     latencies: dict[str, list[float]] = {}
     full_batches: list[st.Batch] = []
@@ -302,8 +303,8 @@ def _report(
         "worker": {
             "peak_rss_bytes": worker_peak,
             "peak_rss_mib": round(worker_peak / 2**20, 1) if worker_peak else None,
-            "children_peak_rss_bytes": sum(children_peaks.values()),
-            "children_peak_rss_mib": round(sum(children_peaks.values()) / 2**20, 1),
+            "children_peak_rss_bytes": children_peak,
+            "children_peak_rss_mib": round(children_peak / 2**20, 1),
             "children": len(children_peaks),
             "rss_series_mib": [(t, round(b / 2**20, 1)) for t, b in rss[:: max(1, len(rss) // 400)]],
             "batches_seen_by_metrics": int(batch_metric[1]),

@@ -93,8 +93,8 @@ def add_milvus_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--milvus-time-tick-ms",
         type=int,
-        default=50,
-        help="with --milvus server: its proxy time tick (a Strong read waits for the next one)",
+        default=None,
+        help="with --milvus server: its proxy time tick (a Strong read waits for the next one; default: the runner's)",
     )
 
 
