@@ -80,14 +80,14 @@ def _floor(args: argparse.Namespace) -> dict:
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    from processors.embedding import TorchEmbedder
     from processors.intake.decode import open_image
-    from streams.pipeline_factory import build_quality, served_input_size
+    from streams.pipeline_factory import build_pipeline
     from streams.settings import Settings
 
-    settings = Settings(torch_threads=args.threads)
-    embedder = TorchEmbedder.from_config(settings.embedder_config())
-    config = settings.intake_config(shrink_to=served_input_size(embedder, build_quality(settings)))
+    settings = Settings(milvus_uri=str(Path(args.workdir) / "milvus.db"), torch_threads=args.threads)
+    pipeline = build_pipeline(settings)  # only for its intake's config: the very one the worker decodes with
+    config = pipeline.intake.config
+    asyncio.run(pipeline.aclose())
     photos = [p.read_bytes() for p in sorted(Path(args.dir).glob("*.jpg"))[: args.count]]
 
     def decode(data: bytes) -> tuple[int, int]:
