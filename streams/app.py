@@ -16,9 +16,10 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from processors.pipeline import EnrichmentPipeline
-from streams.consumer_lag import committed_lag
+from streams.consumer_lag import GroupCommits, committed_lag
 from streams.faust_config import app_kwargs
 from streams.health import HealthState
+from streams.kafka_clients import admin as admin_client
 from streams.metrics import WorkerMetrics
 from streams.overlap import ImageFlow
 from streams.pipeline_factory import build_pipeline
@@ -199,6 +200,7 @@ class _Runtime:
 
 def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None:
     """Feed /healthz and /readyz: loop ticks, the Milvus ping, and the consumer's assignment."""
+    commits = GroupCommits(settings.app_id, lambda: admin_client(settings), timeout_s=settings.health_check_interval_s)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust's stubs: a coroutine receiver is valid
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -216,6 +218,7 @@ def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None
     async def _stopping(sender: Any, **kwargs: Any) -> None:
         if runtime.rollout is not None:
             await runtime.rollout.stop()
+        await commits.close()
 
     @app.timer(1.0)
     async def loop_tick() -> None:
@@ -228,9 +231,11 @@ def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None
     @app.timer(settings.health_check_interval_s)
     async def consumer_lag() -> None:
         consumer = app.consumer
-        # faust keeps the group's last commit per partition in _committed_offset (no public accessor)
-        committed = getattr(consumer, "_committed_offset", {})  # faust's last commit per partition: no public API
-        lags = committed_lag(consumer.assignment(), consumer.highwater, committed)
+        assignment = consumer.assignment()
+        committed = await commits.read(assignment)
+        if committed is None:
+            return  # the broker did not answer: the last reading stands (the broker's own alerts cover it)
+        lags = committed_lag(assignment, consumer.highwater, committed)
         gauge = runtime.metrics.consumer_lag
         gauge.clear()  # partitions that moved away drop out
         for lag in lags:
