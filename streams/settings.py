@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     startup_timeout_s: float = Field(
         60.0, gt=0, description="start-up gives up (exit 2, one log line) if Kafka or Milvus is unusable by then"
     )
-    health_check_interval_s: float = Field(5.0, gt=0, description="how often readiness pings Milvus")
+    health_check_interval_s: float = Field(
+        5.0, gt=0, description="how often readiness pings Milvus and the lag gauge reads the group's commits"
+    )
     log_repeat_window_s: float = Field(
         10.0, ge=0, description="a repeated library warning/error is logged once per window, with a count; 0: all"
     )
