@@ -50,6 +50,8 @@ class SizeResult:
     load_rows_per_s: float
     index_ready_s: float | None
     ms: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> {median, p95}
+    index_settled_s: float | None = None  # None: not settled within the limit, or no index progress reported
+    pending_index_rows_at_measure: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,36 +97,83 @@ def _items(ids: Sequence[str], vectors: np.ndarray, now_ms: int) -> list[Gallery
     ]
 
 
-def _wait_indexed(index: VectorIndex, rows: int, timeout: float) -> float | None:
-    """Flush, then wait until the vector index covers ``rows`` rows; seconds waited, None if not known.
+@dataclass(frozen=True)
+class SettleLimits:
+    """How long the server must report no pending index rows before measuring, and the most to wait for it."""
+
+    quiet_s: float = 30.0
+    limit_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class IndexWait:
+    """How long the index took to cover the gallery, and whether the background work after it settled."""
+
+    ready_s: float | None  # None: the backend reports no index progress
+    settled_s: float | None  # None: still compacting or re-indexing when the settle limit ran out
+    pending_rows_at_measure: int | None
+
+
+def _index_info(index: VectorIndex) -> dict[str, Any] | None:
+    client = index.client
+    try:
+        names = client.list_indexes(index.collection)
+        return dict(client.describe_index(index.collection, names[0])) if names else {}
+    except Exception:  # noqa: BLE001 - a backend that describes no index progress
+        return None
+
+
+def _wait_indexed(index: VectorIndex, rows: int, timeout: float, settle: SettleLimits) -> IndexWait:
+    """Flush, wait until the vector index covers ``rows`` rows, then until the server's background work settles.
 
     A server builds the index per sealed segment in the background and searches unindexed
     rows by brute force meanwhile; measuring before it is done would time the wrong thing.
-    Milvus Lite reports nothing of the kind (None).
+    Covering every row is not the end of it: compaction then merges the small load segments
+    and re-indexes them, and searches during that ran 2-4x slower (100k rows: 80-180 ms against
+    45 ms once ``pending_index_rows`` had stayed 0). So the wait goes on until no row has been
+    pending for ``settle.quiet_s``, at most ``settle.limit_s`` (at 1M rows it may not settle;
+    the report says so). A backend that reports no index progress is measured at once.
     """
     started = time.perf_counter()
-    client = index.client
     try:
-        client.flush(index.collection)
-    except Exception:  # Milvus Lite has no flush
-        return None
+        index.client.flush(index.collection)
+    except Exception:  # noqa: BLE001 - a backend without flush reports no index progress either
+        return IndexWait(None, None, None)
     deadline = started + timeout
-    while time.perf_counter() < deadline:
-        try:
-            names = client.list_indexes(index.collection)
-            info = client.describe_index(index.collection, names[0]) if names else {}
-        except Exception:
-            return None
-        indexed = info.get("indexed_rows")
-        if indexed is None:
-            return None
-        # pending_index_rows is not waited for: at 1M rows it stayed high for many minutes after every
-        # row was indexed (compaction merges the small load segments and re-indexes them in the
-        # background, as it would under a real load)
-        if indexed >= rows:
-            return time.perf_counter() - started
-        time.sleep(1.0)
-    raise TimeoutError(f"index of {index.collection} did not cover {rows} rows within {timeout:.0f}s")
+    ready_s: float | None = None
+    while ready_s is None:
+        info = _index_info(index)
+        if info is None or info.get("indexed_rows") is None:
+            return IndexWait(None, None, None)
+        if info["indexed_rows"] >= rows:
+            ready_s = time.perf_counter() - started
+        elif time.perf_counter() >= deadline:
+            raise TimeoutError(f"index of {index.collection} did not cover {rows} rows within {timeout:.0f}s")
+        else:
+            time.sleep(1.0)
+    settle_deadline = time.perf_counter() + settle.limit_s
+    quiet_since: float | None = None
+    pending: int | None = None
+    while True:
+        info = _index_info(index) or {}
+        pending = info.get("pending_index_rows")
+        now = time.perf_counter()
+        if pending is None:
+            return IndexWait(ready_s, None, None)
+        quiet_since = (quiet_since or now) if pending == 0 else None
+        if quiet_since is not None and now - quiet_since >= settle.quiet_s:
+            return IndexWait(ready_s, now - started, 0)
+        if now >= settle_deadline:
+            return IndexWait(ready_s, None, int(pending))
+        time.sleep(2.0)
+
+
+def _wait_text(wait: IndexWait) -> str:
+    if wait.ready_s is None:
+        return "no index progress reported"
+    if wait.settled_s is None:
+        return f"index ready after {wait.ready_s:.0f}s, still {wait.pending_rows_at_measure} rows pending (not settled)"
+    return f"index ready after {wait.ready_s:.0f}s, settled after {wait.settled_s:.0f}s"
 
 
 def _percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -144,6 +193,7 @@ def measure_size(
     warmup: int = 3,
     seed: int = 0,
     index_timeout: float = 3600.0,
+    settle: SettleLimits = SettleLimits(),
     progress: Callable[[str], None] = lambda _m: None,
 ) -> SizeResult:
     """Load ``rows`` synthetic rows into a fresh collection of ``target``, then time micro-batches."""
@@ -162,8 +212,8 @@ def measure_size(
                 progress(f"{target.name}: {start + n:,}/{rows:,} rows in {time.perf_counter() - started:.0f}s")
         load_s = time.perf_counter() - started
         progress(f"{target.name}: {rows:,} rows loaded in {load_s:.0f}s; flushing, waiting for the index")
-        ready_s = _wait_indexed(index, rows, index_timeout)
-        progress(f"{target.name}: index ready after {ready_s if ready_s is None else round(ready_s)}s; measuring")
+        wait = _wait_indexed(index, rows, index_timeout, settle)
+        progress(f"{target.name}: {_wait_text(wait)}; measuring")
         samples: dict[str, list[float]] = {phase: [] for phase in (*PHASES, "search+upsert", "batch")}
         trusted = {"confirmed"}
         for b in range(warmup + batches):
@@ -199,7 +249,9 @@ def measure_size(
         gallery_rows=rows,
         load_s=round(load_s, 1),
         load_rows_per_s=round(rows / load_s, 1),
-        index_ready_s=None if ready_s is None else round(ready_s, 1),
+        index_ready_s=None if wait.ready_s is None else round(wait.ready_s, 1),
+        index_settled_s=None if wait.settled_s is None else round(wait.settled_s, 1),
+        pending_index_rows_at_measure=wait.pending_rows_at_measure,
         ms={phase: _percentiles(values) for phase, values in samples.items()},
     )
 
@@ -230,6 +282,7 @@ def run_index_benchmark(
     k: int = 20,
     batches: int = 20,
     warmup: int = 3,
+    settle: SettleLimits = SettleLimits(),
     skip: Callable[[Target, int, Sequence[SizeResult]], str | None] = lambda _t, _n, _r: None,
     progress: Callable[[str], None] = lambda _m: None,
     on_result: Callable[[SizeResult], None] = lambda _r: None,
@@ -246,7 +299,7 @@ def run_index_benchmark(
                 continue
             progress(f"{target.name}: loading {rows:,} rows")
             result = measure_size(
-                target, rows, dim, batch=batch, k=k, batches=batches, warmup=warmup, progress=progress
+                target, rows, dim, batch=batch, k=k, batches=batches, warmup=warmup, settle=settle, progress=progress
             )
             results.append(result)
             progress(_row(result))

@@ -72,7 +72,7 @@ def _save_partial(out: str | None, result: SizeResult) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Measure every chosen backend at every size; print the table, write the JSON."""
     from processors.embedding import TorchEmbedder
-    from processors.index_benchmark import Target, format_table, run_index_benchmark, with_uri
+    from processors.index_benchmark import SettleLimits, Target, format_table, run_index_benchmark, with_uri
 
     sizes = parse_sizes(args.sizes)
     dim = args.dim or TorchEmbedder.from_config(settings.embedder_config()).dim
@@ -112,6 +112,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             k=args.k,
             batches=args.batches,
             warmup=args.warmup,
+            settle=SettleLimits(args.settle_quiet_s, args.settle_limit_s),
             skip=skip,
             progress=_say,
             on_result=lambda result: _save_partial(args.out, result),
@@ -146,6 +147,13 @@ def add_parser(bench: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=20, help="neighbours per query")
     p.add_argument("--batches", type=int, default=20, help="measured micro-batches per size")
     p.add_argument("--warmup", type=int, default=3, help="unmeasured micro-batches first")
+    p.add_argument(
+        "--settle-quiet-s",
+        type=float,
+        default=30.0,
+        help="server: measure once no index rows were pending for this long (compaction re-indexes after a load)",
+    )
+    p.add_argument("--settle-limit-s", type=float, default=300.0, help="server: measure anyway after this long")
     p.add_argument("--dim", type=int, default=0, help="vector size (default: the active embedder's)")
     p.add_argument("--out", default="docs/bench/index.json", help="JSON report ('' for none)")
     return p
