@@ -123,7 +123,7 @@ def _index_info(index: VectorIndex) -> dict[str, Any] | None:
         return None
 
 
-def _wait_indexed(index: VectorIndex, rows: int, timeout: float, settle: SettleLimits) -> IndexWait:
+def wait_until_indexed(index: VectorIndex, rows: int, timeout: float, settle: SettleLimits) -> IndexWait:
     """Flush, wait until the vector index covers ``rows`` rows, then until the server's background work settles.
 
     A server builds the index per sealed segment in the background and searches unindexed
@@ -212,7 +212,7 @@ def measure_size(
                 progress(f"{target.name}: {start + n:,}/{rows:,} rows in {time.perf_counter() - started:.0f}s")
         load_s = time.perf_counter() - started
         progress(f"{target.name}: {rows:,} rows loaded in {load_s:.0f}s; flushing, waiting for the index")
-        wait = _wait_indexed(index, rows, index_timeout, settle)
+        wait = wait_until_indexed(index, rows, index_timeout, settle)
         progress(f"{target.name}: {_wait_text(wait)}; measuring")
         samples: dict[str, list[float]] = {phase: [] for phase in (*PHASES, "search+upsert", "batch")}
         trusted = {"confirmed"}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import statistics
@@ -67,6 +68,8 @@ class StreamBenchConfig:
     stall_s: float = 120.0  # give up when no output arrived this long
     timeout_s: float = 3600.0  # the whole run
     worker_ready_s: float = 300.0
+    index_settle_quiet_s: float = 30.0  # after the gallery load: no index rows pending this long (see gallery_loader)
+    index_settle_limit_s: float = 300.0
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -104,7 +107,7 @@ def run_stream_bench(
 
         progress(f"loading a gallery of {config.gallery:,} into {milvus_origin}")
         t0 = time.monotonic()
-        _load_gallery(env, config)
+        gallery_load = _load_gallery(env, config)
         gallery_s = time.monotonic() - t0
 
         worker = WorkerProcess(env, name="bench")
@@ -135,7 +138,7 @@ def run_stream_bench(
             children_peaks=children_peaks,
             rss=sampler.samples,
             batch_metric=batch_metric,
-            gallery_s=gallery_s,
+            gallery=(gallery_s, gallery_load),
             origins={"kafka": kafka_origin, "milvus": milvus_origin},
         )
     report["run_tag"] = run_tag(env)
@@ -149,14 +152,19 @@ def run_stream_bench(
 # ----------------------------------------------------------------------------- infrastructure
 
 
-def _load_gallery(env: WorkerEnv, config: StreamBenchConfig) -> None:
-    """``infra.bench.gallery_loader`` in a process of its own, with the worker's environment."""
-    cmd = [sys.executable, "-m", "infra.bench.gallery_loader", "--limit", str(config.gallery), "--style", config.style]
+def _load_gallery(env: WorkerEnv, config: StreamBenchConfig) -> dict[str, Any]:
+    """``infra.bench.gallery_loader`` in a process of its own, with the worker's environment; its JSON line."""
+    cmd = [
+        *(sys.executable, "-m", "infra.bench.gallery_loader", "--limit", str(config.gallery), "--style", config.style),
+        *("--settle-quiet-s", str(config.index_settle_quiet_s), "--settle-limit-s", str(config.index_settle_limit_s)),
+    ]
     done = subprocess.run(
         cmd, env=env.env, cwd=REPO, capture_output=True, text=True, timeout=config.timeout_s, check=False
     )
     if done.returncode != 0:
         raise BenchError(f"loading the gallery failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    loaded: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
 
 
 # ----------------------------------------------------------------------------- traffic
@@ -257,7 +265,7 @@ def _report(
     children_peaks: dict[int, int],
     rss: list[tuple[float, int]],
     batch_metric: tuple[float, float],
-    gallery_s: float,
+    gallery: tuple[float, dict[str, Any]],
     origins: dict[str, str],
 ) -> dict[str, Any]:
     phases, collector = traffic
@@ -311,7 +319,12 @@ def _report(
             "mean_batch_size_by_metrics": round(batch_metric[0] / batch_metric[1], 1) if batch_metric[1] else None,
         },
         "answers": {"duplicates": collector.duplicates, "unreadable": collector.unreadable},
-        "gallery": {"rows": config.gallery, "style": config.style, "load_s": round(gallery_s, 1)},
+        "gallery": {
+            "rows": config.gallery,
+            "style": config.style,
+            "load_s": round(gallery[0], 1),  # the load and the wait for its index to settle
+            **{k: gallery[1].get(k) for k in ("index_ready_s", "index_settled_s", "pending_index_rows_at_start")},
+        },
         "config": asdict(config),
         "infrastructure": origins,
         "machine": {

@@ -52,6 +52,7 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
             models_only_images=args.models_only_images,
             stall_s=args.stall,
             timeout_s=args.timeout,
+            index_settle_quiet_s=args.settle_quiet_s,
         ),
     )
     report = opts.run_bench("stream", run_stream_bench, config, args, settings)
@@ -174,6 +175,12 @@ def add_parsers(bench: argparse._SubParsersAction) -> tuple[argparse.ArgumentPar
     p.add_argument("--warmup-fraction", type=float, default=0.05, help="first share of outputs left out of the rate")
     p.add_argument("--models-only-images", type=int, default=1024, help="images of each models-only measure")
     p.add_argument("--stall", type=float, default=120.0, help="give up when no output came for this many seconds")
+    p.add_argument(
+        "--settle-quiet-s",
+        type=float,
+        default=30.0,
+        help="after the gallery load, start once Milvus had no index rows pending for this long (at most 300 s)",
+    )
     opts.add_limit_options(p, timeout=3600.0)
     p.add_argument("--photos", action="store_true", help="also measure the 33 phone-photo batch (bench photos)")
     opts.add_out_option(p, "stream")

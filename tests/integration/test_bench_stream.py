@@ -37,6 +37,7 @@ def test_small_stream_bench_reports_a_sane_run(kafka_bootstrap_servers: str, tmp
         models_only_images=128,
         stall_s=60.0,
         timeout_s=240.0,
+        index_settle_quiet_s=2.0,
     )
     report = run_stream_bench(
         config, Settings(), bootstrap=kafka_bootstrap_servers, workdir=tmp_path / "work", progress=lambda _m: None
@@ -65,6 +66,8 @@ def test_small_stream_bench_reports_a_sane_run(kafka_bootstrap_servers: str, tmp
         report["worker"]["batches_seen_by_metrics"] == full["batch_sizes"]["batches"] + half["batch_sizes"]["batches"]
     )
     assert report["answers"]["duplicates"] == 0
+    gallery = report["gallery"]  # the worker started once the gallery's index had settled (Lite reports its progress)
+    assert gallery["index_settled_s"] >= 2.0 and gallery["pending_index_rows_at_start"] == 0, gallery
 
     # everything it started is gone, and a broker it did not start keeps none of its topics
     assert not Path(f"/proc/{report['worker']['pid']}").exists()
