@@ -99,7 +99,7 @@ def _items(ids: Sequence[str], vectors: np.ndarray, now_ms: int) -> list[Gallery
 
 @dataclass(frozen=True)
 class SettleLimits:
-    """How long the server must report no pending index rows before measuring, and the most to wait for it."""
+    """How long Milvus must report no pending index rows before measuring, and the most to wait for it."""
 
     quiet_s: float = 30.0
     limit_s: float = 300.0

@@ -151,9 +151,9 @@ def add_parser(bench: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--settle-quiet-s",
         type=float,
         default=30.0,
-        help="server: measure once no index rows were pending for this long (compaction re-indexes after a load)",
+        help="measure once Milvus had no index rows pending for this long (compaction re-indexes after a load)",
     )
-    p.add_argument("--settle-limit-s", type=float, default=300.0, help="server: measure anyway after this long")
+    p.add_argument("--settle-limit-s", type=float, default=300.0, help="measure anyway after this long")
     p.add_argument("--dim", type=int, default=0, help="vector size (default: the active embedder's)")
     p.add_argument("--out", default="docs/bench/index.json", help="JSON report ('' for none)")
     return p
