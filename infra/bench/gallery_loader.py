@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             "rows": report.rows,
             "rows_total": rows,
             "seconds": round(report.seconds, 2),
-            "index_ready_s": wait.ready_s,
-            "index_settled_s": wait.settled_s,
+            "index_ready_s": None if wait.ready_s is None else round(wait.ready_s, 1),
+            "index_settled_s": None if wait.settled_s is None else round(wait.settled_s, 1),
             "pending_index_rows_at_start": wait.pending_rows_at_measure,
         }
     finally:
