@@ -104,14 +104,18 @@ class SettleLimits:
     quiet_s: float = 30.0
     limit_s: float = 300.0
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.quiet_s <= self.limit_s:
+            raise ValueError(f"settle: quiet_s ({self.quiet_s}) must lie within [0, limit_s ({self.limit_s})]")
+
 
 @dataclass(frozen=True)
 class IndexWait:
     """How long the index took to cover the gallery, and whether the background work after it settled."""
 
     ready_s: float | None  # None: the backend reports no index progress
-    settled_s: float | None  # None: still compacting or re-indexing when the settle limit ran out
-    pending_rows_at_measure: int | None
+    settled_s: float | None  # None: not quiet for long enough when the settle limit ran out
+    pending_rows_at_measure: int | None  # at the last look; 0 with settled_s None: it had only just gone quiet
 
 
 def _index_info(index: VectorIndex) -> dict[str, Any] | None:
@@ -155,16 +159,16 @@ def wait_until_indexed(index: VectorIndex, rows: int, timeout: float, settle: Se
     quiet_since: float | None = None
     pending: int | None = None
     while True:
-        info = _index_info(index) or {}
-        pending = info.get("pending_index_rows")
+        info = _index_info(index)
         now = time.perf_counter()
-        if pending is None:
-            return IndexWait(ready_s, None, None)
+        if info is not None and "pending_index_rows" not in info:
+            return IndexWait(ready_s, None, None)  # it reports coverage but not what is pending
+        pending = None if info is None else int(info["pending_index_rows"])  # None: one failed look, not quiet
         quiet_since = (quiet_since or now) if pending == 0 else None
         if quiet_since is not None and now - quiet_since >= settle.quiet_s:
             return IndexWait(ready_s, now - started, 0)
         if now >= settle_deadline:
-            return IndexWait(ready_s, None, int(pending))
+            return IndexWait(ready_s, None, pending)
         time.sleep(2.0)
 
 
@@ -172,7 +176,9 @@ def _wait_text(wait: IndexWait) -> str:
     if wait.ready_s is None:
         return "no index progress reported"
     if wait.settled_s is None:
-        return f"index ready after {wait.ready_s:.0f}s, still {wait.pending_rows_at_measure} rows pending (not settled)"
+        pending = wait.pending_rows_at_measure
+        state = "none pending, but not for long" if pending == 0 else f"{pending} rows pending"
+        return f"index ready after {wait.ready_s:.0f}s, not settled ({state})"
     return f"index ready after {wait.ready_s:.0f}s, settled after {wait.settled_s:.0f}s"
 
 

@@ -200,7 +200,8 @@ class _Runtime:
 
 def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None:
     """Feed /healthz and /readyz: loop ticks, the Milvus ping, and the consumer's assignment."""
-    commits = GroupCommits(settings.app_id, lambda: admin_client(settings), timeout_s=settings.health_check_interval_s)
+    group_id = app.conf.id  # faust's consumer group (the app id, with -vN when a version is set)
+    commits = GroupCommits(group_id, lambda: admin_client(settings), timeout_s=settings.health_check_interval_s)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust's stubs: a coroutine receiver is valid
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
