@@ -232,11 +232,15 @@ def _watch_health(app: faust.App, runtime: _Runtime, settings: Settings) -> None
     @app.timer(settings.health_check_interval_s)
     async def consumer_lag() -> None:
         consumer = app.consumer
-        assignment = consumer.assignment()
-        committed = await commits.read(assignment)
+        committed = await commits.read(consumer.assignment())
         if committed is None:
             return  # the broker did not answer: the last reading stands (the broker's own alerts cover it)
-        lags = committed_lag(assignment, consumer.highwater, committed)
+        try:
+            # the assignment as it is now: a rebalance may have moved partitions during the read
+            lags = committed_lag(consumer.assignment(), consumer.highwater, committed)
+        except Exception as exc:  # noqa: BLE001 - a gauge must never take the worker down (faust crashes the app)
+            log.warning("consumer_lag_failed", error=f"{type(exc).__name__}: {exc}")
+            return
         gauge = runtime.metrics.consumer_lag
         gauge.clear()  # partitions that moved away drop out
         for lag in lags:

@@ -27,11 +27,17 @@ def committed_lag(assignment: set[Any], highwater: Any, committed: Mapping[Any, 
     """``highwater(tp)`` minus the group's committed offset (the next one to read) per assigned partition.
 
     A partition without a known high watermark (nothing fetched yet) or without a commit of
-    the group yet is left out: a guess would alarm or reassure for no reason.
+    the group yet is left out: a guess would alarm or reassure for no reason. So is one that a
+    rebalance took away since ``assignment`` was read (the consumer's own thread can revoke it
+    at any moment, and aiokafka's ``highwater`` asserts that a partition is assigned).
     """
     out = []
     for tp in sorted(assignment, key=lambda t: (t.topic, t.partition)):
-        high, done = highwater(tp), committed.get(tp)
+        try:
+            high = highwater(tp)
+        except AssertionError:  # "Partition is not assigned": revoked meanwhile
+            continue
+        done = committed.get(tp)
         if high is None or done is None:
             continue
         out.append(PartitionLag(tp.topic, tp.partition, max(0, int(high) - int(done))))
