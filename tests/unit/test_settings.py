@@ -264,3 +264,15 @@ def test_unknown_quality_role_or_version_is_refused() -> None:
         Settings(quality_models={"backdrop": "quality-background@2"})
     with pytest.raises(RegistryError):
         build_quality(Settings(quality_mode="on", quality_models={"visual": "quality-visual@99"}))
+
+
+def test_the_index_bench_gives_each_milvus_the_flush_default_of_its_own_uri() -> None:
+    from streams.commands.bench_index import _config_for
+
+    lite_default = Settings()  # a Lite file: flushes every LITE_FLUSH_EVERY_ROWS rows
+    server = _config_for(lite_default, "http://127.0.0.1:19530", "t0ken")
+    assert (server.uri, server.token, server.flush_every_rows) == ("http://127.0.0.1:19530", "t0ken", 0)
+    assert _config_for(lite_default, "/tmp/x/lite.db").flush_every_rows == LITE_FLUSH_EVERY_ROWS
+    stated = Settings(milvus_flush_every_rows=512)  # a value the operator set is kept for every URI
+    assert _config_for(stated, "http://127.0.0.1:19530").flush_every_rows == 512
+    assert lite_default.milvus_uri != "http://127.0.0.1:19530"  # the settings passed in are left as they were
