@@ -157,7 +157,6 @@ def wait_until_indexed(index: VectorIndex, rows: int, timeout: float, settle: Se
             time.sleep(1.0)
     settle_deadline = time.perf_counter() + settle.limit_s
     quiet_since: float | None = None
-    pending: int | None = None
     while True:
         info = _index_info(index)
         now = time.perf_counter()

@@ -65,8 +65,10 @@ class GroupCommits:
         """Next offset to read per partition (None: no commit yet); None when there is no full answer."""
         tps = list(partitions)
         wanted = {(tp.topic, tp.partition) for tp in tps}
-        if not wanted or self._closed:
-            return {} if not wanted else None
+        if not wanted:
+            return {}
+        if self._closed:
+            return None
         try:
             found = await asyncio.wait_for(self._list(tps), self._timeout_s)
         except Exception as exc:  # noqa: BLE001 - any failure: keep the last reading; a timer must not die
