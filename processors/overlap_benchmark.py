@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 
 from PIL import Image
 
-from processors.inference import run_models
 from processors.pipeline import STAGES, EnrichmentPipeline
+from processors.pipeline_benchmark import models_only_rate
 from processors.requests import ImageRequest
 from processors.samples import fashion_mnist_samples
 from processors.staging import StageOrder
@@ -47,7 +47,8 @@ async def run_overlapped(
     pipeline: EnrichmentPipeline, batches: Sequence[Sequence[ImageRequest]], in_flight: int
 ) -> float:
     """Seconds to put every batch through the pipeline with up to ``in_flight`` batches at once."""
-    order, slots = StageOrder(STAGES), asyncio.Semaphore(in_flight)
+    widths = {stage.name: stage.width for stage in pipeline.stages()}
+    order, slots = StageOrder(STAGES, widths), asyncio.Semaphore(in_flight)
 
     async def one(batch: Sequence[ImageRequest]) -> None:
         ticket = order.ticket()
@@ -105,11 +106,8 @@ def run_overlap_benchmark(
         return runs
 
     runs = asyncio.run(measure())
-    start = time.perf_counter()
-    for i in range(0, len(pil), batch_size):
-        chunk = pil[i : i + batch_size]
-        run_models(pipeline.embedder, pipeline.quality, chunk, [None] * len(chunk))
-    models_rate = len(pil) / (time.perf_counter() - start)
+    lanes = pipeline.config.inference_lanes
+    models_rate = models_only_rate(pipeline.embedder, pipeline.quality, pil, batch_size, lanes)
     medians = {n: statistics.median(v) for n, v in runs.items()}
     base = medians.get(1) or medians[min(medians)]
     return OverlapReport(

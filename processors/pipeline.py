@@ -5,10 +5,11 @@ Shared by the Kafka worker and the offline CLI. Input problems come back as
 for the whole batch so the caller can retry it unchanged.
 
 The work is three stages (``stages()``), each a ``processors.staging.BatchStage``: intake
-(decode, on the decode threads), models (embedder and quality, on the one inference thread)
+(decode, on the decode threads), models (embedder and quality, on the inference lanes' threads)
 and index (search, Strong fetch, upsert, label check, on the one index thread). Called with a
 ``BatchTicket``, a batch takes its turn at each stage, so consecutive batches overlap across
-stages while every stage stays serial and in batch order (``processors.staging``).
+stages while every stage stays in batch order (``processors.staging``); the models stage holds
+up to ``inference_lanes`` batches at once, the others one.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class PipelineConfig:
     similar_k: int = 10
     trusted_label_sources: frozenset[str] = frozenset({"confirmed"})
     upsert: bool = True
+    inference_lanes: int = 1  # batches in the models at once, each on a thread of its own
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def _ms(start: float) -> float:
 
 
 class EnrichmentPipeline:
-    """Holds the stages and two single-thread executors that keep blocking work off the loop."""
+    """Holds the stages and the executors that keep blocking work off the loop: a thread per lane, one for the index."""
 
     def __init__(
         self,
@@ -84,7 +86,7 @@ class EnrichmentPipeline:
         self.index = index
         self.quality = quality
         self.labels = labels
-        self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self._inference = ThreadPoolExecutor(config.inference_lanes, thread_name_prefix="inference")
         self._index_io = ThreadPoolExecutor(1, thread_name_prefix="vector-index")
 
     def served_models(self) -> dict[str, str]:
@@ -106,7 +108,7 @@ class EnrichmentPipeline:
         """intake -> models -> index; their names are ``STAGES``."""
         return (
             BatchStage("intake", self._decode),
-            BatchStage("models", self._infer),
+            BatchStage("models", self._infer, width=self.config.inference_lanes),
             BatchStage("index", self._search_and_write),
         )
 

@@ -1,4 +1,4 @@
-"""Overlapped micro-batches through serial stages: batch n enters a stage only after batch n-1 left it.
+"""Overlapped micro-batches through ordered stages: batch n enters a stage only after batch n-1 entered it.
 
 Why serial and in order, stage by stage: the index stage of a batch must see the rows the batch
 before it upserted, and the label write-then-check protocol (``processors.labels``) assumes one
@@ -6,6 +6,10 @@ image batch at a time on the index; a partition's outputs must leave in input or
 consumer commits an offset only once every earlier event of its partition is acknowledged.
 Why overlapped: while batch n is in the models, batch n+1 can be decoded and batch n-1
 searched, upserted and published, so no stage waits for the others to finish a whole batch.
+
+A stage is one batch wide unless given a width: the models stage may hold several batches at once
+(``inference_lanes``, each on a thread of its own). They still enter in order, and the serial
+stage after it takes them in order again, so whichever finishes first waits for its turn there.
 
 A batch holds a :class:`BatchTicket` and passes every stage exactly once, in the order given;
 a stage it has nothing to do in is passed through (``turn`` on a later stage does it), and a
@@ -15,7 +19,7 @@ cancelled batch ``abandon``s its remaining stages so the batches behind it are n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +40,7 @@ class BatchStage:
 
     name: str
     run: StageFn
+    width: int = 1  # batches in the stage at once; they enter in arrival order, may leave in any
 
 
 def finished(item: object) -> bool:
@@ -62,13 +67,20 @@ async def advance(stage: BatchStage, items: list[Any], timings: dict[str, float]
 
 
 class StageOrder:
-    """Hands out tickets in arrival order and lets one ticket at a time into each stage, in that order."""
+    """Hands out tickets in arrival order; lets them into each stage in that order, up to the stage's width at once."""
 
-    def __init__(self, stages: Sequence[str]) -> None:
+    def __init__(self, stages: Sequence[str], widths: Mapping[str, int] | None = None) -> None:
         if len(set(stages)) != len(stages) or not stages:
             raise ValueError(f"stage names must be unique and non-empty, got {list(stages)}")
+        widths = dict(widths or {})
+        if unknown := set(widths) - set(stages):
+            raise ValueError(f"widths name stages that are not there: {sorted(unknown)}")
+        if any(w < 1 for w in widths.values()):
+            raise ValueError(f"stage widths must be >= 1, got {widths}")
         self.stages = tuple(stages)
-        self._next = dict.fromkeys(self.stages, 0)  # per stage: the ticket whose turn it is
+        self.widths = {stage: widths.get(stage, 1) for stage in self.stages}
+        self._next = dict.fromkeys(self.stages, 0)  # per stage: the ticket whose turn to enter it is
+        self._inside = {stage: set[int]() for stage in self.stages}
         self._issued = 0
         self._waiting: dict[tuple[str, int], asyncio.Future[None]] = {}
         self._abandoned = {stage: set[int]() for stage in self.stages}  # passed through when their turn comes
@@ -79,33 +91,46 @@ class StageOrder:
         return ticket
 
     async def wait_turn(self, stage: str, seq: int) -> None:
-        if self._next[stage] == seq:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiting[(stage, seq)] = waiter
-        try:
-            await waiter
-        finally:
-            self._waiting.pop((stage, seq), None)
+        """Return once ``seq`` is inside ``stage``: its turn came and the stage had room."""
+        while not (self._next[stage] == seq and len(self._inside[stage]) < self.widths[stage]):
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting[(stage, seq)] = waiter
+            try:
+                await waiter
+            finally:
+                self._waiting.pop((stage, seq), None)
+        self._inside[stage].add(seq)
+        self._advance(stage, seq)
 
     def leave(self, stage: str, seq: int) -> None:
         """Synchronous, so a cancelled batch still hands its turn on (it runs in ``finally``)."""
-        if self._next[stage] != seq:  # a bug in a caller: fail loudly instead of letting two batches in
-            raise RuntimeError(f"ticket {seq} left {stage!r} during the turn of {self._next[stage]}")
-        self._next[stage] = seq + 1
-        while self._next[stage] in self._abandoned[stage]:
-            self._abandoned[stage].discard(self._next[stage])
-            self._next[stage] += 1
-        waiter = self._waiting.get((stage, self._next[stage]))
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if seq not in self._inside[stage]:  # a bug in a caller: fail loudly instead of letting two batches in
+            inside = sorted(self._inside[stage])
+            raise RuntimeError(f"ticket {seq} left {stage!r} without being in it (inside: {inside})")
+        self._inside[stage].discard(seq)
+        self._wake(stage)
 
     def give_up(self, stages: Sequence[str], seq: int) -> None:
         for stage in stages:
             if self._next[stage] == seq:
-                self.leave(stage, seq)
+                self._advance(stage, seq)
             else:
                 self._abandoned[stage].add(seq)
+
+    def _advance(self, stage: str, seq: int) -> None:
+        """``seq`` entered or gave ``stage`` up: the turn goes to the next ticket not abandoned."""
+        self._next[stage] = seq + 1
+        while self._next[stage] in self._abandoned[stage]:
+            self._abandoned[stage].discard(self._next[stage])
+            self._next[stage] += 1
+        self._wake(stage)
+
+    def _wake(self, stage: str) -> None:
+        if len(self._inside[stage]) >= self.widths[stage]:
+            return
+        waiter = self._waiting.get((stage, self._next[stage]))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class BatchTicket:

@@ -172,15 +172,16 @@ def compute_ms(timings: Mapping[str, float]) -> float:
     return float(models) + sum(float(timings.get(k, 0.0)) for k in ("intake", "search", "upsert"))
 
 
-def models_rate_in_run(batches: Sequence[Batch]) -> float | None:
-    """Images/s of the models inside the worker during the run: images over the summed ``inference`` ms.
+def models_rate_in_run(batches: Sequence[Batch], lanes: int = 1) -> float | None:
+    """Images/s of the models inside the worker during the run: images over the summed ``inference`` ms, x lanes.
 
     A yardstick taken at the same moments as the end-to-end figure (so it moves with the
-    machine's load), but while the worker's other stages compete for the CPU.
+    machine's load), but while the worker's other stages compete for the CPU. With several
+    lanes, batches run in the models side by side, so this is the rate with every lane busy.
     """
     timed = [(b.size, ms) for b in batches if (ms := b.timings_ms.get("inference"))]
     total_ms = sum(float(ms) for _, ms in timed)
-    return round(sum(n for n, _ in timed) / (total_ms / 1000.0), 1) if total_ms > 0 else None
+    return round(lanes * sum(n for n, _ in timed) / (total_ms / 1000.0), 1) if total_ms > 0 else None
 
 
 def within_latency_bound(p99_ms: float, batch_wait_s: float, batch_compute_ms: float) -> dict[str, float | bool]:

@@ -269,11 +269,11 @@ def create_app(
 
     @app.agent(topics[settings.topic_images], name="enrich_images")
     async def enrich_images(stream: faust.StreamT) -> None:
-        """Up to ``pipeline_in_flight`` batches at once; ordering and commits as ``streams.overlap`` says."""
+        """Up to ``Settings.in_flight()`` batches at once; ordering and commits as ``streams.overlap`` says."""
         handler = await runtime.handler()
         router = runtime.rollout
         assert router is not None  # handler() made it
-        flow = ImageFlow(handler, settings.pipeline_in_flight, runtime.until_handled, runtime.metrics)
+        flow = ImageFlow(handler, settings.in_flight(), runtime.until_handled, runtime.metrics)
         try:
             async for events in stream.noack_take(max_size, within=within):  # type: ignore[attr-defined]
                 raws = [_raw(e) for e in events]

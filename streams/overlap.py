@@ -46,6 +46,7 @@ class ImageHandler(Protocol):
     """What a flow runs: ``BatchHandler`` (or a rollout's wrapper of one, ``streams.rollout.serving``)."""
 
     stage_names: tuple[str, ...]
+    stage_widths: dict[str, int]
 
     async def handle_images(
         self, events: Sequence[RawEvent], ticket: BatchTicket, guard: Guard, on_published: Acks
@@ -62,7 +63,7 @@ class ImageFlow:
         self._guard = guard
         self._metrics = metrics
         self._slots = asyncio.Semaphore(in_flight)
-        self._order = StageOrder(handler.stage_names)
+        self._order = StageOrder(handler.stage_names, handler.stage_widths)
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = 0  # batches whose slot is taken (a finished task may still be in _tasks a moment)
         self._failed: BaseException | None = None
@@ -81,6 +82,8 @@ class ImageFlow:
         handler = handler or self._handler
         if tuple(handler.stage_names) != self._order.stages:
             raise ValueError(f"handler stages {handler.stage_names} differ from the flow's {self._order.stages}")
+        if {**self._order.widths, **handler.stage_widths} != self._order.widths:
+            raise ValueError(f"handler stage widths {handler.stage_widths} differ from the flow's {self._order.widths}")
         await self._slots.acquire()
         ticket = self._order.ticket()
         if self._running:

@@ -6,6 +6,7 @@ so no module below reads the environment.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,12 +90,13 @@ class Settings(BaseSettings):
     )
     batch_max_size: int = 64
     batch_max_wait_s: float = 0.5
-    pipeline_in_flight: int = Field(
-        2,
+    pipeline_in_flight: int | None = Field(
+        None,
         ge=1,
         le=8,
         description="image batches in flight at once: their decode, models, index and publish overlap while each "
-        "stage stays serial and in order (streams.overlap); 1: strictly one batch after the other",
+        "stage stays in arrival order (streams.overlap); 1: strictly one batch after the other; none: one more "
+        "than the inference lanes",
     )
     retry_backoff_initial_s: float = 0.5
     retry_backoff_max_s: float = 30.0
@@ -147,6 +149,13 @@ class Settings(BaseSettings):
     model_image_size: int = 64
     device: str = "cpu"
     torch_threads: int | None = None
+    inference_lanes: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="batches in the models at once, each on a thread of its own; none: 2 on a CPU with 2 or more "
+        "cores (small models use cores better side by side than split inside one forward), 1 on a GPU",
+    )
 
     knn_k: int = 20
     similar_k: int = 10
@@ -250,12 +259,33 @@ class Settings(BaseSettings):
             max_decoding_bytes=self.max_decoding_bytes,
         )
 
+    def lanes(self) -> int:
+        """Batches in the models at once (``inference_lanes``, or its default for the device)."""
+        if self.inference_lanes is not None:
+            return self.inference_lanes
+        return 2 if self.device == "cpu" and (os.cpu_count() or 1) >= 2 else 1
+
+    def threads_per_lane(self) -> int | None:
+        """Torch's intra-op threads: as set, or the cores shared out between the lanes (None: torch's default).
+
+        Why share them out: two lanes each on torch's default (every core) would put twice as many
+        busy threads as cores, and a forward split across threads is as slow as its slowest one.
+        """
+        if self.torch_threads:
+            return self.torch_threads
+        lanes = self.lanes()
+        return max(1, (os.cpu_count() or 1) // lanes) if lanes > 1 else None
+
+    def in_flight(self) -> int:
+        """Image batches in flight: as set, or one per lane plus one being decoded, searched or published."""
+        return self.pipeline_in_flight if self.pipeline_in_flight is not None else self.lanes() + 1
+
     def embedder_config(self) -> EmbedderConfig:
         return EmbedderConfig(
             model_ref=self.model_ref,
             image_size=self.model_image_size,
             device=self.device,
-            torch_threads=self.torch_threads,
+            torch_threads=self.threads_per_lane(),
             registry_dir=self.registry_dir,
         )
 
@@ -286,6 +316,7 @@ class Settings(BaseSettings):
             similar_k=self.similar_k,
             trusted_label_sources=frozenset(self.trusted_label_sources),
             upsert=upsert,
+            inference_lanes=self.lanes(),
         )
 
 

@@ -64,7 +64,8 @@ NOTES: dict[str, str] = {
     "back",
     "batch_max_size": "micro-batch size",
     "batch_max_wait_s": "longest wait to fill a micro-batch",
-    "pipeline_in_flight": "each stage takes one batch at a time, in arrival order, so a partition's outputs keep "
+    "pipeline_in_flight": "each stage takes batches in arrival order (the models up to `inference_lanes` at once, "
+    "every other stage one at a time), so a partition's outputs keep "
     "input order and offsets are committed only after the outputs are acknowledged "
     "([operations](operations.md#overlapped-batches-what-runs-at-once-what-stays-serial)). Memory grows with it "
     "(N batches held, plus faust's buffer)",
@@ -90,7 +91,10 @@ NOTES: dict[str, str] = {
     "ImageNet baseline; `catalog models` lists all",
     "model_image_size": "input size for built-in models (registry models carry their own)",
     "device": "`cpu` or `cuda` (bf16 autocast)",
-    "torch_threads": "intra-op threads; none: torch's default",
+    "torch_threads": "intra-op threads per inference lane; none: torch's default with one lane, the cores shared out "
+    "between the lanes with more",
+    "inference_lanes": "measured on 2 cores: two lanes of one thread ran the models 1.3-1.7x faster than one lane of "
+    "two threads ([operations](operations.md#inference-lanes))",
     "knn_k": "neighbours that vote (seed 000: 20 candidates)",
     "similar_k": "similar items returned",
     "trusted_label_sources": "label sources allowed to vote",

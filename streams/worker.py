@@ -128,6 +128,7 @@ class BatchHandler:
         self.pending_labels: dict[tuple[str, int, int], _PendingLabel] = {}
         self.stages = tuple(stages or (BatchStage("process", self._whole_batch),))
         self.stage_names = (*(s.name for s in self.stages), PUBLISH)
+        self.stage_widths = {s.name: s.width for s in self.stages}
         self.label_mirrors: list[EnrichmentPipeline] = []  # a rollout's new model: labels go to both collections
 
     async def _whole_batch(self, requests: list[ImageRequest], timings: dict[str, float]) -> list[Outcome]:
@@ -187,7 +188,7 @@ class BatchHandler:
         place, so the turn is kept meanwhile; the handler itself turns every input problem into
         a dead letter, so only our bugs reach it.
         """
-        ticket = ticket or StageOrder(self.stage_names).ticket()
+        ticket = ticket or StageOrder(self.stage_names, self.stage_widths).ticket()
         self.metrics.batch_size.observe(len(events))
         outgoing: list[Outgoing | None] = [None] * len(events)
         slots: list[int] = []

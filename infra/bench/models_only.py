@@ -7,7 +7,8 @@ read several times too low. Started the same way as the worker, with its environ
 torch threads), it is measured on equal terms.
 
 Reads the uploads' JPEGs (a JSON list of base64 strings), decodes them as the worker's intake
-does (same shrink on load), warms up, times ``run_models`` over them in batches, prints JSON.
+does (same shrink on load), warms up, times ``run_models`` over them in batches on as many
+threads at once as the worker has inference lanes, prints JSON.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     intake = settings.intake_config(shrink_to=served_input_size(embedder, quality))
     payloads = json.loads(Path(args.images_file).read_text())[: args.count]
     images = [decode_image(base64.b64decode(b), intake).image for b in payloads]
-    models_only_rate(embedder, quality, images[: 2 * args.batch], args.batch)  # first calls pay one-time costs
-    rate = models_only_rate(embedder, quality, images, args.batch)
+    lanes = settings.lanes()
+    models_only_rate(embedder, quality, images[: 2 * lanes * args.batch], args.batch, lanes)  # one-time costs first
+    rate = models_only_rate(embedder, quality, images, args.batch, lanes)
     print(json.dumps({"images_per_s": round(rate, 1), "images": len(images), "batch": args.batch,
-                      "torch_threads": torch.get_num_threads(), "device": settings.device}))  # fmt: skip
+                      "torch_threads": torch.get_num_threads(), "inference_lanes": lanes,
+                      "device": settings.device}))  # fmt: skip
     return 0
 
 

@@ -61,6 +61,7 @@ class RolloutBenchConfig:
     batch_size: int = 64
     batch_wait_s: float = 0.5
     torch_threads: int = 1
+    inference_lanes: int | None = None  # batches in the models at once (None: the worker's default)
     partitions: int = 4
     baseline_s: float = 60.0  # steady stream before the activation
     tail_s: float = 10.0  # steady stream after the alias moved
@@ -84,7 +85,8 @@ class RolloutBenchConfig:
         return StreamBenchConfig(
             events=max(self.events, 2 * self.batch_size), gallery=self.gallery, style=self.style, milvus=self.milvus,
             milvus_time_tick_ms=self.milvus_time_tick_ms, device=self.device, batch_size=self.batch_size,
-            batch_wait_s=self.batch_wait_s, torch_threads=self.torch_threads, partitions=self.partitions,
+            batch_wait_s=self.batch_wait_s, torch_threads=self.torch_threads, inference_lanes=self.inference_lanes,
+            partitions=self.partitions,
             models_only_images=self.models_only_images, image_pool=min(2000, self.events),
             stall_s=self.stall_s, timeout_s=self.timeout_s,
         )  # fmt: skip

@@ -118,6 +118,8 @@ def worker_vars(config: StreamBenchConfig, settings: Settings, milvus_uri: str) 
     }
     if config.in_flight is not None:
         out["CATALOG_PIPELINE_IN_FLIGHT"] = str(config.in_flight)
+    if config.inference_lanes is not None:
+        out["CATALOG_INFERENCE_LANES"] = str(config.inference_lanes)
     if settings.config_file:
         out["CATALOG_CONFIG_FILE"] = str(settings.config_file)
     return out
@@ -151,6 +153,7 @@ def settings_for_run(settings: Settings, env: WorkerEnv, config: StreamBenchConf
             "batch_max_size": config.batch_size,
             "batch_max_wait_s": config.batch_wait_s,
             "torch_threads": config.torch_threads,
+            **({"inference_lanes": config.inference_lanes} if "inference_lanes" in Settings.model_fields else {}),
             "device": config.device,
         }
     )

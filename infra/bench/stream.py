@@ -57,6 +57,7 @@ class StreamBenchConfig:
     batch_size: int = 64
     batch_wait_s: float = 0.5
     torch_threads: int = 1
+    inference_lanes: int | None = None  # batches in the models at once (None: the worker's default)
     partitions: int = 4
     in_flight: int | None = None  # image batches in flight in the worker (None: the worker's setting)
     paced_fraction: float = 0.5
@@ -298,11 +299,14 @@ def _report(
         "models_only": {
             "before_images_per_s": round(models[0], 1),
             "after_images_per_s": round(models[1], 1),
-            "in_worker_during_full_load_images_per_s": st.models_rate_in_run(full_batches),
+            "in_worker_during_full_load_images_per_s": st.models_rate_in_run(
+                full_batches, models_facts.get("inference_lanes") or 1
+            ),
             "images": config.models_only_images,
             "batch_size": config.batch_size,
             "what": "run_models (embedder + quality) on the run's own uploads decoded as the worker decodes them, "
-            "in a process started like the worker (own session, the worker's environment: device, torch threads); "
+            "in a process started like the worker (own session, the worker's environment: device, inference lanes, "
+            "torch threads per lane); "
             "before the worker started and after it stopped",
         },
         "phases": report_phases,
@@ -333,6 +337,7 @@ def _report(
             "python": platform.python_version(),
             **_torch_facts(config.device),
             "torch_threads": models_facts.get("torch_threads"),  # as the worker's environment sets them
+            "inference_lanes": models_facts.get("inference_lanes"),
         },
         "model": settings.model_ref,
         "_latencies_ms": latencies,  # raw, for the plot; dropped from the saved JSON

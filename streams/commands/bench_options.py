@@ -50,15 +50,25 @@ def command_line() -> str | None:
     return "catalog " + " ".join(argv) if argv[:1] == ["bench"] else None
 
 
-def threads(requested: int | None, settings: Settings) -> int:
-    """The torch threads both the worker and the models-only measure use: stated, configured, or torch's default."""
-    if requested:
-        return requested
-    if settings.torch_threads:
-        return settings.torch_threads
-    import torch
+def lanes_and_threads(args: argparse.Namespace, settings: Settings, device: str) -> tuple[int, int]:
+    """Inference lanes and torch threads per lane of the run's worker and its models-only measure.
 
-    return torch.get_num_threads()
+    Each as stated (``--lanes``, ``--threads``), else as configured, else the worker's default
+    for the run's device, so the worker and its yardstick run the models the same way.
+    """
+    run = settings.model_copy(
+        update={
+            "device": device,
+            "inference_lanes": getattr(args, "lanes", None) or settings.inference_lanes,
+            "torch_threads": args.threads or settings.torch_threads,
+        }
+    )
+    threads = run.threads_per_lane()
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    return run.lanes(), threads
 
 
 def stop_cleanly_on_sigterm() -> None:
@@ -103,7 +113,7 @@ def add_style_option(p: argparse.ArgumentParser, help_text: str) -> None:
 
 
 def add_worker_options(p: argparse.ArgumentParser, *, threads_help: str, batch_wait: bool) -> None:
-    """--device, --batch-size, --batch-wait (where ``batch_wait``), --threads and --partitions."""
+    """--device, --batch-size, --batch-wait (where ``batch_wait``), --threads, --lanes and --partitions."""
     p.add_argument("--device", help="cpu or cuda (default: CATALOG_DEVICE)")
     p.add_argument("--batch-size", type=int, help="micro-batch size (default: CATALOG_BATCH_MAX_SIZE)")
     if batch_wait:
@@ -111,6 +121,9 @@ def add_worker_options(p: argparse.ArgumentParser, *, threads_help: str, batch_w
             "--batch-wait", type=float, help="seconds a batch waits to fill (default: CATALOG_BATCH_MAX_WAIT_S)"
         )
     p.add_argument("--threads", type=int, help=threads_help)
+    p.add_argument(
+        "--lanes", type=int, help="batches in the models at once, worker and models-only (CATALOG_INFERENCE_LANES)"
+    )
     p.add_argument("--partitions", type=int, help="partitions of the run's topics (default: CATALOG_TOPIC_PARTITIONS)")
 
 

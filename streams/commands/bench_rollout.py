@@ -29,7 +29,7 @@ def add_parser(bench: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=100_000, help="the most uploads published (the run stops earlier)")
     opts.add_milvus_option(p)
     opts.add_style_option(p, "generated photos")
-    opts.add_worker_options(p, threads_help="torch threads of worker and model-only measure", batch_wait=False)
+    opts.add_worker_options(p, threads_help="torch threads per lane of worker and model-only measure", batch_wait=False)
     p.add_argument("--baseline", type=float, default=60.0, help="seconds of steady stream before the activation")
     p.add_argument("--warmup", type=float, default=5.0, help="first seconds of the baseline left out")
     p.add_argument("--tail", type=float, default=10.0, help="seconds of stream after the alias moved")
@@ -50,11 +50,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit(f"catalog bench rollout needs a checkout of the repository (infra/ missing: {exc})") from exc
 
     device = opts.bench_device(args, settings)
+    lanes, threads = opts.lanes_and_threads(args, settings, device)
     config = opts.bench_config("rollout", lambda: RolloutBenchConfig(
         gallery=args.gallery, to=args.to, rate=args.rate, events=args.events, milvus=args.milvus,
         milvus_time_tick_ms=args.milvus_time_tick_ms, style=args.style, device=device,
         batch_size=args.batch_size or settings.batch_max_size,
-        batch_wait_s=settings.batch_max_wait_s, torch_threads=opts.threads(args.threads, settings),
+        batch_wait_s=settings.batch_max_wait_s, torch_threads=threads, inference_lanes=lanes,
         partitions=args.partitions or settings.topic_partitions, baseline_s=args.baseline,
         warmup_s=args.warmup, tail_s=args.tail, models_only_images=args.models_only_images,
         rollout_timeout_s=args.rollout_timeout, timeout_s=args.timeout,

@@ -32,6 +32,7 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit(f"catalog bench stream needs a checkout of the repository (infra/ missing: {exc})") from exc
 
     device = opts.bench_device(args, settings)
+    lanes, threads = opts.lanes_and_threads(args, settings, device)
     config = opts.bench_config(
         "stream",
         lambda: StreamBenchConfig(
@@ -43,9 +44,10 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
             device=device,
             batch_size=args.batch_size or settings.batch_max_size,
             batch_wait_s=args.batch_wait if args.batch_wait is not None else settings.batch_max_wait_s,
-            torch_threads=opts.threads(args.threads, settings),
+            torch_threads=threads,
+            inference_lanes=lanes,
             partitions=args.partitions or settings.topic_partitions,
-            in_flight=args.in_flight or getattr(settings, "pipeline_in_flight", None),
+            in_flight=args.in_flight or settings.pipeline_in_flight,
             paced_fraction=args.paced_fraction,
             paced_events=args.paced_events,
             warmup_fraction=args.warmup_fraction,
@@ -84,7 +86,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     config = report["config"]
     lines = [
         f"gallery {config['gallery']:,} on {config['milvus']}, {config['device']}, batch {config['batch_size']}, "
-        f"{config['torch_threads']} torch threads, {config['in_flight'] or 1} batches in flight, "
+        f"{config.get('inference_lanes') or 1} inference lane(s) of {config['torch_threads']} torch thread(s), "
+        f"{config['in_flight'] or 'the worker default of'} batches in flight, "
         f"{config['events']:,} events",
         f"end to end (steady): {head['end_to_end_events_per_s']:.1f} events/s; models only: "
         f"{head['models_only_images_per_s']:.1f} images/s; ratio {head['ratio']:.3f}",
@@ -167,7 +170,9 @@ def add_parsers(bench: argparse._SubParsersAction) -> tuple[argparse.ArgumentPar
     opts.add_style_option(p, "generated photos of the uploads")
     opts.add_milvus_option(p)
     opts.add_worker_options(
-        p, threads_help="torch threads of worker and models-only (default: configured/torch's)", batch_wait=True
+        p,
+        threads_help="torch threads per lane, worker and models-only (default: configured or cores/lanes)",
+        batch_wait=True,
     )
     p.add_argument("--in-flight", type=int, help="image batches in flight in the worker (CATALOG_PIPELINE_IN_FLIGHT)")
     p.add_argument("--paced-fraction", type=float, default=0.5, help="half-load rate as a share of the measured max")

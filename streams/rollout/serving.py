@@ -48,6 +48,7 @@ class CountedHandler:
     def __init__(self, handler: BatchHandler) -> None:
         self.handler = handler
         self.stage_names = handler.stage_names
+        self.stage_widths = handler.stage_widths
         self._leased = 0
         self._idle = asyncio.Event()
         self._idle.set()

@@ -1,4 +1,5 @@
-"""Several image batches in flight (``CATALOG_PIPELINE_IN_FLIGHT=3``): real broker, real Milvus Lite, real worker.
+"""Several image batches in flight (``CATALOG_PIPELINE_IN_FLIGHT=3``, two of them in the models at once):
+real broker, real Milvus Lite, real worker.
 
 What is checked: each partition's outputs leave in input-offset order although some batches
 take far longer to decode than the ones behind them (slow URLs), and a kill -9 while batches
@@ -27,7 +28,12 @@ from tests.support.http_images import ImageHttpServer
 from tests.support.worker import WorkerEnv, WorkerProcess
 
 pytestmark = pytest.mark.integration
-IN_FLIGHT = {"CATALOG_PIPELINE_IN_FLIGHT": "3", "CATALOG_BATCH_MAX_SIZE": "8", "CATALOG_BATCH_MAX_WAIT_S": "0.1"}
+IN_FLIGHT = {
+    "CATALOG_PIPELINE_IN_FLIGHT": "3",
+    "CATALOG_INFERENCE_LANES": "2",  # two batches in the models at once, whatever the cores
+    "CATALOG_BATCH_MAX_SIZE": "8",
+    "CATALOG_BATCH_MAX_WAIT_S": "0.1",
+}
 
 
 @dataclass(frozen=True)

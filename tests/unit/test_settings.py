@@ -187,9 +187,9 @@ def test_index_config_carries_values() -> None:
 
 def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CATALOG_TRUSTED_LABEL_SOURCES", '["confirmed", "seller"]')
-    s = Settings(knn_k=5, similar_k=3)
+    s = Settings(knn_k=5, similar_k=3, inference_lanes=3)
     assert s.pipeline_config() == PipelineConfig(
-        knn_k=5, similar_k=3, trusted_label_sources=frozenset({"confirmed", "seller"}), upsert=True
+        knn_k=5, similar_k=3, trusted_label_sources=frozenset({"confirmed", "seller"}), upsert=True, inference_lanes=3
     )
     assert s.pipeline_config(upsert=False).upsert is False
 
@@ -200,11 +200,30 @@ def test_embedder_config_carries_values() -> None:
 
 
 def test_default_derived_configs_match_stage_defaults() -> None:
-    s = Settings()
+    s = Settings(inference_lanes=1)
     assert s.pipeline_config() == PipelineConfig()
     # the default URI is a Milvus Lite file, which the settings flush every LITE_FLUSH_EVERY_ROWS rows
     assert s.index_config() == dataclasses.replace(VectorIndexConfig(), flush_every_rows=LITE_FLUSH_EVERY_ROWS)
     assert s.embedder_config() == EmbedderConfig()
+
+
+@pytest.mark.parametrize(
+    ("device", "cores", "lanes", "threads", "in_flight"),
+    [("cpu", 2, 2, 1, 3), ("cpu", 16, 2, 8, 3), ("cpu", 1, 1, None, 2), ("cuda", 16, 1, None, 2)],
+)
+def test_inference_lanes_default_shares_the_cores_out(
+    monkeypatch: pytest.MonkeyPatch, device: str, cores: int, lanes: int, threads: int | None, in_flight: int
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    s = Settings(device=device)
+    assert (s.lanes(), s.threads_per_lane(), s.in_flight()) == (lanes, threads, in_flight)
+    assert s.pipeline_config().inference_lanes == lanes
+    assert s.embedder_config().torch_threads == threads
+
+
+def test_stated_lanes_threads_and_in_flight_win() -> None:
+    s = Settings(inference_lanes=3, torch_threads=2, pipeline_in_flight=5)
+    assert (s.lanes(), s.threads_per_lane(), s.in_flight()) == (3, 2, 5)
 
 
 def test_quality_scoring_rules_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:

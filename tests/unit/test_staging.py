@@ -1,4 +1,4 @@
-"""StageOrder: stages overlap across batches, each stage admits one batch at a time, in arrival order."""
+"""StageOrder: stages overlap across batches, each stage admits batches in arrival order, one at a time unless wider."""
 
 from __future__ import annotations
 
@@ -108,3 +108,83 @@ def test_a_stage_cannot_be_entered_twice_by_one_batch() -> None:
 def test_stage_names_must_be_unique() -> None:
     with pytest.raises(ValueError, match="unique"):
         StageOrder(("a", "b", "a"))
+
+
+class WideRecorder:
+    """Per stage: the batches inside at once (at most its width), and the order they entered and left in."""
+
+    def __init__(self, widths: dict[str, int]) -> None:
+        self.widths = widths
+        self.inside: dict[str, set[int]] = {s: set() for s in STAGES}
+        self.most_inside: dict[str, int] = dict.fromkeys(STAGES, 0)
+        self.entered: dict[str, list[int]] = {s: [] for s in STAGES}
+        self.left: dict[str, list[int]] = {s: [] for s in STAGES}
+
+    async def work(self, ticket: BatchTicket, stage: str, seconds: float) -> None:
+        async with ticket.turn(stage):
+            self.inside[stage].add(ticket.seq)
+            assert len(self.inside[stage]) <= self.widths.get(stage, 1), f"{stage}: {sorted(self.inside[stage])}"
+            self.most_inside[stage] = max(self.most_inside[stage], len(self.inside[stage]))
+            self.entered[stage].append(ticket.seq)
+            await asyncio.sleep(seconds)
+            self.inside[stage].discard(ticket.seq)
+            self.left[stage].append(ticket.seq)
+
+
+def test_a_wide_stage_holds_batches_side_by_side_and_the_next_stage_takes_them_back_in_order() -> None:
+    widths = {"models": 2}
+
+    async def scenario() -> WideRecorder:
+        order, rec = StageOrder(STAGES, widths), WideRecorder(widths)
+        rng = random.Random(5)
+
+        async def batch(ticket: BatchTicket) -> None:
+            for stage in STAGES:
+                slow_models = stage == "models" and ticket.seq % 3 == 0  # later batches finish their models first
+                await rec.work(ticket, stage, 0.03 if slow_models else rng.uniform(0.0, 0.004))
+
+        await asyncio.gather(*(batch(order.ticket()) for _ in range(12)))
+        return rec
+
+    rec = asyncio.run(scenario())
+    assert rec.most_inside["models"] == 2, "the models stage never held two batches: no lanes side by side"
+    assert rec.left["models"] != list(range(12)), "no batch overtook another in the models: the test proves nothing"
+    for stage in STAGES:
+        assert rec.entered[stage] == list(range(12)), stage
+    for stage in ("index", "publish"):
+        assert rec.most_inside[stage] == 1, stage
+        assert rec.left[stage] == list(range(12)), stage
+
+
+def test_a_batch_cancelled_while_waiting_for_a_wide_stage_does_not_hold_up_the_others() -> None:
+    async def scenario() -> list[int]:
+        order = StageOrder(STAGES, {"models": 2})
+        tickets = [order.ticket() for _ in range(4)]
+        published: list[int] = []
+        release = asyncio.Event()
+
+        async def batch(ticket: BatchTicket) -> None:
+            try:
+                async with ticket.turn("models"):
+                    if ticket.seq in (0, 1):  # both lanes held until released; 2 and 3 wait for one
+                        await release.wait()
+                async with ticket.turn("publish"):
+                    published.append(ticket.seq)
+            finally:
+                ticket.abandon()
+
+        tasks = [asyncio.create_task(batch(t)) for t in tickets]
+        await asyncio.sleep(0.02)
+        tasks[2].cancel()  # waiting for a lane
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+        return published
+
+    assert asyncio.run(scenario()) == [0, 1, 3]
+
+
+@pytest.mark.parametrize("widths", [{"nowhere": 2}, {"models": 0}])
+def test_stage_widths_must_name_stages_and_be_positive(widths: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="widths"):
+        StageOrder(STAGES, widths)
