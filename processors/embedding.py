@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from model_store.embedding_models import SHIPPED_STUDENT_REF, EmbeddingModel, load_embedding_model
+from model_store.graphs import frozen_graph
 from model_store.registry import ModelRegistry
 
 
@@ -37,6 +38,7 @@ class EmbedderConfig:
     max_forward_batch: int = 128
     torch_threads: int | None = None
     registry_dir: Path | None = None  # None: the shipped registry (model_store/artifacts)
+    graph: bool = False  # on a CPU, serve a traced, frozen graph (model_store.graphs)
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -53,10 +55,14 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
 class TorchEmbedder:
     """Runs a model-store network in inference mode; blocking, so call it off the event loop."""
 
-    def __init__(self, model: EmbeddingModel, device: str = "cpu", max_forward_batch: int = 128) -> None:
+    def __init__(
+        self, model: EmbeddingModel, device: str = "cpu", max_forward_batch: int = 128, graph: bool = False
+    ) -> None:
         self._model = model
         self._device = torch.device(device)
         self._module = model.module.to(self._device).eval()
+        if graph and self._device.type == "cpu":
+            self._module = frozen_graph(self._module, self._example, name=f"{model.model_id}@{model.version}")
         self._max_batch = max_forward_batch
         self.model_id = model.model_id
         self.model_version = model.version
@@ -68,7 +74,13 @@ class TorchEmbedder:
             torch.set_num_threads(config.torch_threads)
         registry = ModelRegistry(config.registry_dir) if config.registry_dir is not None else None
         model = load_embedding_model(config.model_ref, image_size=config.image_size, registry=registry)
-        return cls(model, device=config.device, max_forward_batch=config.max_forward_batch)
+        return cls(model, device=config.device, max_forward_batch=config.max_forward_batch, graph=config.graph)
+
+    def _example(self, n: int) -> torch.Tensor:
+        """``n`` random images as the model sees them (for tracing)."""
+        size = self._model.preprocess.image_size
+        pixels = np.random.default_rng(n).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+        return self._model.preprocess.normalise_uint8(pixels)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_uint8(self.to_uint8(images))

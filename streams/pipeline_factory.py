@@ -47,7 +47,8 @@ def build_quality(settings: Settings) -> QualityScorer | None:
     try:
         overrides = cast(Mapping[str, str], settings.quality_models)  # its keys are the Literal roles
         registry = ModelRegistry(settings.registry_dir) if settings.registry_dir is not None else None
-        return QualityModels.load(registry=registry, refs={**DEFAULT_REFS, **overrides}, scoring=scoring)
+        models = QualityModels.load(registry=registry, refs={**DEFAULT_REFS, **overrides}, scoring=scoring)
+        return models.as_graphs() if settings.cpu_graphs else models
     except (RegistryError, FileNotFoundError) as exc:
         if settings.quality_mode == "on":
             raise

@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     model_image_size: int = 64
     device: str = "cpu"
     torch_threads: int | None = None
+    cpu_graphs: bool = Field(
+        True,
+        description="on a CPU, serve every model as a traced, frozen TorchScript graph: its operators run without "
+        "taking Python's GIL between them (a model that fails the trace or its check is served eager)",
+    )
     inference_lanes: int | None = Field(
         None,
         ge=1,
@@ -287,6 +292,7 @@ class Settings(BaseSettings):
             device=self.device,
             torch_threads=self.threads_per_lane(),
             registry_dir=self.registry_dir,
+            graph=self.cpu_graphs,
         )
 
     def index_config(self) -> VectorIndexConfig:

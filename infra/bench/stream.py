@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.bench.cpu import CpuSample, CpuSampler, cpu_in_window
 from infra.bench.memory import RssSampler, children_peak_rss, peak_rss_bytes
 from infra.bench.run_setup import REPO, BenchError, ModelsOnly, Progress, run_tag, start_run, upload_images
 from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish, start_clients, stop_clients
@@ -117,6 +118,8 @@ def run_stream_bench(
         assert worker.pid is not None
         sampler = RssSampler(worker.pid).start()
         stack.callback(sampler.stop)
+        cpu = CpuSampler(worker.pid).start()
+        stack.callback(cpu.stop)
         progress(f"worker pid {worker.pid} ready; log {worker.log_path}")
 
         deadline = started + config.timeout_s
@@ -125,6 +128,7 @@ def run_stream_bench(
         children_peaks = children_peak_rss(worker.pid)  # the Lite child: part of what a worker costs
         batch_metric = (worker.metric("catalog_batch_size_sum"), worker.metric("catalog_batch_size_count"))
         sampler.stop()
+        cpu.stop()
         worker.stop()
 
         models_after = models.measure()
@@ -138,6 +142,7 @@ def run_stream_bench(
             worker_peak=worker_peak,
             children_peaks=children_peaks,
             rss=sampler.samples,
+            cpu=cpu.samples,
             batch_metric=batch_metric,
             gallery=(gallery_s, gallery_load),
             origins={"kafka": kafka_origin, "milvus": milvus_origin},
@@ -265,6 +270,7 @@ def _report(
     worker_peak: int | None,
     children_peaks: dict[int, int],
     rss: list[tuple[float, int]],
+    cpu: list[CpuSample],
     batch_metric: tuple[float, float],
     gallery: tuple[float, dict[str, Any]],
     origins: dict[str, str],
@@ -277,6 +283,11 @@ def _report(
     full_batches: list[st.Batch] = []
     for phase in phases:
         report_phases[phase.name], batches, latencies[phase.name] = _phase_report(phase, collector, config, origin_ms)
+        steady = report_phases[phase.name].get("steady") or {}
+        if steady.get("start_ms") is not None and steady.get("end_ms") is not None:
+            report_phases[phase.name]["cpu"] = cpu_in_window(
+                cpu, steady["start_ms"], steady["end_ms"], steady.get("events") or 0
+            )
         if phase.name == "full_load":
             full_batches = batches
     e2e = report_phases["full_load"]["steady"]["events_per_s"]

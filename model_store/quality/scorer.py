@@ -10,16 +10,17 @@ manifests share, and the three networks run on that one tensor. Scores follow ``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
+from model_store.graphs import frozen_graph
 from model_store.preprocess import PreprocessSpec
 from model_store.quality.architectures import KIND_TO_ARCHITECTURE, build
-from model_store.quality.position_model import decode
+from model_store.quality.position_model import RawPosition, decode
 from model_store.quality.results import BackgroundResult, PositionResult, QualityResult, VisualResult, Weights
 from model_store.quality.scoring import ScoringConfig, position_score
 from model_store.registry import ModelRegistry
@@ -91,6 +92,23 @@ class QualityModels:
     def input_size(self) -> int:
         return self.preprocess.image_size
 
+    def as_graphs(self) -> QualityModels:
+        """The same models served as traced, frozen graphs (``model_store.graphs``); each falls back to eager alone."""
+
+        def example(n: int) -> torch.Tensor:
+            size = self.input_size
+            pixels = np.random.default_rng(n).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+            return self.preprocess.normalise_uint8(pixels)
+
+        tupled = _TupleOut(self.position)
+        position = frozen_graph(tupled, example, name=self.refs.get("position", "position"))
+        return replace(
+            self,
+            background=frozen_graph(self.background, example, name=self.refs.get("background", "background")),
+            position=self.position if position is tupled else _RawPositionOut(position),
+            visual=frozen_graph(self.visual, example, name=self.refs.get("visual", "visual")),
+        )
+
     def to_uint8(self, images: np.ndarray | Sequence[Image.Image]) -> np.ndarray:
         """The one shared uint8 NHWC batch at the input size (PIL images are resized once here)."""
         if not isinstance(images, np.ndarray):
@@ -150,3 +168,26 @@ class QualityModels:
 def _u(value: float) -> float:
     """A plain float clipped to [0, 1] (guards fp rounding at the ends)."""
     return min(1.0, max(0.0, float(value)))
+
+
+class _TupleOut(nn.Module):
+    """The position model with its ``RawPosition`` as a tuple: what a traced graph can return."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        raw = self.module(x)
+        return raw.subject_logit, raw.prob_logit, raw.boxes
+
+
+class _RawPositionOut(nn.Module):
+    """A traced position graph with its tuple back as the ``RawPosition`` that ``decode`` reads."""
+
+    def __init__(self, graph: nn.Module) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, x: torch.Tensor) -> RawPosition:
+        return RawPosition(*self.graph(x))

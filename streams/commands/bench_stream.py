@@ -108,6 +108,14 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     if bound:
         verdict = "holds" if bound["holds"] else "MISSED"
         lines.append(f"half load p99 {bound['p99_ms']} ms vs bound {bound['bound_ms']} ms: {verdict}")
+    cpu = phases["full_load"].get("cpu")
+    if cpu:
+        cores, per_event = cpu["cores"], cpu["cpu_ms_per_event"]
+        lines.append(
+            f"full load CPU, cores of {cpu['cpus']}: worker {cores['worker']}, its children (Milvus Lite) "
+            f"{cores['worker_children']}, benchmark {cores['benchmark']}, rest (broker, Milvus server, OS) "
+            f"{cores['rest']}; machine {cores['machine']} = {per_event['machine']} ms per event"
+        )
     line = f"worker peak RSS: {worker['peak_rss_mib']} MiB"
     if worker.get("children"):
         line += f"; its {worker['children']} child process(es), Milvus Lite: {worker['children_peak_rss_mib']} MiB more"

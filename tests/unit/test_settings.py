@@ -195,12 +195,12 @@ def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_embedder_config_carries_values() -> None:
-    s = Settings(model_ref="x@1", model_image_size=96, device="cuda:0", torch_threads=2)
+    s = Settings(model_ref="x@1", model_image_size=96, device="cuda:0", torch_threads=2, cpu_graphs=False)
     assert s.embedder_config() == EmbedderConfig(model_ref="x@1", image_size=96, device="cuda:0", torch_threads=2)
 
 
 def test_default_derived_configs_match_stage_defaults() -> None:
-    s = Settings(inference_lanes=1)
+    s = Settings(inference_lanes=1, cpu_graphs=False)
     assert s.pipeline_config() == PipelineConfig()
     # the default URI is a Milvus Lite file, which the settings flush every LITE_FLUSH_EVERY_ROWS rows
     assert s.index_config() == dataclasses.replace(VectorIndexConfig(), flush_every_rows=LITE_FLUSH_EVERY_ROWS)

@@ -1,0 +1,101 @@
+"""Where the machine's CPU goes during a run: the worker, the processes it started, this benchmark, the rest.
+
+Why: on a machine the stream saturates, end-to-end events/s is the machine's cores over the CPU
+every process spends per event, so the models' share of that CPU bounds the ratio to the models
+alone. The counters are the kernel's (``/proc/stat``, ``/proc/<pid>/stat``); "the rest" is the
+broker, a Milvus server and whatever else runs on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.bench.memory import descendants
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int | str) -> float | None:
+    """utime + stime of one process, its threads included (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every process of the machine spent (user, nice, system, irq, softirq) since boot."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / _TICK
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    at_ms: int  # wall clock, epoch ms: comparable with Kafka timestamps
+    machine_s: float
+    worker_s: float
+    children_s: float  # every live process below the worker (the Milvus Lite child)
+    bench_s: float  # this process: the benchmark's producer and reader
+
+
+class CpuSampler:
+    """Samples the counters every ``interval_s`` on a daemon thread."""
+
+    def __init__(self, worker_pid: int, interval_s: float = 0.5) -> None:
+        self.worker_pid = worker_pid
+        self.interval_s = interval_s
+        self.samples: list[CpuSample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def start(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            worker = process_cpu_s(self.worker_pid)
+            if worker is not None:
+                children = sum(s for pid in descendants(self.worker_pid) if (s := process_cpu_s(pid)) is not None)
+                self.samples.append(
+                    CpuSample(int(time.time() * 1000), machine_busy_s(), worker, children, process_cpu_s("self") or 0.0)
+                )
+            self._stop.wait(self.interval_s)
+
+
+def cpu_in_window(samples: list[CpuSample], start_ms: int, end_ms: int, events: int) -> dict[str, object] | None:
+    """Cores each group used between the first and last sample inside the window, and CPU ms per event.
+
+    None when fewer than two samples fall inside (a window shorter than the sampling interval).
+    """
+    inside = [s for s in samples if start_ms <= s.at_ms <= end_ms]
+    if len(inside) < 2 or events <= 0:
+        return None
+    first, last = inside[0], inside[-1]
+    wall_s = (last.at_ms - first.at_ms) / 1000.0
+    spent = {
+        "worker": last.worker_s - first.worker_s,
+        "worker_children": last.children_s - first.children_s,  # a child restarted meanwhile reads low
+        "benchmark": last.bench_s - first.bench_s,
+    }
+    spent["rest"] = max(0.0, (last.machine_s - first.machine_s) - sum(spent.values()))
+    spent["machine"] = last.machine_s - first.machine_s
+    share = events * wall_s / ((end_ms - start_ms) / 1000.0) if end_ms > start_ms else events
+    return {
+        "seconds": round(wall_s, 2),
+        "cores": {k: round(v / wall_s, 2) for k, v in spent.items()},
+        "cpu_ms_per_event": {k: round(1000.0 * v / share, 2) for k, v in spent.items()},
+        "cpus": os.cpu_count(),
+        "what": "per group, CPU seconds over the steady window's sampled span; rest = the machine's busy time "
+        "less the others (the broker, a Milvus server, the OS); per event: over the events of that span",
+    }
