@@ -9,12 +9,12 @@ broker, a Milvus server and whatever else runs on the machine.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra.bench.memory import descendants
+from infra.bench.sampling import PeriodicSampler
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -44,33 +44,17 @@ class CpuSample:
     bench_s: float  # this process: the benchmark's producer and reader
 
 
-class CpuSampler:
-    """Samples the counters every ``interval_s`` on a daemon thread."""
+def cpu_sampler(worker_pid: int, interval_s: float = 0.5) -> PeriodicSampler[CpuSample]:
+    """The counters every ``interval_s``, while the worker lives."""
 
-    def __init__(self, worker_pid: int, interval_s: float = 0.5) -> None:
-        self.worker_pid = worker_pid
-        self.interval_s = interval_s
-        self.samples: list[CpuSample] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+    def read() -> CpuSample | None:
+        worker = process_cpu_s(worker_pid)
+        if worker is None:
+            return None
+        children = sum(s for pid in descendants(worker_pid) if (s := process_cpu_s(pid)) is not None)
+        return CpuSample(int(time.time() * 1000), machine_busy_s(), worker, children, process_cpu_s("self") or 0.0)
 
-    def start(self) -> CpuSampler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            worker = process_cpu_s(self.worker_pid)
-            if worker is not None:
-                children = sum(s for pid in descendants(self.worker_pid) if (s := process_cpu_s(pid)) is not None)
-                self.samples.append(
-                    CpuSample(int(time.time() * 1000), machine_busy_s(), worker, children, process_cpu_s("self") or 0.0)
-                )
-            self._stop.wait(self.interval_s)
+    return PeriodicSampler(read, "cpu-sampler", interval_s)
 
 
 def cpu_in_window(samples: list[CpuSample], start_ms: int, end_ms: int, events: int) -> dict[str, object] | None:

@@ -6,9 +6,10 @@ resident set, exactly the "peak RSS" asked for, and reading it needs nothing ins
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
+
+from infra.bench.sampling import PeriodicSampler
 
 
 def _status_kib(pid: int | str, field: str) -> int | None:
@@ -55,28 +56,12 @@ def rss_bytes(pid: int | str = "self") -> int | None:
     return None if kib is None else kib * 1024
 
 
-class RssSampler:
-    """Samples a process's RSS every ``interval_s`` on a daemon thread: ``(seconds since start, bytes)``."""
+def rss_sampler(pid: int, interval_s: float = 0.5) -> PeriodicSampler[tuple[float, int]]:
+    """A process's RSS every ``interval_s``: ``(seconds since the sampler was made, bytes)``."""
+    origin = time.monotonic()
 
-    def __init__(self, pid: int, interval_s: float = 0.5) -> None:
-        self.pid = pid
-        self.interval_s = interval_s
-        self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
-        self._origin = time.monotonic()
+    def read() -> tuple[float, int] | None:
+        value = rss_bytes(pid)
+        return None if value is None else (round(time.monotonic() - origin, 2), value)
 
-    def start(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            value = rss_bytes(self.pid)
-            if value is not None:
-                self.samples.append((round(time.monotonic() - self._origin, 2), value))
-            self._stop.wait(self.interval_s)
+    return PeriodicSampler(read, f"rss-{pid}", interval_s)

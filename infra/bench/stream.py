@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.bench.cpu import CpuSample, CpuSampler, cpu_in_window
-from infra.bench.memory import RssSampler, children_peak_rss, peak_rss_bytes
+from infra.bench.cpu import CpuSample, cpu_in_window, cpu_sampler
+from infra.bench.memory import children_peak_rss, peak_rss_bytes, rss_sampler
 from infra.bench.run_setup import REPO, BenchError, ModelsOnly, Progress, run_tag, start_run, upload_images
 from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish, start_clients, stop_clients
 from infra.harness.worker_process import WorkerEnv, WorkerProcess
@@ -116,9 +116,9 @@ def run_stream_bench(
         stack.callback(worker.stop)
         worker.start(timeout=config.worker_ready_s)
         assert worker.pid is not None
-        sampler = RssSampler(worker.pid).start()
+        sampler = rss_sampler(worker.pid).start()
         stack.callback(sampler.stop)
-        cpu = CpuSampler(worker.pid).start()
+        cpu = cpu_sampler(worker.pid).start()
         stack.callback(cpu.stop)
         progress(f"worker pid {worker.pid} ready; log {worker.log_path}")
 
