@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +17,7 @@ import torch
 from PIL import Image
 
 from model_store.embedding_models import SHIPPED_STUDENT_REF, EmbeddingModel, load_embedding_model
-from model_store.graphs import frozen_graph
+from model_store.graphs import frozen_graph, random_batch
 from model_store.registry import ModelRegistry
 
 
@@ -62,7 +63,8 @@ class TorchEmbedder:
         self._device = torch.device(device)
         self._module = model.module.to(self._device).eval()
         if graph and self._device.type == "cpu":
-            self._module = frozen_graph(self._module, self._example, name=f"{model.model_id}@{model.version}")
+            example = partial(random_batch, model.preprocess)
+            self._module = frozen_graph(self._module, example, name=f"{model.model_id}@{model.version}")
         self._max_batch = max_forward_batch
         self.model_id = model.model_id
         self.model_version = model.version
@@ -75,12 +77,6 @@ class TorchEmbedder:
         registry = ModelRegistry(config.registry_dir) if config.registry_dir is not None else None
         model = load_embedding_model(config.model_ref, image_size=config.image_size, registry=registry)
         return cls(model, device=config.device, max_forward_batch=config.max_forward_batch, graph=config.graph)
-
-    def _example(self, n: int) -> torch.Tensor:
-        """``n`` random images as the model sees them (for tracing)."""
-        size = self._model.preprocess.image_size
-        pixels = np.random.default_rng(n).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-        return self._model.preprocess.normalise_uint8(pixels)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_uint8(self.to_uint8(images))

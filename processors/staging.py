@@ -111,6 +111,7 @@ class StageOrder:
         self._wake(stage)
 
     def give_up(self, stages: Sequence[str], seq: int) -> None:
+        """``seq`` will not enter these stages: its turn passes at once, or is skipped when it comes."""
         for stage in stages:
             if self._next[stage] == seq:
                 self._advance(stage, seq)
@@ -126,6 +127,7 @@ class StageOrder:
         self._wake(stage)
 
     def _wake(self, stage: str) -> None:
+        """Let the ticket whose turn it is in, if it is waiting and the stage has room."""
         if len(self._inside[stage]) >= self.widths[stage]:
             return
         waiter = self._waiting.get((stage, self._next[stage]))

@@ -58,7 +58,7 @@ def _offline(args: argparse.Namespace, paths: list[Path], upsert: bool) -> list:
     from streams.commands.offline import enrich_files
     from streams.pipeline_factory import build_pipeline
 
-    s = _settings(args)
+    s = _settings(args).one_batch_at_a_time()
     pipeline = build_pipeline(s, upsert=upsert)
 
     async def go() -> list:
@@ -107,7 +107,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from processors.embedding import TorchEmbedder
     from processors.knn_benchmark import run_knn_benchmark
 
-    s = _settings(args)
+    s = _settings(args).one_batch_at_a_time()
     embedder = TorchEmbedder.from_config(s.embedder_config())
     report = run_knn_benchmark(embedder, args.gallery_size, args.queries, s.knn_k, args.style)
     _emit_report(report.as_dict(), args.out)
@@ -129,7 +129,7 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from processors.pipeline_benchmark import run_pipeline_benchmark
     from streams.pipeline_factory import build_pipeline
 
-    s = _settings(args)
+    s = _settings(args).one_batch_at_a_time()  # the bench runs its batches one after another
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         if args.fresh_gallery:
             s = s.model_copy(update={"milvus_uri": f"{tmp}/bench.db"})

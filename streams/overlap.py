@@ -3,8 +3,9 @@
 What overlaps and what stays serial. A batch passes intake (decode), models (embedder and
 quality), index (search, Strong fetch, upsert, label check) and publish (send, wait for Kafka's
 acknowledgement, then ack the events to faust). With ``in_flight`` = 3, while batch n is in the
-models, batch n+1 is being decoded and batch n-1 searched, upserted and published. Each stage
-admits one batch at a time, in arrival order (``processors.staging.StageOrder``), so:
+models, batch n+1 is being decoded and batch n-1 searched, upserted and published. Batches enter
+each stage in arrival order (``processors.staging.StageOrder``); the models stage holds up to
+``inference_lanes`` of them at once, every other stage one, so:
 
 - the index stage of batch n starts only after that of batch n-1 ended: a search sees the rows
   every earlier batch upserted, and the label write-then-check protocol still has one image

@@ -30,6 +30,11 @@ MILVUS_INDEX_TYPES = frozenset(
 )
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), not every core of the host."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 LITE_FLUSH_EVERY_ROWS = 2048  # measured: growing rows cost Lite searches ~0.1 s per few thousand
 
 
@@ -159,7 +164,8 @@ class Settings(BaseSettings):
         ge=1,
         le=16,
         description="batches in the models at once, each on a thread of its own; none: 2 on a CPU with 2 or more "
-        "cores (small models use cores better side by side than split inside one forward), 1 on a GPU",
+        "cores (small models use cores better side by side than split inside one forward), 1 on a GPU, with "
+        "torch_threads set, or with pipeline_in_flight 1",
     )
 
     knn_k: int = 20
@@ -236,6 +242,15 @@ class Settings(BaseSettings):
         return value.upper()
 
     @model_validator(mode="after")
+    def _lanes_fit_in_flight(self) -> Settings:
+        if self.inference_lanes and self.pipeline_in_flight and self.inference_lanes > self.pipeline_in_flight:
+            raise ValueError(
+                f"inference_lanes ({self.inference_lanes}) > pipeline_in_flight ({self.pipeline_in_flight}): "
+                "the lanes beyond the batches in flight would never be used"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _kafka_settings_agree(self) -> Settings:
         """Refuse combinations faust or the broker would refuse later, with a less clear message."""
         if not 0 < self.kafka_heartbeat_interval_s < self.kafka_session_timeout_s:
@@ -265,10 +280,16 @@ class Settings(BaseSettings):
         )
 
     def lanes(self) -> int:
-        """Batches in the models at once (``inference_lanes``, or its default for the device)."""
+        """Batches in the models at once: as set, else 2 on a CPU with 2+ cores.
+
+        One lane where more could not be used or were not asked for: a GPU, one batch in flight,
+        or ``torch_threads`` set by hand (a count chosen for the one-lane worker of before).
+        """
         if self.inference_lanes is not None:
             return self.inference_lanes
-        return 2 if self.device == "cpu" and (os.cpu_count() or 1) >= 2 else 1
+        if self.device != "cpu" or self.torch_threads or self.pipeline_in_flight == 1:
+            return 1
+        return 2 if usable_cores() >= 2 else 1
 
     def threads_per_lane(self) -> int | None:
         """Torch's intra-op threads: as set, or the cores shared out between the lanes (None: torch's default).
@@ -279,11 +300,15 @@ class Settings(BaseSettings):
         if self.torch_threads:
             return self.torch_threads
         lanes = self.lanes()
-        return max(1, (os.cpu_count() or 1) // lanes) if lanes > 1 else None
+        return max(1, usable_cores() // lanes) if lanes > 1 else None
 
     def in_flight(self) -> int:
         """Image batches in flight: as set, or one per lane plus one being decoded, searched or published."""
-        return self.pipeline_in_flight if self.pipeline_in_flight is not None else self.lanes() + 1
+        return self.pipeline_in_flight if self.pipeline_in_flight is not None else min(8, self.lanes() + 1)
+
+    def one_batch_at_a_time(self) -> Settings:
+        """For callers that run one batch after another (offline enrich, gallery load, benches): one lane, all cores."""
+        return self.model_copy(update={"inference_lanes": 1})
 
     def embedder_config(self) -> EmbedderConfig:
         return EmbedderConfig(

@@ -16,8 +16,6 @@ from pathlib import Path
 from infra.bench.memory import descendants
 from infra.bench.sampling import PeriodicSampler
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
 
 def process_cpu_s(pid: int | str) -> float | None:
     """utime + stime of one process, its threads included (None once it is gone)."""
@@ -25,14 +23,14 @@ def process_cpu_s(pid: int | str) -> float | None:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_s() -> float:
     """CPU seconds every process of the machine spent (user, nice, system, irq, softirq) since boot."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
-    return (user + nice + system + irq + softirq) / _TICK
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)

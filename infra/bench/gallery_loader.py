@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from streams.settings import Settings
 
     settings = Settings()  # the worker's environment, as the caller passes it
-    embedder = TorchEmbedder.from_config(settings.embedder_config())
+    embedder = TorchEmbedder.from_config(settings.one_batch_at_a_time().embedder_config())
     samples = fashion_mnist_samples("train", args.limit, embedder.image_size, args.style, args.seed)
     index = build_index(settings, embedder)
     try:

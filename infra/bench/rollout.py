@@ -160,8 +160,14 @@ def run_rollout_bench(
 
         progress(f"generating {scfg.image_pool} {config.style} upload images")
         images_b64 = upload_images(scfg, run_settings)
-        target_env = copy.copy(env)  # the re-index runs the target's embedder alone (quality is kept, not recomputed)
-        target_env.env = {**env.env, "CATALOG_MODEL_REF": config.to, "CATALOG_QUALITY_MODE": "off"}
+        # the re-index runs the target's embedder alone (quality is kept, not recomputed), one batch at a time
+        target_env = copy.copy(env)
+        target_env.env = {
+            **env.env,
+            "CATALOG_MODEL_REF": config.to,
+            "CATALOG_QUALITY_MODE": "off",
+            "CATALOG_INFERENCE_LANES": "1",
+        }
         models = ModelsOnly(target_env, work, images_b64, scfg)
         models_before = models.measure()
         progress(f"{config.to} alone: {models_before:.1f} images/s (before the worker)")

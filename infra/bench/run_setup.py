@@ -153,7 +153,7 @@ def settings_for_run(settings: Settings, env: WorkerEnv, config: StreamBenchConf
             "batch_max_size": config.batch_size,
             "batch_max_wait_s": config.batch_wait_s,
             "torch_threads": config.torch_threads,
-            **({"inference_lanes": config.inference_lanes} if "inference_lanes" in Settings.model_fields else {}),
+            **({"inference_lanes": config.inference_lanes} if config.inference_lanes is not None else {}),
             "device": config.device,
         }
     )

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from model_store.graphs import frozen_graph
+from model_store.graphs import frozen_graph, random_batch
 from model_store.preprocess import PreprocessSpec
 from model_store.quality.architectures import KIND_TO_ARCHITECTURE, build
 from model_store.quality.position_model import RawPosition, decode
@@ -94,12 +95,7 @@ class QualityModels:
 
     def as_graphs(self) -> QualityModels:
         """The same models served as traced, frozen graphs (``model_store.graphs``); each falls back to eager alone."""
-
-        def example(n: int) -> torch.Tensor:
-            size = self.input_size
-            pixels = np.random.default_rng(n).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-            return self.preprocess.normalise_uint8(pixels)
-
+        example = partial(random_batch, self.preprocess)
         tupled = _TupleOut(self.position)
         position = frozen_graph(tupled, example, name=self.refs.get("position", "position"))
         return replace(

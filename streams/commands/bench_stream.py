@@ -87,7 +87,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines = [
         f"gallery {config['gallery']:,} on {config['milvus']}, {config['device']}, batch {config['batch_size']}, "
         f"{config.get('inference_lanes') or 1} inference lane(s) of {config['torch_threads']} torch thread(s), "
-        f"{config['in_flight'] or 'the worker default of'} batches in flight, "
+        f"{config['in_flight'] or (config.get('inference_lanes') or 1) + 1} batches in flight, "
         f"{config['events']:,} events",
         f"end to end (steady): {head['end_to_end_events_per_s']:.1f} events/s; models only: "
         f"{head['models_only_images_per_s']:.1f} images/s; ratio {head['ratio']:.3f}",

@@ -41,7 +41,7 @@ def load(args: argparse.Namespace, s: Settings) -> int:
     from streams.pipeline_factory import build_index, build_label_store
     from streams.rollout.gallery_topic import publish_gallery
 
-    embedder = TorchEmbedder.from_config(s.embedder_config())
+    embedder = TorchEmbedder.from_config(s.one_batch_at_a_time().embedder_config())
     if args.folder:
         samples = folder_samples(Path(args.folder), embedder.image_size)
         source = f"folder:{Path(args.folder).resolve().name}"[:128]

@@ -39,6 +39,14 @@ class _BatchOfTwoSpecial(_Small):
         return (mean * 2, top) if x.shape[0] == 2 else (mean, top)
 
 
+class _BranchOnAValue(_Small):
+    """A branch on a tensor's value: the trace keeps the one branch its example took."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, top = super().forward(x)
+        return (mean, top) if bool(x.mean() > 100.0) else (mean, top + 0.0)
+
+
 class _ReturnsADict(_Small):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
         mean, top = super().forward(x)
@@ -55,7 +63,9 @@ def test_a_graph_gives_the_eager_outputs_on_any_batch_size() -> None:
                 torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("module", [_BatchOfTwoSpecial(), _ReturnsADict()], ids=["wrong-trace", "untraceable"])
+@pytest.mark.parametrize(
+    "module", [_BatchOfTwoSpecial(), _BranchOnAValue(), _ReturnsADict()], ids=["wrong-trace", "branch", "untraceable"]
+)
 def test_a_model_whose_graph_would_be_wrong_or_cannot_be_traced_is_served_eager(module: nn.Module) -> None:
     assert frozen_graph(module, _example, name="odd") is module
 
@@ -65,7 +75,9 @@ def test_the_worker_models_as_graphs_answer_as_the_eager_ones() -> None:
     images = [Image.fromarray(rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)) for _ in range(7)]
     answers = []
     for graphs in (False, True):
-        settings = Settings(cpu_graphs=graphs, quality_mode="on")
+        settings = Settings(
+            cpu_graphs=graphs, quality_mode="on", inference_lanes=1
+        )  # leaves torch's threads as they are
         embedder = TorchEmbedder.from_config(settings.embedder_config())
         quality = build_quality(settings)
         assert isinstance(embedder._module, torch.jit.ScriptModule) is graphs  # noqa: SLF001 - what is served

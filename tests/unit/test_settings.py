@@ -214,7 +214,7 @@ def test_default_derived_configs_match_stage_defaults() -> None:
 def test_inference_lanes_default_shares_the_cores_out(
     monkeypatch: pytest.MonkeyPatch, device: str, cores: int, lanes: int, threads: int | None, in_flight: int
 ) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    monkeypatch.setattr("streams.settings.usable_cores", lambda: cores)
     s = Settings(device=device)
     assert (s.lanes(), s.threads_per_lane(), s.in_flight()) == (lanes, threads, in_flight)
     assert s.pipeline_config().inference_lanes == lanes
@@ -224,6 +224,25 @@ def test_inference_lanes_default_shares_the_cores_out(
 def test_stated_lanes_threads_and_in_flight_win() -> None:
     s = Settings(inference_lanes=3, torch_threads=2, pipeline_in_flight=5)
     assert (s.lanes(), s.threads_per_lane(), s.in_flight()) == (3, 2, 5)
+
+
+@pytest.mark.parametrize("stated", [{"torch_threads": 4}, {"pipeline_in_flight": 1}])
+def test_threads_set_by_hand_or_one_batch_in_flight_keep_one_lane(
+    monkeypatch: pytest.MonkeyPatch, stated: dict[str, int]
+) -> None:
+    monkeypatch.setattr("streams.settings.usable_cores", lambda: 8)
+    assert Settings(**stated).lanes() == 1  # type: ignore[arg-type]
+
+
+def test_callers_of_one_batch_at_a_time_get_one_lane_on_every_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("streams.settings.usable_cores", lambda: 8)
+    s = Settings().one_batch_at_a_time()
+    assert (s.lanes(), s.threads_per_lane(), s.pipeline_config().inference_lanes) == (1, None, 1)
+
+
+def test_more_lanes_than_batches_in_flight_is_refused() -> None:
+    with pytest.raises(ValueError, match="inference_lanes"):
+        Settings(inference_lanes=3, pipeline_in_flight=2)
 
 
 def test_quality_scoring_rules_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
