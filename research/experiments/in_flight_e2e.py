@@ -27,6 +27,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
+from infra.bench.cpu import machine_busy_s
 from infra.harness.worker_process import WorkerEnv, WorkerProcess
 from infra.kafka.runner import BrokerConfig, KafkaBroker
 from infra.milvus.lite_server import MilvusLiteServer
@@ -55,15 +56,6 @@ def worker_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
-
-
-def machine_busy_s() -> float:
-    """CPU seconds every process of this machine spent (user, nice, system, irq, softirq) since boot."""
-    import os
-
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:

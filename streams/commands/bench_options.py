@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -50,17 +50,27 @@ def command_line() -> str | None:
     return "catalog " + " ".join(argv) if argv[:1] == ["bench"] else None
 
 
-def lanes_and_threads(args: argparse.Namespace, settings: Settings, device: str) -> tuple[int, int]:
-    """Inference lanes and torch threads per lane of the run's worker and its models-only measure.
+class WorkerShape(NamedTuple):
+    """How the run's worker and its models-only measure run the models, resolved once for both."""
 
-    Each as stated (``--lanes``, ``--threads``), else as configured, else the worker's default
-    for the run's device, so the worker and its yardstick run the models the same way.
+    lanes: int
+    threads: int  # torch threads per lane
+    in_flight: int
+
+
+def worker_shape(args: argparse.Namespace, settings: Settings, device: str) -> WorkerShape:
+    """Lanes, torch threads per lane and batches in flight of the run's worker.
+
+    Each as stated (``--lanes``, ``--threads``, ``--in-flight``), else as configured, else the
+    worker's own default for the run's device (``Settings.lanes`` and the rest), so the worker,
+    its yardstick and the report agree.
     """
     run = settings.model_copy(
         update={
             "device": device,
             "inference_lanes": getattr(args, "lanes", None) or settings.inference_lanes,
             "torch_threads": args.threads or settings.torch_threads,
+            "pipeline_in_flight": getattr(args, "in_flight", None) or settings.pipeline_in_flight,
         }
     )
     threads = run.threads_per_lane()
@@ -68,7 +78,7 @@ def lanes_and_threads(args: argparse.Namespace, settings: Settings, device: str)
         import torch
 
         threads = torch.get_num_threads()
-    return run.lanes(), threads
+    return WorkerShape(run.lanes(), threads, run.in_flight())
 
 
 def stop_cleanly_on_sigterm() -> None:

@@ -50,12 +50,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit(f"catalog bench rollout needs a checkout of the repository (infra/ missing: {exc})") from exc
 
     device = opts.bench_device(args, settings)
-    lanes, threads = opts.lanes_and_threads(args, settings, device)
+    shape = opts.worker_shape(args, settings, device)
     config = opts.bench_config("rollout", lambda: RolloutBenchConfig(
         gallery=args.gallery, to=args.to, rate=args.rate, events=args.events, milvus=args.milvus,
         milvus_time_tick_ms=args.milvus_time_tick_ms, style=args.style, device=device,
         batch_size=args.batch_size or settings.batch_max_size,
-        batch_wait_s=settings.batch_max_wait_s, torch_threads=threads, inference_lanes=lanes,
+        batch_wait_s=settings.batch_max_wait_s, torch_threads=shape.threads, inference_lanes=shape.lanes,
         partitions=args.partitions or settings.topic_partitions, baseline_s=args.baseline,
         warmup_s=args.warmup, tail_s=args.tail, models_only_images=args.models_only_images,
         rollout_timeout_s=args.rollout_timeout, timeout_s=args.timeout,

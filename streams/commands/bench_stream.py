@@ -32,7 +32,7 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit(f"catalog bench stream needs a checkout of the repository (infra/ missing: {exc})") from exc
 
     device = opts.bench_device(args, settings)
-    lanes, threads = opts.lanes_and_threads(args, settings, device)
+    shape = opts.worker_shape(args, settings, device)
     config = opts.bench_config(
         "stream",
         lambda: StreamBenchConfig(
@@ -44,10 +44,10 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
             device=device,
             batch_size=args.batch_size or settings.batch_max_size,
             batch_wait_s=args.batch_wait if args.batch_wait is not None else settings.batch_max_wait_s,
-            torch_threads=threads,
-            inference_lanes=lanes,
+            torch_threads=shape.threads,
+            inference_lanes=shape.lanes,
             partitions=args.partitions or settings.topic_partitions,
-            in_flight=args.in_flight or settings.pipeline_in_flight,
+            in_flight=shape.in_flight,
             paced_fraction=args.paced_fraction,
             paced_events=args.paced_events,
             warmup_fraction=args.warmup_fraction,
@@ -87,7 +87,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines = [
         f"gallery {config['gallery']:,} on {config['milvus']}, {config['device']}, batch {config['batch_size']}, "
         f"{config.get('inference_lanes') or 1} inference lane(s) of {config['torch_threads']} torch thread(s), "
-        f"{config['in_flight'] or (config.get('inference_lanes') or 1) + 1} batches in flight, "
+        f"{config['in_flight']} batches in flight, "
         f"{config['events']:,} events",
         f"end to end (steady): {head['end_to_end_events_per_s']:.1f} events/s; models only: "
         f"{head['models_only_images_per_s']:.1f} images/s; ratio {head['ratio']:.3f}",
