@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from model_store.devices import to_device
 from model_store.embedding_models import SHIPPED_STUDENT_REF, EmbeddingModel, load_embedding_model
 from model_store.graphs import frozen_graph, random_batch
 from model_store.registry import ModelRegistry
@@ -40,17 +41,6 @@ class EmbedderConfig:
     torch_threads: int | None = None
     registry_dir: Path | None = None  # None: the shipped registry (model_store/artifacts)
     graph: bool = False  # on a CPU, serve a traced, frozen graph (model_store.graphs)
-
-
-def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """CPU: the tensor itself. CUDA: copied from page-locked memory without blocking the host.
-
-    Why: with batches in flight the host decodes the next batch while the device runs this one;
-    a pinned source lets the copy run as DMA, queued before the forward on the same stream.
-    """
-    if device.type != "cuda":
-        return tensor.to(device)
-    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 class TorchEmbedder:

@@ -48,6 +48,7 @@ def build_quality(settings: Settings) -> QualityScorer | None:
         overrides = cast(Mapping[str, str], settings.quality_models)  # its keys are the Literal roles
         registry = ModelRegistry(settings.registry_dir) if settings.registry_dir is not None else None
         models = QualityModels.load(registry=registry, refs={**DEFAULT_REFS, **overrides}, scoring=scoring)
+        models = models.to(settings.device)
         return models.as_graphs() if settings.cpu_graphs else models
     except (RegistryError, FileNotFoundError) as exc:
         if settings.quality_mode == "on":

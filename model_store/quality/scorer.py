@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from model_store.devices import to_device
 from model_store.graphs import frozen_graph, random_batch
 from model_store.preprocess import PreprocessSpec
 from model_store.quality.architectures import KIND_TO_ARCHITECTURE, build
@@ -74,6 +75,7 @@ class QualityModels:
     preprocess: PreprocessSpec
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     refs: Mapping[str, str] = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @classmethod
     def load(
@@ -93,8 +95,21 @@ class QualityModels:
     def input_size(self) -> int:
         return self.preprocess.image_size
 
+    def to(self, device: str | torch.device) -> QualityModels:
+        """The models on ``device`` (moved in place, as ``nn.Module.to`` does): on a GPU the forwards run there too."""
+        target = torch.device(device)
+        return replace(
+            self, background=self.background.to(target), position=self.position.to(target),
+            visual=self.visual.to(target), device=target,
+        )  # fmt: skip
+
     def as_graphs(self) -> QualityModels:
-        """The same models served as traced, frozen graphs (``model_store.graphs``); each falls back to eager alone."""
+        """The same models served as traced, frozen graphs (``model_store.graphs``); each falls back to eager alone.
+
+        Only on the CPU: a graph's win there is running without the GIL, and a GPU gains nothing from it.
+        """
+        if self.device.type != "cpu":
+            return self
         example = partial(random_batch, self.preprocess)
         tupled = _TupleOut(self.position)
         position = frozen_graph(tupled, example, name=self.refs.get("position", "position"))
@@ -115,15 +130,14 @@ class QualityModels:
         return images
 
     def infer(self, images: np.ndarray | Sequence[Image.Image]) -> RawQuality:
-        """One normalisation, three forward passes."""
-        x = self.preprocess.normalise_uint8(self.to_uint8(images))
+        """One normalisation, one copy to the models' device, three forward passes (float32 everywhere)."""
+        x = to_device(self.preprocess.normalise_uint8(self.to_uint8(images)), self.device)
         with torch.inference_mode():
             background = torch.softmax(self.background(x), dim=1)
             det = decode(self.position(x))
             visual = self.visual(x)
         return RawQuality(
-            background.float().numpy(), det.subject_prob.numpy(), det.box.numpy(),
-            det.probability.numpy(), visual.float().numpy(),
+            _host(background), _host(det.subject_prob), _host(det.box), _host(det.probability), _host(visual),
         )  # fmt: skip
 
     def score_batch(
@@ -159,6 +173,10 @@ class QualityModels:
             total = w.total(background.score, position.score, visual.score)
             out.append(QualityResult(background, position, visual, total, weights))
         return out
+
+
+def _host(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.float().cpu().numpy()
 
 
 def _u(value: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from processors.embedding import to_device
+from model_store.devices import to_device
 
 
 def test_on_cpu_the_batch_is_neither_pinned_nor_copied() -> None:

@@ -100,3 +100,23 @@ def test_shipped_models_rank_a_good_photo_above_a_bad_one() -> None:
         assert g.position.score > b.position.score and g.visual.noise > b.visual.noise
     assert sum(r.background.label == "white" for r in good_r) >= 7
     assert sum(r.position.category == "subject" for r in good_r) >= 7
+
+
+def test_the_models_say_which_device_they_run_on_and_graphs_stay_a_cpu_matter(random_models: QualityModels) -> None:
+    batch = np.random.default_rng(1).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    on_cpu = random_models.to("cpu")
+    assert on_cpu.device == torch.device("cpu")
+    assert on_cpu.score_batch(batch) == random_models.score_batch(batch)
+    elsewhere = dataclasses.replace(random_models, device=torch.device("meta"))
+    assert elsewhere.as_graphs() is elsewhere
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
+def test_on_cuda_the_quality_models_run_there_and_answer_as_on_the_cpu() -> None:
+    cpu = QualityModels.load()
+    gpu = QualityModels.load().to("cuda")
+    assert all(p.is_cuda for p in gpu.background.parameters())
+    batch = np.random.default_rng(2).integers(0, 256, (9, 64, 64, 3), dtype=np.uint8)
+    for c, g in zip(cpu.score_batch(batch), gpu.score_batch(batch), strict=True):
+        assert g.total == pytest.approx(c.total, abs=2e-3)
+        assert g.position.box == pytest.approx(c.position.box, abs=2e-3)
