@@ -9,9 +9,12 @@ broker, a Milvus server and whatever else runs on the machine.
 from __future__ import annotations
 
 import os
+import statistics
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra.bench.memory import descendants
 from infra.bench.sampling import PeriodicSampler
@@ -80,4 +83,38 @@ def cpu_in_window(samples: list[CpuSample], start_ms: int, end_ms: int, events: 
         "cpus": os.cpu_count(),
         "what": "per group, CPU seconds over the steady window's sampled span; rest = the machine's busy time "
         "less the others (the broker, a Milvus server, the OS); per event: over the events of that span",
+    }
+
+
+def ratio_factors(
+    stream_cpu: Mapping[str, Any] | None, models_runs: Sequence[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """The stream-to-models ratio as two measured factors, or None without the counters for both.
+
+    Why: a rate is busy cores over CPU per item, so end to end / models alone =
+    (cores the stream kept busy / cores the models alone kept busy) x (the models' CPU per image /
+    the machine's CPU per event). The second factor is the models' share of everything the machine
+    does per event; the rest of each event's CPU (broker, Milvus, the worker's own Python) is what
+    a faster stream has to cut. Both factors come from counters, so their product only approximates
+    the headline ratio (different windows, 0.5 s samples).
+    """
+    if not stream_cpu or not models_runs or any("cpu_ms_per_image" not in r for r in models_runs):
+        return None
+    models_ms = statistics.fmean(float(r["cpu_ms_per_image"]) for r in models_runs)
+    models_cores = statistics.fmean(float(r["cores"]) for r in models_runs)
+    stream_ms = float(stream_cpu["cpu_ms_per_event"]["machine"])
+    stream_cores = float(stream_cpu["cores"]["machine"])
+    if models_ms <= 0 or models_cores <= 0 or stream_ms <= 0:
+        return None
+    busy, share = stream_cores / models_cores, models_ms / stream_ms
+    return {
+        "stream_cores": round(stream_cores, 2),
+        "models_only_cores": round(models_cores, 2),
+        "busy_factor": round(busy, 3),
+        "models_cpu_ms_per_image": round(models_ms, 3),
+        "stream_cpu_ms_per_event": round(stream_ms, 3),
+        "models_share_of_cpu": round(share, 3),
+        "product": round(busy * share, 3),
+        "what": "ratio ~ busy_factor x models_share_of_cpu; models alone: their process's CPU (before and after "
+        "the worker, averaged); stream: the machine's CPU over the full-load steady window",
     }

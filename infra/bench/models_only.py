@@ -8,7 +8,8 @@ torch threads), it is measured on equal terms.
 
 Reads the uploads' JPEGs (a JSON list of base64 strings), decodes them as the worker's intake
 does (same shrink on load), warms up, times ``run_models`` over them in batches on as many
-threads at once as the worker has inference lanes, prints JSON.
+threads at once as the worker has inference lanes, prints JSON: the rate, and the CPU the process
+spent per image and the cores it kept busy (what the stream's CPU per event is set against).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import base64
 import json
 import sys
+import time
 from pathlib import Path
 
 
@@ -43,8 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     images = [decode_image(base64.b64decode(b), intake).image for b in payloads]
     lanes = settings.lanes()
     models_only_rate(embedder, quality, images[: 2 * lanes * args.batch], args.batch, lanes)  # one-time costs first
+    cpu_start = time.process_time()  # every thread of this process
     rate = models_only_rate(embedder, quality, images, args.batch, lanes)
+    cpu_s = time.process_time() - cpu_start
+    wall_s = len(images) / rate
     print(json.dumps({"images_per_s": round(rate, 1), "images": len(images), "batch": args.batch,
+                      "cpu_ms_per_image": round(1000.0 * cpu_s / len(images), 3), "cores": round(cpu_s / wall_s, 2),
                       "torch_threads": torch.get_num_threads(), "inference_lanes": lanes,
                       "device": settings.device}))  # fmt: skip
     return 0

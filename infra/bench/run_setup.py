@@ -205,7 +205,8 @@ class ModelsOnly:
         self.images_file = work / "models-only-images.json"
         self.images_file.write_text(json.dumps(images_b64[: config.models_only_images]))
         self.config = config
-        self.facts: dict[str, Any] = {}
+        self.facts: dict[str, Any] = {}  # the last measure's
+        self.runs: list[dict[str, Any]] = []  # every measure's, in order
 
     def measure(self) -> float:
         cmd = [sys.executable, "-m", "infra.bench.models_only", "--images-file", str(self.images_file),
@@ -217,4 +218,5 @@ class ModelsOnly:
         if done.returncode != 0:
             raise BenchError(f"the models-only measure failed ({done.returncode}):\n{done.stderr[-3000:]}")
         self.facts = json.loads(done.stdout.strip().splitlines()[-1])
+        self.runs.append(self.facts)
         return float(self.facts["images_per_s"])

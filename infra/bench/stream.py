@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.bench.cpu import CpuSample, cpu_in_window, cpu_sampler
+from infra.bench.cpu import CpuSample, cpu_in_window, cpu_sampler, ratio_factors
 from infra.bench.memory import children_peak_rss, peak_rss_bytes, rss_sampler
 from infra.bench.run_setup import REPO, BenchError, ModelsOnly, Progress, run_tag, start_run, upload_images
 from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish, start_clients, stop_clients
@@ -139,6 +139,7 @@ def run_stream_bench(
             phases,
             models=(models_before, models_after),
             models_facts=models.facts,
+            models_runs=models.runs,
             worker_peak=worker_peak,
             children_peaks=children_peaks,
             rss=sampler.samples,
@@ -267,6 +268,7 @@ def _report(
     *,
     models: tuple[float, float],
     models_facts: dict[str, Any],
+    models_runs: list[dict[str, Any]],
     worker_peak: int | None,
     children_peaks: dict[int, int],
     rss: list[tuple[float, int]],
@@ -306,6 +308,7 @@ def _report(
             "end_to_end_events_per_s": e2e,
             "models_only_images_per_s": round(models_mean, 1),
             "ratio": round(e2e / models_mean, 3),
+            "ratio_factors": ratio_factors(report_phases["full_load"].get("cpu"), models_runs),
         },
         "models_only": {
             "before_images_per_s": round(models[0], 1),

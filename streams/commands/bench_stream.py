@@ -116,6 +116,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"{cores['worker_children']}, benchmark {cores['benchmark']}, rest (broker, Milvus server, OS) "
             f"{cores['rest']}; machine {cores['machine']} = {per_event['machine']} ms per event"
         )
+    factors = head.get("ratio_factors")
+    if factors:
+        lines.append(
+            f"ratio ~ busy cores {factors['stream_cores']} / {factors['models_only_cores']} (models alone) "
+            f"x the models' CPU {factors['models_cpu_ms_per_image']} / {factors['stream_cpu_ms_per_event']} ms "
+            f"per event = {factors['busy_factor']} x {factors['models_share_of_cpu']} = {factors['product']}"
+        )
     line = f"worker peak RSS: {worker['peak_rss_mib']} MiB"
     if worker.get("children"):
         line += f"; its {worker['children']} child process(es), Milvus Lite: {worker['children_peak_rss_mib']} MiB more"

@@ -9,6 +9,7 @@ import pytest
 
 from infra.bench.stream import StreamBenchConfig, run_stream_bench
 from infra.bench.stream_plot import plot_stream_report
+from streams.commands.bench_stream import summary_lines
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -71,6 +72,10 @@ def test_small_stream_bench_reports_a_sane_run(kafka_bootstrap_servers: str, tmp
         assert cpu is not None and cpu["cores"]["worker"] > 0.1 and cpu["cores"]["worker_children"] > 0, cpu
         # the counters are read a moment apart: the parts may exceed the machine's total by a little
         assert cpu["cores"]["worker"] <= cpu["cores"]["machine"] + 0.2 <= cpu["cpus"] + 0.2, cpu
+        factors = head["ratio_factors"]  # the models' own CPU per image came from both models-only runs
+        assert factors is not None and factors["models_cpu_ms_per_image"] > 0 and factors["models_only_cores"] > 0.3
+        assert 0 < factors["models_share_of_cpu"] < 1.5 and factors["product"] > 0, factors
+        assert any(line.startswith("ratio ~ busy cores") for line in summary_lines(report))
     gallery = report["gallery"]  # the worker started once the gallery's index had settled (Lite reports its progress)
     assert gallery["index_settled_s"] >= 2.0 and gallery["pending_index_rows_at_start"] == 0, gallery
 

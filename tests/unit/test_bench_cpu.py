@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.bench.cpu import CpuSample, cpu_in_window, process_cpu_s
+from infra.bench.cpu import CpuSample, cpu_in_window, process_cpu_s, ratio_factors
 
 
 def _sample(at_s: float, machine: float, worker: float, children: float, bench: float) -> CpuSample:
@@ -35,3 +35,21 @@ def test_a_window_with_fewer_than_two_samples_or_no_events_has_no_figure() -> No
 def test_this_process_has_cpu_time_and_a_gone_process_has_none() -> None:
     assert (process_cpu_s("self") or 0.0) > 0.0
     assert process_cpu_s(2**22 + 12345) is None
+
+
+def test_the_ratio_splits_into_busy_cores_and_the_models_share_of_the_cpu_per_event() -> None:
+    # models alone: 2 cores at 4 ms of CPU per image = 500 images/s; the stream: 1.8 cores at 9 ms
+    # per event = 200 events/s: ratio 0.4 = (1.8 / 2) x (4 / 9)
+    stream = {"cores": {"machine": 1.8}, "cpu_ms_per_event": {"machine": 9.0}}
+    runs = [{"cpu_ms_per_image": 3.0, "cores": 1.9}, {"cpu_ms_per_image": 5.0, "cores": 2.1}]
+    out = ratio_factors(stream, runs)
+    assert out is not None
+    assert out["busy_factor"] == pytest.approx(0.9) and out["models_share_of_cpu"] == pytest.approx(0.444, abs=1e-3)
+    assert out["product"] == pytest.approx(0.4, abs=1e-3) == (1.8 / 9.0) / (2.0 / 4.0)
+
+
+def test_without_the_counters_of_both_sides_there_are_no_factors() -> None:
+    stream = {"cores": {"machine": 1.8}, "cpu_ms_per_event": {"machine": 9.0}}
+    assert ratio_factors(None, [{"cpu_ms_per_image": 3.0, "cores": 2.0}]) is None
+    assert ratio_factors(stream, []) is None
+    assert ratio_factors(stream, [{"images_per_s": 500.0}]) is None  # a models-only run from before the counters
