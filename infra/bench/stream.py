@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.bench.cpu import CpuSample, cpu_in_window, cpu_sampler, ratio_factors
+from infra.bench.cpu import CpuSample, cpu_in_window, cpu_sampler, ratio_factors, wait_until_quiet
 from infra.bench.memory import children_peak_rss, peak_rss_bytes, rss_sampler
 from infra.bench.run_setup import REPO, BenchError, ModelsOnly, Progress, run_tag, start_run, upload_images
 from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish, start_clients, stop_clients
@@ -72,6 +72,10 @@ class StreamBenchConfig:
     worker_ready_s: float = 300.0
     index_settle_quiet_s: float = 30.0  # after the gallery load: no index rows pending this long (see gallery_loader)
     index_settle_limit_s: float = 300.0
+    # before half load: the machine (this process left out) under phase_quiet_cores for phase_quiet_s; 0: no wait
+    phase_quiet_s: float = 5.0
+    phase_quiet_cores: float = 0.35
+    phase_quiet_limit_s: float = 120.0
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -183,6 +187,7 @@ class _Phase:
     sent: Sent
     complete: bool
     target_rate: float | None = None
+    quiet_wait_before: dict[str, Any] | None = None  # how long the machine took to go quiet before it
 
 
 async def _traffic(
@@ -219,10 +224,15 @@ async def _traffic(
         count = config.paced_events or max(
             2 * config.batch_size, min(config.events // 2, int(target * config.paced_max_s))
         )
+        quiet = None
+        if config.phase_quiet_s > 0:
+            quiet = await wait_until_quiet(config.phase_quiet_s, config.phase_quiet_cores, config.phase_quiet_limit_s)
+            state = "quiet" if quiet["quiet"] else f"still at {quiet['last_cores']} cores; going on"
+            progress(f"between the phases: {state} after {quiet['waited_s']} s (Milvus compacting, the broker)")
         progress(f"half load: {count:,} uploads paced at {target:.1f}/s ({config.paced_fraction:.0%} of {rate:.1f})")
         sent = await publish(producer, settings.topic_images, uploads, count, rate=target)
         ok = await collector.wait_for(sent.submitted_ms, config.stall_s, deadline, waiting("half load", count))
-        phases.append(_Phase("half_load", sent, ok, round(target, 1)))
+        phases.append(_Phase("half_load", sent, ok, round(target, 1), quiet))
         if not ok:
             raise BenchError(f"half load: outputs stopped coming\n{worker.log_tail(3000)}")
     finally:
@@ -249,6 +259,7 @@ def _phase_report(
         "enriched": sum(1 for a in answers.values() if a.timings is not None),
         "dead_lettered": sum(1 for a in answers.values() if a.timings is None),
         "complete": phase.complete,
+        "quiet_wait_before": phase.quiet_wait_before,
         "first_output_s": round((min(stamps) - origin_ms) / 1000.0, 3) if stamps else None,
         "last_output_s": round((max(stamps) - origin_ms) / 1000.0, 3) if stamps else None,
         "steady": steady.as_dict() if steady else None,

@@ -55,6 +55,7 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
             stall_s=args.stall,
             timeout_s=args.timeout,
             index_settle_quiet_s=args.settle_quiet_s,
+            phase_quiet_s=args.phase_quiet_s,
         ),
     )
     report = opts.run_bench("stream", run_stream_bench, config, args, settings)
@@ -102,6 +103,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"latency p50 {lat.get('p50')} p95 {lat.get('p95')} p99 {lat.get('p99')} ms, "
             f"mean batch {phase['batch_sizes'].get('mean')}"
         )
+        quiet = phase.get("quiet_wait_before")
+        if quiet:
+            state = "quiet" if quiet["quiet"] else f"not quiet ({quiet['last_cores']} cores)"
+            lines.append(f"  before it, {quiet['waited_s']} s for the machine to go {state}")
     stages = phases["full_load"]["stage_ms_per_batch"]
     lines.append("full load ms per batch (median): " + ", ".join(f"{k} {v['median']}" for k, v in stages.items()))
     bound = report.get("half_load_latency_bound")
@@ -200,6 +205,13 @@ def add_parsers(bench: argparse._SubParsersAction) -> tuple[argparse.ArgumentPar
         type=float,
         default=30.0,
         help="after the gallery load, start once Milvus had no index rows pending for this long (at most 300 s)",
+    )
+    p.add_argument(
+        "--phase-quiet-s",
+        type=float,
+        default=5.0,
+        help="before half load, wait until the machine used under 0.35 cores this long, at most 120 s "
+        "(what the full load left to Milvus and the broker; 0: no wait)",
     )
     opts.add_limit_options(p, timeout=3600.0)
     p.add_argument("--photos", action="store_true", help="also measure the 33 phone-photo batch (bench photos)")
