@@ -107,7 +107,7 @@ def run_overlap_benchmark(
 
     runs = asyncio.run(measure())
     lanes = pipeline.config.inference_lanes
-    models_rate = models_only_rate(pipeline.embedder, pipeline.quality, pil, batch_size, lanes, pipeline.lane_threads)
+    models_rate = models_only_rate(pipeline.embedder, pipeline.quality, pil, batch_size, lanes)
     medians = {n: statistics.median(v) for n, v in runs.items()}
     base = medians.get(1) or medians[min(medians)]
     return OverlapReport(

@@ -29,7 +29,6 @@ from processors.inference import QualityScorer, run_models
 from processors.intake import DecodedImage, ImageIntake
 from processors.knn_vote import CategoryVote, Neighbour, vote_category
 from processors.label_store import LabelStore
-from processors.lane_threads import lane_threads_for
 from processors.requests import Enrichment, ImageRequest, Outcome, Rejection
 from processors.staging import BatchStage, BatchTicket, advance
 from processors.vector_index import GalleryItem, VectorIndex
@@ -44,10 +43,6 @@ class PipelineConfig:
     trusted_label_sources: frozenset[str] = frozenset({"confirmed"})
     upsert: bool = True
     inference_lanes: int = 1  # batches in the models at once, each on a thread of its own
-    # torch threads of a batch alone in the models (None: leave torch's count alone); with several lanes
-    # busy each gets its share (processors/lane_threads.py), or always its share when not adaptive
-    lane_cores: int | None = None
-    adaptive_lane_threads: bool = True
 
 
 @dataclass(frozen=True)
@@ -92,7 +87,6 @@ class EnrichmentPipeline:
         self.quality = quality
         self.labels = labels
         self._inference = ThreadPoolExecutor(config.inference_lanes, thread_name_prefix="inference")
-        self.lane_threads = lane_threads_for(config.inference_lanes, config.lane_cores, config.adaptive_lane_threads)
         self._index_io = ThreadPoolExecutor(1, thread_name_prefix="vector-index")
 
     def served_models(self) -> dict[str, str]:
@@ -149,11 +143,10 @@ class EnrichmentPipeline:
     async def _infer(self, items: list[Decoded], timings: dict[str, float]) -> list[Inferred]:
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        args = (self.embedder, self.quality, [d.image.image for d in items], [d.request.scene for d in items])
-        if self.lane_threads is None:
-            inference = await loop.run_in_executor(self._inference, run_models, *args)
-        else:
-            inference = await loop.run_in_executor(self._inference, self.lane_threads.run, run_models, *args)
+        inference = await loop.run_in_executor(
+            self._inference, run_models, self.embedder, self.quality, [d.image.image for d in items],
+            [d.request.scene for d in items],
+        )  # fmt: skip
         timings["embed"] = inference.embed_ms
         if inference.quality_ms is not None:
             timings["quality"] = inference.quality_ms

@@ -19,7 +19,6 @@ from PIL import Image
 
 from processors.embedding import TorchEmbedder
 from processors.inference import QualityScorer, run_models
-from processors.lane_threads import LaneThreads
 from processors.pipeline import EnrichmentPipeline
 from processors.requests import ImageRequest
 from processors.samples import fashion_mnist_samples
@@ -65,7 +64,6 @@ def models_only_rate(
     images: Sequence[Image.Image],
     batch_size: int,
     lanes: int = 1,
-    lane_threads: LaneThreads | None = None,
 ) -> float:
     """Images/s of every model the pipeline runs (``run_models``, as the worker calls it), nothing else.
 
@@ -76,10 +74,7 @@ def models_only_rate(
     chunks = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
 
     def one(chunk: Sequence[Image.Image]) -> None:
-        if lane_threads is None:
-            run_models(embedder, quality, chunk, [None] * len(chunk))
-        else:
-            lane_threads.run(run_models, embedder, quality, chunk, [None] * len(chunk))
+        run_models(embedder, quality, chunk, [None] * len(chunk))
 
     with ThreadPoolExecutor(lanes, thread_name_prefix="models-only") as executor:
         start = time.perf_counter()
@@ -105,7 +100,7 @@ def run_pipeline_benchmark(pipeline: EnrichmentPipeline, images: int = 1024, bat
         pipeline.embedder.embed(chunk)
     embedder_rate = len(pil) / (time.perf_counter() - start)
     lanes = pipeline.config.inference_lanes
-    models_rate = models_only_rate(pipeline.embedder, pipeline.quality, pil, batch_size, lanes, pipeline.lane_threads)
+    models_rate = models_only_rate(pipeline.embedder, pipeline.quality, pil, batch_size, lanes)
     pipe_rate = n_pipeline / elapsed
     return PipelineReport(
         images=n_pipeline,

@@ -167,11 +167,6 @@ class Settings(BaseSettings):
         "cores (small models use cores better side by side than split inside one forward), 1 on a GPU, with "
         "torch_threads set, or with pipeline_in_flight 1",
     )
-    adaptive_lane_threads: bool = Field(
-        True,
-        description="with several inference lanes and torch_threads unset, a batch alone in the models gets every "
-        "core and lanes side by side share them (false: each lane always gets its share)",
-    )
 
     knn_k: int = 20
     similar_k: int = 10
@@ -353,15 +348,7 @@ class Settings(BaseSettings):
             trusted_label_sources=frozenset(self.trusted_label_sources),
             upsert=upsert,
             inference_lanes=self.lanes(),
-            lane_cores=self.lane_cores(),
-            adaptive_lane_threads=self.adaptive_lane_threads,
         )
-
-    def lane_cores(self) -> int | None:
-        """The cores the lanes share out per forward (None: the count is fixed, by hand or by torch)."""
-        if self.torch_threads or self.device != "cpu" or self.lanes() < 2:
-            return None
-        return usable_cores()
 
 
 class _TomlFromEnvPath(PydanticBaseSettingsSource):

@@ -33,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from processors.embedding import TorchEmbedder
     from processors.intake import decode_image
-    from processors.lane_threads import lane_threads_for
     from processors.pipeline_benchmark import models_only_rate
     from streams.pipeline_factory import build_quality, served_input_size
     from streams.settings import Settings
@@ -45,10 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     payloads = json.loads(Path(args.images_file).read_text())[: args.count]
     images = [decode_image(base64.b64decode(b), intake).image for b in payloads]
     lanes = settings.lanes()
-    keeper = lane_threads_for(lanes, settings.lane_cores(), settings.adaptive_lane_threads)  # as the worker's lanes
-    models_only_rate(embedder, quality, images[: 2 * lanes * args.batch], args.batch, lanes, keeper)  # one-time costs
+    models_only_rate(embedder, quality, images[: 2 * lanes * args.batch], args.batch, lanes)  # one-time costs first
     cpu_start = time.process_time()  # every thread of this process
-    rate = models_only_rate(embedder, quality, images, args.batch, lanes, keeper)
+    rate = models_only_rate(embedder, quality, images, args.batch, lanes)
     cpu_s = time.process_time() - cpu_start
     wall_s = len(images) / rate
     print(json.dumps({"images_per_s": round(rate, 1), "images": len(images), "batch": args.batch,

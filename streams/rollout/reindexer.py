@@ -34,7 +34,6 @@ from processors.embedding import TorchEmbedder
 from processors.errors import ProcessingError
 from processors.intake import ImageIntake
 from processors.label_store import LabelStore
-from processors.lane_threads import models_executor
 from processors.vector_index import VectorIndex
 from streams.rollout.metrics import ReindexMetrics
 from streams.rollout.offsets import SWITCHED, GroupOffsets, committed_offsets, read_group_offsets, topic_partitions
@@ -107,7 +106,7 @@ class PartitionReindexer:
         self._images_partitions: int = 0
         self._rate = RateMeter()
         self._positions: dict[TopicPartition, int] = {}  # next offset to re-index, as last committed here
-        self._inference = models_executor(1, "reindex-inference")
+        self._inference = ThreadPoolExecutor(1, thread_name_prefix="reindex-inference")
         self._index_io = ThreadPoolExecutor(1, thread_name_prefix="reindex-index")
         self._started = False
 
