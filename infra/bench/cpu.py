@@ -8,7 +8,6 @@ broker, a Milvus server and whatever else runs on the machine.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import time
@@ -117,54 +116,6 @@ def ratio_factors(
         "models_share_of_cpu": round(share, 3),
         "product": round(busy * share, 3),
         "what": "ratio ~ busy_factor x models_share_of_cpu; models alone: their process's CPU (before and after "
-        "the worker, averaged); stream: the machine's CPU over the full-load steady window",
-    }
-
-
-class QuietWatch:
-    """Says when CPU use has stayed at or under ``max_cores`` for ``quiet_s``, fed one counter reading at a time.
-
-    Why: a phase of the stream bench leaves work behind it (Milvus compacting and re-indexing the
-    rows it wrote, the broker's and the JVM's housekeeping); the next phase should start from a
-    machine as quiet as the first phase found, or it measures the previous phase's leftovers.
-    """
-
-    def __init__(self, quiet_s: float, max_cores: float) -> None:
-        self.quiet_s = quiet_s
-        self.max_cores = max_cores
-        self.last_cores: float | None = None
-        self._quiet_from: float | None = None
-        self._previous: tuple[float, float] | None = None
-
-    def feed(self, at_s: float, cpu_s: float) -> bool:
-        """True once every interval of the last ``quiet_s`` ran at or under ``max_cores``."""
-        if self._previous is not None and at_s > self._previous[0]:
-            self.last_cores = (cpu_s - self._previous[1]) / (at_s - self._previous[0])
-            if self.last_cores > self.max_cores:
-                self._quiet_from = None
-            elif self._quiet_from is None:
-                self._quiet_from = self._previous[0]
-        self._previous = (at_s, cpu_s)
-        return self._quiet_from is not None and at_s - self._quiet_from >= self.quiet_s
-
-
-def busy_but_this_process_s() -> float:
-    """The machine's busy CPU seconds less this process's: the bench's own reader does not count."""
-    return machine_busy_s() - (process_cpu_s("self") or 0.0)
-
-
-async def wait_until_quiet(quiet_s: float, max_cores: float, limit_s: float, interval_s: float = 0.5) -> dict[str, Any]:
-    """Wait (at most ``limit_s``) until the machine, this process left out, has been quiet for ``quiet_s``."""
-    watch = QuietWatch(quiet_s, max_cores)
-    start = time.monotonic()
-    quiet = watch.feed(start, busy_but_this_process_s())
-    while not quiet and time.monotonic() - start < limit_s:
-        await asyncio.sleep(interval_s)
-        quiet = watch.feed(time.monotonic(), busy_but_this_process_s())
-    return {
-        "waited_s": round(time.monotonic() - start, 1),
-        "quiet": quiet,
-        "last_cores": None if watch.last_cores is None else round(watch.last_cores, 2),
-        "quiet_s": quiet_s,
-        "max_cores": max_cores,
+        "the worker, averaged); stream: the machine's CPU over the full-load steady window; CPU cores only, so "
+        "on a GPU run the split says little",
     }

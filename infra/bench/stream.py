@@ -36,8 +36,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.bench.cpu import CpuSample, cpu_in_window, cpu_sampler, ratio_factors, wait_until_quiet
+from infra.bench.cpu import CpuSample, cpu_in_window, cpu_sampler, ratio_factors
 from infra.bench.memory import children_peak_rss, peak_rss_bytes, rss_sampler
+from infra.bench.quiet import idle_cores, wait_until_quiet
 from infra.bench.run_setup import REPO, BenchError, ModelsOnly, Progress, run_tag, start_run, upload_images
 from infra.bench.stream_traffic import AnswerCollector, Sent, Uploads, publish, start_clients, stop_clients
 from infra.harness.worker_process import WorkerEnv, WorkerProcess
@@ -72,9 +73,11 @@ class StreamBenchConfig:
     worker_ready_s: float = 300.0
     index_settle_quiet_s: float = 30.0  # after the gallery load: no index rows pending this long (see gallery_loader)
     index_settle_limit_s: float = 300.0
-    # before half load: the machine (this process left out) under phase_quiet_cores for phase_quiet_s; 0: no wait
+    # before half load: the machine (this process left out) quiet for phase_quiet_s (0: no wait), quiet meaning
+    # under phase_quiet_cores, or under its idle level before the full load + phase_quiet_margin if that is higher
     phase_quiet_s: float = 5.0
     phase_quiet_cores: float = 0.35
+    phase_quiet_margin: float = 0.25
     phase_quiet_limit_s: float = 120.0
     seed: int = 1
 
@@ -211,6 +214,7 @@ async def _traffic(
         return say
 
     try:
+        idle = await idle_cores(2.0) if config.phase_quiet_s > 0 else 0.0  # the worker ready, nothing sent yet
         progress(f"full load: publishing {config.events:,} uploads at once")
         sent = await publish(producer, settings.topic_images, uploads, config.events)
         progress(f"published at {sent.rate:,.0f} events/s; waiting for every answer")
@@ -226,8 +230,13 @@ async def _traffic(
         )
         quiet = None
         if config.phase_quiet_s > 0:
-            quiet = await wait_until_quiet(config.phase_quiet_s, config.phase_quiet_cores, config.phase_quiet_limit_s)
-            state = "quiet" if quiet["quiet"] else f"still at {quiet['last_cores']} cores; going on"
+            limit = min(config.phase_quiet_limit_s, max(0.0, deadline - time.monotonic() - config.stall_s))
+            threshold = max(config.phase_quiet_cores, idle + config.phase_quiet_margin)
+            quiet = {
+                **await wait_until_quiet(config.phase_quiet_s, threshold, limit),
+                "idle_cores_before": round(idle, 2),
+            }
+            state = "quiet" if quiet["quiet"] else f"not quiet (last {quiet['last_cores']} cores); going on"
             progress(f"between the phases: {state} after {quiet['waited_s']} s (Milvus compacting, the broker)")
         progress(f"half load: {count:,} uploads paced at {target:.1f}/s ({config.paced_fraction:.0%} of {rate:.1f})")
         sent = await publish(producer, settings.topic_images, uploads, count, rate=target)

@@ -96,12 +96,19 @@ class QualityModels:
         return self.preprocess.image_size
 
     def to(self, device: str | torch.device) -> QualityModels:
-        """The models on ``device`` (moved in place, as ``nn.Module.to`` does): on a GPU the forwards run there too."""
+        """Move the three models to ``device`` in place, as ``nn.Module.to`` does; on a GPU the forwards run there.
+
+        In place, so no other reference is left with modules on one device and ``device`` saying another.
+        Graphs are refused: a frozen graph keeps its weights as constants on the device it was traced on.
+        """
         target = torch.device(device)
-        return replace(
-            self, background=self.background.to(target), position=self.position.to(target),
-            visual=self.visual.to(target), device=target,
-        )  # fmt: skip
+        modules = (self.background, self.position, self.visual)
+        if target != self.device and any(isinstance(m, torch.jit.ScriptModule | _RawPositionOut) for m in modules):
+            raise QualityInputError(f"graphs are traced for {self.device}; move the eager models, then build graphs")
+        for module in modules:
+            module.to(target)
+        self.device = target
+        return self
 
     def as_graphs(self) -> QualityModels:
         """The same models served as traced, frozen graphs (``model_store.graphs``); each falls back to eager alone.
@@ -130,7 +137,7 @@ class QualityModels:
         return images
 
     def infer(self, images: np.ndarray | Sequence[Image.Image]) -> RawQuality:
-        """One normalisation, one copy to the models' device, three forward passes (float32 everywhere)."""
+        """One normalisation, one copy to the models' device, three forward passes, float32 outputs on the host."""
         x = to_device(self.preprocess.normalise_uint8(self.to_uint8(images)), self.device)
         with torch.inference_mode():
             background = torch.softmax(self.background(x), dim=1)
@@ -176,6 +183,7 @@ class QualityModels:
 
 
 def _host(tensor: torch.Tensor) -> np.ndarray:
+    """An output as a float32 host array (GPU outputs are copied back)."""
     return tensor.float().cpu().numpy()
 
 

@@ -55,7 +55,7 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
             stall_s=args.stall,
             timeout_s=args.timeout,
             index_settle_quiet_s=args.settle_quiet_s,
-            phase_quiet_s=args.phase_quiet_s,
+            **({} if args.phase_quiet_s is None else {"phase_quiet_s": args.phase_quiet_s}),
         ),
     )
     report = opts.run_bench("stream", run_stream_bench, config, args, settings)
@@ -105,7 +105,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         )
         quiet = phase.get("quiet_wait_before")
         if quiet:
-            state = "quiet" if quiet["quiet"] else f"not quiet ({quiet['last_cores']} cores)"
+            busy = "" if quiet["last_cores"] is None else f", {quiet['last_cores']} cores"
+            state = "quiet" if quiet["quiet"] else f"not quiet{busy}"
             lines.append(f"  before it, {quiet['waited_s']} s for the machine to go {state}")
     stages = phases["full_load"]["stage_ms_per_batch"]
     lines.append("full load ms per batch (median): " + ", ".join(f"{k} {v['median']}" for k, v in stages.items()))
@@ -209,9 +210,8 @@ def add_parsers(bench: argparse._SubParsersAction) -> tuple[argparse.ArgumentPar
     p.add_argument(
         "--phase-quiet-s",
         type=float,
-        default=5.0,
-        help="before half load, wait until the machine used under 0.35 cores this long, at most 120 s "
-        "(what the full load left to Milvus and the broker; 0: no wait)",
+        help="before half load, wait until the machine has been quiet this long (default 5 s; 0: no wait): what "
+        "the full load left to Milvus and the broker is done (docs/operations.md, catalog bench stream)",
     )
     opts.add_limit_options(p, timeout=3600.0)
     p.add_argument("--photos", action="store_true", help="also measure the 33 phone-photo batch (bench photos)")

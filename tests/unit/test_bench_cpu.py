@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from infra.bench.cpu import CpuSample, QuietWatch, cpu_in_window, process_cpu_s, ratio_factors, wait_until_quiet
+from infra.bench.cpu import CpuSample, cpu_in_window, process_cpu_s, ratio_factors
 
 
 def _sample(at_s: float, machine: float, worker: float, children: float, bench: float) -> CpuSample:
@@ -55,19 +53,3 @@ def test_without_the_counters_of_both_sides_there_are_no_factors() -> None:
     assert ratio_factors(None, [{"cpu_ms_per_image": 3.0, "cores": 2.0}]) is None
     assert ratio_factors(stream, []) is None
     assert ratio_factors(stream, [{"images_per_s": 500.0}]) is None  # a models-only run from before the counters
-
-
-def test_quiet_means_every_interval_of_the_window_under_the_cores() -> None:
-    watch = QuietWatch(quiet_s=2.0, max_cores=0.35)
-    readings = [(0.0, 10.0), (0.5, 10.5), (1.0, 10.6), (1.5, 10.7), (2.0, 10.8), (2.5, 11.4), (3.0, 11.5)]
-    said = [watch.feed(at, cpu) for at, cpu in readings]
-    # 1 core, then 0.2 from 0.5 s to 2.0 s (not yet 2 s of it), then 1.2 cores, which starts the window again
-    assert said == [False, False, False, False, False, False, False]
-    for at, cpu in [(3.5, 11.6), (4.0, 11.7), (4.5, 11.8)]:
-        said.append(watch.feed(at, cpu))
-    assert said[-3:] == [False, False, True] and watch.last_cores == pytest.approx(0.2)
-
-
-def test_waiting_for_quiet_gives_up_at_its_limit() -> None:
-    out = asyncio.run(wait_until_quiet(quiet_s=3600.0, max_cores=0.35, limit_s=0.3, interval_s=0.1))
-    assert out["quiet"] is False and 0.3 <= out["waited_s"] < 5.0

@@ -102,21 +102,32 @@ def test_shipped_models_rank_a_good_photo_above_a_bad_one() -> None:
     assert sum(r.position.category == "subject" for r in good_r) >= 7
 
 
-def test_the_models_say_which_device_they_run_on_and_graphs_stay_a_cpu_matter(random_models: QualityModels) -> None:
-    batch = np.random.default_rng(1).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
-    on_cpu = random_models.to("cpu")
-    assert on_cpu.device == torch.device("cpu")
-    assert on_cpu.score_batch(batch) == random_models.score_batch(batch)
-    elsewhere = dataclasses.replace(random_models, device=torch.device("meta"))
-    assert elsewhere.as_graphs() is elsewhere
+def test_every_model_moves_with_the_device_in_place_and_graphs_stay_a_cpu_matter(tmp_path) -> None:
+    registry = ModelRegistry(tmp_path / "registry")
+    _save_random(registry)
+    models = QualityModels.load(registry)
+    moved = models.to("meta")  # a device without memory: a module left behind would keep its CPU tensors
+    assert moved is models and models.device == torch.device("meta")
+    for module in (models.background, models.position, models.visual):
+        assert {p.device.type for p in module.parameters()} == {"meta"}
+    assert models.as_graphs() is models  # graphs are built for the CPU only
+
+    graphs = QualityModels.load(registry).as_graphs()
+    with pytest.raises(QualityInputError, match="graphs are traced for cpu"):
+        graphs.to("meta")  # a frozen graph's weights are constants on the CPU
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
-def test_on_cuda_the_quality_models_run_there_and_answer_as_on_the_cpu() -> None:
+def test_on_cuda_the_quality_models_run_there_and_answer_as_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.pipeline_factory import build_quality
+    from streams.settings import Settings
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # exact float32 convolutions to compare with
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     cpu = QualityModels.load()
-    gpu = QualityModels.load().to("cuda")
-    assert all(p.is_cuda for p in gpu.background.parameters())
+    gpu = build_quality(Settings(device="cuda", quality_mode="on"))  # what the worker serves: graphs stay off
+    assert isinstance(gpu, QualityModels) and gpu.device.type == "cuda"
+    assert all(p.is_cuda for m in (gpu.background, gpu.position, gpu.visual) for p in m.parameters())
     batch = np.random.default_rng(2).integers(0, 256, (9, 64, 64, 3), dtype=np.uint8)
     for c, g in zip(cpu.score_batch(batch), gpu.score_batch(batch), strict=True):
         assert g.total == pytest.approx(c.total, abs=2e-3)
-        assert g.position.box == pytest.approx(c.position.box, abs=2e-3)
