@@ -205,8 +205,7 @@ class ModelsOnly:
         self.images_file = work / "models-only-images.json"
         self.images_file.write_text(json.dumps(images_b64[: config.models_only_images]))
         self.config = config
-        self.facts: dict[str, Any] = {}  # the last measure's
-        self.runs: list[dict[str, Any]] = []  # every measure's, in order
+        self.runs: list[dict[str, Any]] = []  # every measure's JSON, in order
 
     def measure(self) -> float:
         cmd = [sys.executable, "-m", "infra.bench.models_only", "--images-file", str(self.images_file),
@@ -217,6 +216,10 @@ class ModelsOnly:
         )  # fmt: skip
         if done.returncode != 0:
             raise BenchError(f"the models-only measure failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        self.facts = json.loads(done.stdout.strip().splitlines()[-1])
-        self.runs.append(self.facts)
+        self.runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         return float(self.facts["images_per_s"])
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The last measure's JSON ({} before the first)."""
+        return self.runs[-1] if self.runs else {}

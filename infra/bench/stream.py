@@ -144,8 +144,6 @@ def run_stream_bench(
             config,
             run_settings,
             phases,
-            models=(models_before, models_after),
-            models_facts=models.facts,
             models_runs=models.runs,
             worker_peak=worker_peak,
             children_peaks=children_peaks,
@@ -286,9 +284,7 @@ def _report(
     settings: Settings,
     traffic: tuple[list[_Phase], AnswerCollector],
     *,
-    models: tuple[float, float],
-    models_facts: dict[str, Any],
-    models_runs: list[dict[str, Any]],
+    models_runs: list[dict[str, Any]],  # the models-only measures: before the worker, after it
     worker_peak: int | None,
     children_peaks: dict[int, int],
     rss: list[tuple[float, int]],
@@ -313,7 +309,9 @@ def _report(
         if phase.name == "full_load":
             full_batches = batches
     e2e = report_phases["full_load"]["steady"]["events_per_s"]
-    models_mean = (models[0] + models[1]) / 2.0
+    models = [float(r["images_per_s"]) for r in models_runs]
+    models_facts = models_runs[-1]
+    models_mean = statistics.fmean(models)
     computes = [st.compute_ms(b.timings_ms) for b in full_batches]
     compute = round(statistics.median(computes), 1) if computes else None
     half = report_phases.get("half_load", {})

@@ -4,9 +4,10 @@
 
 Why: at half load ``catalog bench stream`` saw the "rest" of the machine (the broker, mostly) use
 as much CPU as at full load, or more, for half the events. This starts a broker on 127.0.0.1,
-warms it up, then paces 3 KB records at ``--rate`` and at twice that (acks=all, linger 5 ms, as
-the bench's producer sends), with and without a consumer reading them, and prints the broker's
-and this client's cores (``/proc``) per step, every round. Stops the broker it started.
+warms it up, then publishes uploads of about 3 KB at ``--rate`` and at twice that with the
+bench's own ``publish`` (acks=all, linger 5 ms), with and without a consumer reading them, and
+prints the broker's and this client's cores (``/proc``) per step, every round. Stops the broker
+it started.
 """
 
 from __future__ import annotations
@@ -23,21 +24,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra.bench.cpu import process_cpu_s
+from infra.bench.stream_traffic import Uploads, publish
 from infra.kafka.runner import BrokerConfig, KafkaBroker
 
 TOPIC = "broker-cost"
-PAYLOAD = b"x" * 3000  # about one seller upload of the bench, base64
-
-
-async def _paced(producer: AIOKafkaProducer, rate: float, seconds: float) -> None:
-    start = time.monotonic()
-    pending = []
-    for i in range(int(rate * seconds)):
-        delay = start + i / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        pending.append(await producer.send(TOPIC, PAYLOAD, key=str(i).encode()))
-    await asyncio.gather(*pending)
+IMAGE_B64 = "x" * 3000  # about one seller upload of the bench; the broker never decodes it
 
 
 async def _step(name: str, broker_pid: int, work: Awaitable[None]) -> dict[str, object]:
@@ -62,14 +53,17 @@ async def _run(bootstrap: str, broker_pid: int, rate: float, seconds: float, rou
         await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
+    uploads = Uploads([IMAGE_B64], "broker-cost")
+
+    async def paced(each: float) -> None:  # the bench's own paced publish of ImageSubmitted events
+        await publish(producer, TOPIC, uploads, int(each * seconds), rate=each)
+
     rows: list[dict[str, object]] = []
     try:
-        await _paced(producer, 2 * rate, seconds)  # the broker's JIT warms up on the same requests
+        await paced(2 * rate)  # the broker's JIT warms up on the same requests
         for r in range(rounds):
             rows.append(await _step(f"round {r + 1}: idle", broker_pid, asyncio.sleep(seconds / 2)))
-            rows.append(
-                await _step(f"round {r + 1}: {rate:g}/s, no consumer", broker_pid, _paced(producer, rate, seconds))
-            )
+            rows.append(await _step(f"round {r + 1}: {rate:g}/s, no consumer", broker_pid, paced(rate)))
             consumer = AIOKafkaConsumer(
                 TOPIC, bootstrap_servers=bootstrap, group_id=f"cost-{r}", auto_offset_reset="latest"
             )
@@ -79,7 +73,7 @@ async def _run(bootstrap: str, broker_pid: int, rate: float, seconds: float, rou
                 await asyncio.sleep(3)  # joined and fetching
                 for each in (rate, 2 * rate):
                     name = f"round {r + 1}: {each:g}/s, one consumer"
-                    rows.append(await _step(name, broker_pid, _paced(producer, each, seconds)))
+                    rows.append(await _step(name, broker_pid, paced(each)))
             finally:
                 reader.cancel()
                 await consumer.stop()
