@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_store.devices import to_device
+from model_store.devices import CPU_FORWARD_BATCH, to_device
 from model_store.embedding_models import SHIPPED_STUDENT_REF, EmbeddingModel, load_embedding_model
 from model_store.graphs import frozen_graph, random_batch
 from model_store.registry import ModelRegistry
@@ -37,7 +37,7 @@ class EmbedderConfig:
     model_ref: str = SHIPPED_STUDENT_REF
     image_size: int = 64
     device: str = "cpu"
-    max_forward_batch: int = 128
+    max_forward_batch: int | None = CPU_FORWARD_BATCH  # images per forward pass; None: the whole batch at once
     torch_threads: int | None = None
     registry_dir: Path | None = None  # None: the shipped registry (model_store/artifacts)
     graph: bool = False  # on a CPU, serve a traced, frozen graph (model_store.graphs)
@@ -47,7 +47,11 @@ class TorchEmbedder:
     """Runs a model-store network in inference mode; blocking, so call it off the event loop."""
 
     def __init__(
-        self, model: EmbeddingModel, device: str = "cpu", max_forward_batch: int = 128, graph: bool = False
+        self,
+        model: EmbeddingModel,
+        device: str = "cpu",
+        max_forward_batch: int | None = CPU_FORWARD_BATCH,
+        graph: bool = False,
     ) -> None:
         self._model = model
         self._device = torch.device(device)
@@ -82,8 +86,9 @@ class TorchEmbedder:
         if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         chunks = []
-        for start in range(0, len(batch), self._max_batch):
-            x = to_device(self._model.preprocess.normalise_uint8(batch[start : start + self._max_batch]), self._device)
+        step = self._max_batch or len(batch)
+        for start in range(0, len(batch), step):
+            x = to_device(self._model.preprocess.normalise_uint8(batch[start : start + step]), self._device)
             with (
                 torch.inference_mode(),
                 torch.autocast(self._device.type, torch.bfloat16, enabled=self._device.type == "cuda"),

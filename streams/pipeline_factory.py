@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import cast
 
 import structlog
@@ -48,7 +49,7 @@ def build_quality(settings: Settings) -> QualityScorer | None:
         overrides = cast(Mapping[str, str], settings.quality_models)  # its keys are the Literal roles
         registry = ModelRegistry(settings.registry_dir) if settings.registry_dir is not None else None
         models = QualityModels.load(registry=registry, refs={**DEFAULT_REFS, **overrides}, scoring=scoring)
-        models = models.to(settings.device)
+        models = replace(models.to(settings.device), max_forward_batch=settings.forward_batch())
         return models.as_graphs() if settings.cpu_graphs else models
     except (RegistryError, FileNotFoundError) as exc:
         if settings.quality_mode == "on":

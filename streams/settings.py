@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from model_store.devices import CPU_FORWARD_BATCH
 from processors.embedding import EmbedderConfig
 from processors.intake import IntakeConfig
 from processors.pipeline import PipelineConfig
@@ -93,7 +94,12 @@ class Settings(BaseSettings):
     log_repeat_window_s: float = Field(
         10.0, ge=0, description="a repeated library warning/error is logged once per window, with a count; 0: all"
     )
-    batch_max_size: int = 64
+    batch_max_size: int = Field(
+        256,
+        ge=1,
+        description="micro-batch size: what a batch pays once (a Milvus search, a Kafka request) is shared by "
+        "this many events; the models take it in forward_batch_max pieces",
+    )
     batch_max_wait_s: float = 0.5
     pipeline_in_flight: int | None = Field(
         None,
@@ -158,6 +164,13 @@ class Settings(BaseSettings):
         True,
         description="on a CPU, serve every model as a traced, frozen TorchScript graph: its operators run without "
         "taking Python's GIL between them (a model that fails the trace or its check is served eager)",
+    )
+    forward_batch_max: int | None = Field(
+        None,
+        ge=1,
+        description="images in one forward pass of a model: a larger batch runs in pieces of this size; none: "
+        f"{CPU_FORWARD_BATCH} on a CPU (whose caches favour small forwards while the stream's per-batch costs favour "
+        "large batches), the whole batch on a GPU",
     )
     inference_lanes: int | None = Field(
         None,
@@ -302,6 +315,12 @@ class Settings(BaseSettings):
         lanes = self.lanes()
         return max(1, usable_cores() // lanes) if lanes > 1 else None
 
+    def forward_batch(self) -> int | None:
+        """Images per forward pass: as set, else ``CPU_FORWARD_BATCH`` on a CPU; None: the whole batch at once."""
+        if self.forward_batch_max is not None:
+            return self.forward_batch_max
+        return CPU_FORWARD_BATCH if self.device == "cpu" else None
+
     def in_flight(self) -> int:
         """Image batches in flight: as set, or one per lane plus one being decoded, searched or published."""
         return self.pipeline_in_flight if self.pipeline_in_flight is not None else min(8, self.lanes() + 1)
@@ -315,6 +334,7 @@ class Settings(BaseSettings):
             model_ref=self.model_ref,
             image_size=self.model_image_size,
             device=self.device,
+            max_forward_batch=self.forward_batch(),
             torch_threads=self.threads_per_lane(),
             registry_dir=self.registry_dir,
             graph=self.cpu_graphs,

@@ -10,7 +10,7 @@ manifests share, and the three networks run on that one tensor. Scores follow ``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 
 import numpy as np
@@ -76,6 +76,7 @@ class QualityModels:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     refs: Mapping[str, str] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    max_forward_batch: int | None = None  # images per forward pass; None: the whole batch at once
 
     @classmethod
     def load(
@@ -137,8 +138,18 @@ class QualityModels:
         return images
 
     def infer(self, images: np.ndarray | Sequence[Image.Image]) -> RawQuality:
-        """One normalisation, one copy to the models' device, three forward passes, float32 outputs on the host."""
-        x = to_device(self.preprocess.normalise_uint8(self.to_uint8(images)), self.device)
+        """Per piece of at most ``max_forward_batch`` images: one normalisation, one copy to the models'
+        device, three forward passes; float32 outputs on the host, in input order. At least one image
+        (``score_batch`` answers an empty batch itself)."""
+        pixels = self.to_uint8(images)
+        step = self.max_forward_batch or max(1, len(pixels))
+        pieces = [self._infer_piece(pixels[start : start + step]) for start in range(0, len(pixels), step)]
+        if len(pieces) == 1:
+            return pieces[0]
+        return RawQuality(*(np.concatenate([getattr(p, f.name) for p in pieces]) for f in fields(RawQuality)))
+
+    def _infer_piece(self, pixels: np.ndarray) -> RawQuality:
+        x = to_device(self.preprocess.normalise_uint8(pixels), self.device)
         with torch.inference_mode():
             background = torch.softmax(self.background(x), dim=1)
             det = decode(self.position(x))

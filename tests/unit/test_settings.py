@@ -44,7 +44,7 @@ def test_defaults() -> None:
         "catalog.images.dlq.v1",
         "catalog.labels.v1",
     )
-    assert (s.batch_max_size, s.batch_max_wait_s) == (64, 0.5)
+    assert (s.batch_max_size, s.batch_max_wait_s) == (256, 0.5)
     assert (s.retry_backoff_initial_s, s.retry_backoff_max_s) == (0.5, 30.0)
     assert (s.knn_k, s.similar_k, s.trusted_label_sources) == (20, 10, ["confirmed"])
     assert s.allowed_image_formats == ["JPEG", "PNG", "WEBP"]
@@ -196,7 +196,9 @@ def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_embedder_config_carries_values() -> None:
     s = Settings(model_ref="x@1", model_image_size=96, device="cuda:0", torch_threads=2, cpu_graphs=False)
-    assert s.embedder_config() == EmbedderConfig(model_ref="x@1", image_size=96, device="cuda:0", torch_threads=2)
+    assert s.embedder_config() == EmbedderConfig(
+        model_ref="x@1", image_size=96, device="cuda:0", torch_threads=2, max_forward_batch=None
+    )  # a GPU takes the whole batch in one forward pass
 
 
 def test_default_derived_configs_match_stage_defaults() -> None:
