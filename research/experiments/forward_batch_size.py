@@ -38,7 +38,7 @@ def main() -> int:
     from infra.bench.run_setup import upload_images
     from infra.bench.stream import StreamBenchConfig
 
-    settings = Settings()
+    settings = Settings(forward_batch_max=max(args.sizes))  # each size runs as one forward, not in pieces
     embedder = TorchEmbedder.from_config(settings.embedder_config())
     quality = build_quality(settings)
     intake = settings.intake_config(shrink_to=served_input_size(embedder, quality))

@@ -53,7 +53,8 @@ def test_folder_gallery_then_enrich_and_search(tmp_path: Path, milvus_target: Mi
 
 
 def test_pipeline_benchmark_reports_both_baselines(tmp_path: Path, milvus_target: MilvusTarget) -> None:
-    env = WorkerEnv("127.0.0.1:1", tmp_path, extra=milvus_target.env())
+    # batches of 64: two batches of the 128 images, so the bench times more than one call
+    env = WorkerEnv("127.0.0.1:1", tmp_path, extra={**milvus_target.env(), "CATALOG_BATCH_MAX_SIZE": "64"})
     out = tmp_path / "pipeline.json"
     # an empty gallery: --fresh-gallery (a temporary Lite DB) on Lite, the test's own new prefix on the server
     fresh = ["--fresh-gallery"] if milvus_target.uri is None else []
