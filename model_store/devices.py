@@ -9,6 +9,12 @@ import torch
 CPU_FORWARD_BATCH = 32
 
 
+def batch_slices(n: int, size: int | None) -> list[slice]:
+    """The pieces a batch of ``n`` runs in, at most ``size`` each, in input order (None: one piece)."""
+    step = size or max(1, n)
+    return [slice(start, min(n, start + step)) for start in range(0, n, step)]
+
+
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """CPU: the tensor itself. CUDA: copied from page-locked memory without blocking the host.
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_store.devices import CPU_FORWARD_BATCH, to_device
+from model_store.devices import CPU_FORWARD_BATCH, batch_slices, to_device
 from model_store.embedding_models import SHIPPED_STUDENT_REF, EmbeddingModel, load_embedding_model
 from model_store.graphs import frozen_graph, random_batch
 from model_store.registry import ModelRegistry
@@ -86,9 +86,8 @@ class TorchEmbedder:
         if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         chunks = []
-        step = self._max_batch or len(batch)
-        for start in range(0, len(batch), step):
-            x = to_device(self._model.preprocess.normalise_uint8(batch[start : start + step]), self._device)
+        for part in batch_slices(len(batch), self._max_batch):
+            x = to_device(self._model.preprocess.normalise_uint8(batch[part]), self._device)
             with (
                 torch.inference_mode(),
                 torch.autocast(self._device.type, torch.bfloat16, enabled=self._device.type == "cuda"),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from model_store.devices import batch_slices
 from processors.embedding import TorchEmbedder
 from processors.label_store import LabelStore, StoredLabel
 from processors.vector_index import GalleryItem, VectorIndex
@@ -62,11 +63,6 @@ def png_bytes(pixels: np.ndarray, compress_level: int = 1) -> bytes:
     return buf.getvalue()
 
 
-def _chunks(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(n, start + size))
-
-
 def load_gallery(
     samples: LabelledImages,
     embedder: TorchEmbedder,
@@ -82,7 +78,7 @@ def load_gallery(
         labels.ensure_collection()
     start = time.perf_counter()
     now_ms = int(time.time() * 1000)
-    for part in _chunks(len(samples.product_ids), chunk):
+    for part in batch_slices(len(samples.product_ids), chunk):
         vectors = embedder.embed_uint8(samples.pixels[part])
         ids: Sequence[str] = samples.product_ids[part]
         cats: Sequence[str] = samples.categories[part]

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from model_store.devices import to_device
+from model_store.devices import batch_slices, to_device
 from model_store.graphs import frozen_graph, random_batch
 from model_store.preprocess import PreprocessSpec
 from model_store.quality.architectures import KIND_TO_ARCHITECTURE, build
@@ -139,11 +139,9 @@ class QualityModels:
 
     def infer(self, images: np.ndarray | Sequence[Image.Image]) -> RawQuality:
         """Per piece of at most ``max_forward_batch`` images: one normalisation, one copy to the models'
-        device, three forward passes; float32 outputs on the host, in input order. At least one image
-        (``score_batch`` answers an empty batch itself)."""
+        device, three forward passes; float32 outputs on the host, in input order."""
         pixels = self.to_uint8(images)
-        step = self.max_forward_batch or max(1, len(pixels))
-        pieces = [self._infer_piece(pixels[start : start + step]) for start in range(0, len(pixels), step)]
+        pieces = [self._infer_piece(pixels[part]) for part in batch_slices(len(pixels), self.max_forward_batch)]
         if len(pieces) == 1:
             return pieces[0]
         return RawQuality(*(np.concatenate([getattr(p, f.name) for p in pieces]) for f in fields(RawQuality)))
