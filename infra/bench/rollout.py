@@ -58,7 +58,7 @@ class RolloutBenchConfig:
     milvus_time_tick_ms: int | None = None  # with milvus = "server": its proxy time tick (None: the runner's)
     style: str = "seller"
     device: str = "cpu"
-    batch_size: int = 64
+    batch_size: int = Settings.model_fields["batch_max_size"].default  # the worker's default
     batch_wait_s: float = 0.5
     torch_threads: int = 1
     inference_lanes: int | None = None  # batches in the models at once (None: the worker's default)

@@ -116,6 +116,8 @@ def worker_vars(config: StreamBenchConfig, settings: Settings, milvus_uri: str) 
         "CATALOG_RETRY_BACKOFF_MAX_S": str(settings.retry_backoff_max_s),
         "CATALOG_LOG_LEVEL": "WARNING",  # a log line per batch would cost the worker CPU the run measures
     }
+    if config.forward_batch_max is not None:
+        out["CATALOG_FORWARD_BATCH_MAX"] = str(config.forward_batch_max)
     if config.in_flight is not None:
         out["CATALOG_PIPELINE_IN_FLIGHT"] = str(config.in_flight)
     if config.inference_lanes is not None:
@@ -154,6 +156,7 @@ def settings_for_run(settings: Settings, env: WorkerEnv, config: StreamBenchConf
             "batch_max_wait_s": config.batch_wait_s,
             "torch_threads": config.torch_threads,
             **({"inference_lanes": config.inference_lanes} if config.inference_lanes is not None else {}),
+            **({"forward_batch_max": config.forward_batch_max} if config.forward_batch_max is not None else {}),
             "device": config.device,
         }
     )

@@ -56,7 +56,8 @@ class StreamBenchConfig:
     milvus: str = "lite"  # lite: a Milvus Lite file of the worker's; server: a real Milvus 2.3 server of the run's
     milvus_time_tick_ms: int | None = None  # the server's proxy time tick (None: the runner's, ServerConfig's)
     device: str = "cpu"
-    batch_size: int = 64
+    batch_size: int = Settings.model_fields["batch_max_size"].default  # the worker's default
+    forward_batch_max: int | None = None  # images per forward pass (None: the worker's default for the device)
     batch_wait_s: float = 0.5
     torch_threads: int = 1
     inference_lanes: int | None = None  # batches in the models at once (None: the worker's default)
@@ -336,6 +337,7 @@ def _report(
             ),
             "images": config.models_only_images,
             "batch_size": config.batch_size,
+            "forward_batch": settings.forward_batch(),  # images per forward pass, as the worker ran them
             "what": "run_models (embedder + quality) on the run's own uploads decoded as the worker decodes them, "
             "in a process started like the worker (own session, the worker's environment: device, inference lanes, "
             "torch threads per lane); "

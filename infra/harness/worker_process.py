@@ -75,9 +75,15 @@ class WorkerEnv:
         """The consumer group (faust's app id)."""
         return self.env["CATALOG_APP_ID"]
 
-    def run(self, *args: str, timeout: float = 300) -> str:
+    def run(self, *args: str, timeout: float = 300, overrides: Mapping[str, str] | None = None) -> str:
+        """``catalog ARGS`` in this environment, ``overrides`` on top (e.g. another Milvus URI)."""
         done = subprocess.run(
-            catalog_cmd(*args), env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            catalog_cmd(*args),
+            env={**self.env, **(overrides or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(f"catalog {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")

@@ -140,6 +140,8 @@ class QualityModels:
     def infer(self, images: np.ndarray | Sequence[Image.Image]) -> RawQuality:
         """Per piece of at most ``max_forward_batch`` images: one normalisation, one copy to the models'
         device, three forward passes; float32 outputs on the host, in input order."""
+        if len(images) == 0:  # no shape to give the outputs; score_batch answers [] before calling this
+            raise QualityInputError("infer needs at least one image")
         pixels = self.to_uint8(images)
         pieces = [self._infer_piece(pixels[part]) for part in batch_slices(len(pixels), self.max_forward_batch)]
         if len(pieces) == 1:

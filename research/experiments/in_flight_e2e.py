@@ -13,6 +13,8 @@ the models stage's time over the run's wall time (1.0: the models never wait for
 stages). ``catalog bench stream`` is the official end-to-end figure; this is the A/B tool.
 A config holding ``LITE_SERVER=1`` serves the same Lite data from a ``milvus-lite server`` process
 of its own for that run (Milvus Lite 3.x is pure Python: embedded, its threads share the worker's GIL).
+A config holding ``CATALOG_MILVUS_INDEX_TYPE`` gets a gallery of its own, loaded with that index (a
+collection's index is fixed when it is created); configs without it share the default one.
 """
 
 from __future__ import annotations
@@ -84,6 +86,23 @@ def main() -> int:
         t0 = time.monotonic()
         env.run("gallery", "load", "--limit", str(args.gallery), "--style", "seller", timeout=1800)
         print(f"gallery {args.gallery} loaded in {time.monotonic() - t0:.0f}s", flush=True)
+        for settings in configs.values():
+            if "CATALOG_MILVUS_INDEX_TYPE" in settings:  # an index of its own: a gallery of its own
+                kind = settings["CATALOG_MILVUS_INDEX_TYPE"]
+                settings["CATALOG_MILVUS_URI"] = str(Path(tmp) / f"milvus-{kind.lower()}.db")
+                if not Path(settings["CATALOG_MILVUS_URI"]).exists():
+                    own = {"CATALOG_MILVUS_URI": settings["CATALOG_MILVUS_URI"], "CATALOG_MILVUS_INDEX_TYPE": kind}
+                    env.run(
+                        "gallery",
+                        "load",
+                        "--limit",
+                        str(args.gallery),
+                        "--style",
+                        "seller",
+                        overrides=own,
+                        timeout=1800,
+                    )
+                    print(f"gallery {args.gallery} ({kind}) loaded", flush=True)
         w = WorkerProcess(env, name="topics").start()  # creates the topics with 4 partitions
         w.stop()
         for r in range(args.rounds):
@@ -96,7 +115,9 @@ def main() -> int:
                 settings = dict(configs[name])
                 lite_server = None
                 if settings.pop("LITE_SERVER", None):  # the same Lite data, served by a process of its own
-                    lite_server = MilvusLiteServer(Path(env.env["CATALOG_MILVUS_URI"])).start()
+                    lite_server = MilvusLiteServer(
+                        Path(settings.get("CATALOG_MILVUS_URI", env.env["CATALOG_MILVUS_URI"]))
+                    ).start()
                     settings["CATALOG_MILVUS_URI"] = lite_server.uri
                 worker = WorkerProcess(env, settings, name=f"r{r}-{name}").start()
                 try:

@@ -28,7 +28,9 @@ def parse_in_flights(text: str) -> list[int]:
 def add_parser(bench: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = bench.add_parser("overlap", help="pipeline images/s with 1, 2, 3 batches in flight (no Kafka), one run")
     p.add_argument("--in-flight", type=parse_in_flights, default=[1, 2, 3], help="comma-separated, e.g. 1,2,3")
-    p.add_argument("--images", type=int, default=1024, help="images per run")
+    p.add_argument(
+        "--images", type=int, default=None, help="images per run (default: 8 batches of CATALOG_BATCH_MAX_SIZE)"
+    )
     p.add_argument("--rounds", type=int, default=3, help="runs per in-flight value, alternating order")
     p.add_argument("--fresh-gallery", action="store_true", help="use an empty temporary Milvus Lite DB")
     p.add_argument("--out", help="also save the JSON report here")
@@ -39,6 +41,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from processors.overlap_benchmark import run_overlap_benchmark
     from streams.pipeline_factory import build_pipeline
 
+    if args.images is None:
+        args.images = 8 * settings.batch_max_size
     if args.images < settings.batch_max_size or args.rounds < 1:
         raise SystemExit("--images must be at least one batch (CATALOG_BATCH_MAX_SIZE) and --rounds >= 1")
     gallery = "fresh (an empty Lite DB)" if args.fresh_gallery else settings.milvus_uri

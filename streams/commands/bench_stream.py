@@ -43,6 +43,7 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
             milvus_time_tick_ms=args.milvus_time_tick_ms,
             device=device,
             batch_size=args.batch_size or settings.batch_max_size,
+            forward_batch_max=settings.forward_batch_max,
             batch_wait_s=args.batch_wait if args.batch_wait is not None else settings.batch_max_wait_s,
             torch_threads=shape.threads,
             inference_lanes=shape.lanes,
@@ -87,6 +88,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     config = report["config"]
     lines = [
         f"gallery {config['gallery']:,} on {config['milvus']}, {config['device']}, batch {config['batch_size']}, "
+        f"forwards of {report['models_only'].get('forward_batch') or 'the whole batch'}, "
         f"{config.get('inference_lanes') or 1} inference lane(s) of {config['torch_threads']} torch thread(s), "
         f"{config['in_flight']} batches in flight, "
         f"{config['events']:,} events",

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from model_store.devices import CPU_FORWARD_BATCH
+from model_store.quality.scorer import QualityInputError
 from processors.embedding import TorchEmbedder
 from processors.inference import BatchInference, run_models
 from streams.pipeline_factory import build_quality
@@ -50,3 +51,11 @@ def test_forward_batch_default_follows_the_device(device: str, set_to: int | Non
     settings = Settings(device=device, forward_batch_max=set_to)
     assert settings.forward_batch() == expected
     assert settings.embedder_config().max_forward_batch == expected
+
+
+def test_quality_infer_of_no_images_is_a_clear_error() -> None:
+    quality = build_quality(Settings(cpu_graphs=False, quality_mode="on"))
+    assert quality is not None
+    with pytest.raises(QualityInputError, match="at least one image"):
+        quality.infer([])
+    assert quality.score_batch([]) == []
