@@ -13,6 +13,9 @@ The child dies with the worker: it asks the kernel for SIGINT when its parent th
 database), and the supervisor thread that started it is the thread that lives as long as the
 worker. If the child exits on its own, the supervisor starts it again on the same port, so the
 worker's Milvus retries carry it over like any Milvus outage.
+
+With ``CATALOG_MILVUS_LITE_ROW_CACHE`` on (the default), the child patches Lite's row reads before it
+serves (``streams.milvus_lite_rows``; its log's first line says whether it did).
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ import structlog
 
 log = structlog.get_logger("catalog.milvus_lite")
 
-# Runs in the child: die with the parent thread, then serve. argv: parent pid, data dir, port.
+_CODE_ROOT = Path(__file__).resolve().parents[1]  # the folder that holds streams/
+
+# Runs in the child: die with the parent thread, patch Lite's row reads (streams/milvus_lite_rows.py) when
+# asked, then serve. argv: parent pid, data dir, port, "1" for the row cache, the folder holding streams/.
 _CHILD = """
 import ctypes, os, signal, sys
 def _drain_and_close(signum, frame):
@@ -49,6 +55,12 @@ except (AttributeError, OSError):
     pass  # not Linux: the parent's stop() still ends it
 if os.getppid() != int(sys.argv[1]):
     sys.exit(0)  # the parent is already gone
+if sys.argv[4] == "1":
+    import milvus_lite
+    sys.path.append(sys.argv[5])  # where the worker's own code lives, if this interpreter does not see it
+    from streams.milvus_lite_rows import install
+    version = milvus_lite.__version__
+    print(f"row cache: {'on' if install(version) else 'off (Milvus Lite ' + version + ' not checked)'}", flush=True)
 from milvus_lite.cmdline import main
 sys.exit(main(["server", "--data-dir", sys.argv[2], "--host", "127.0.0.1", "--port", sys.argv[3]]))
 """
@@ -77,6 +89,7 @@ class LiteProcessConfig:
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 10.0
     restart_backoff_s: float = 1.0
+    row_cache: bool = True  # streams/milvus_lite_rows.py in the child
 
 
 class MilvusLiteProcess:
@@ -128,7 +141,16 @@ class MilvusLiteProcess:
         log_file = self.config.log_path.open("ab")
         try:
             return subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(os.getpid()), str(self.config.data_dir), str(self.port)],
+                [
+                    sys.executable,
+                    "-c",
+                    _CHILD,
+                    str(os.getpid()),
+                    str(self.config.data_dir),
+                    str(self.port),
+                    "1" if self.config.row_cache else "0",
+                    str(_CODE_ROOT),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

@@ -76,6 +76,7 @@ def start_lite_process(settings: Settings) -> MilvusLiteProcess | None:
         data_dir=data_dir,
         log_path=data_dir.with_name(data_dir.name + ".server.log"),
         start_timeout_s=settings.startup_timeout_s,
+        row_cache=settings.milvus_lite_row_cache,
     )
     try:
         return MilvusLiteProcess(config).start()

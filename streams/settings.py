@@ -155,6 +155,12 @@ class Settings(BaseSettings):
         description="a worker serves a Milvus Lite file from a child process of its own (Lite is pure Python: "
         "embedded, its threads share the worker's GIL); False: in the worker's threads",
     )
+    milvus_lite_row_cache: bool = Field(
+        True,
+        description="the worker's Lite child builds search hits from per-segment column caches and leaves out "
+        "vectors a search did not ask for (streams/milvus_lite_rows.py; on the Lite versions it was checked "
+        "against); False: Lite's own code",
+    )
 
     model_ref: str = EmbedderConfig.model_ref  # the shipped unified student
     model_image_size: int = 64

@@ -6,7 +6,8 @@ worker's scalar fields (a third of them trusted), loaded and flushed as a galler
 plus 1,024 rows upserted after the flush in batches of 64 (what a worker leaves growing between
 its flushes). Then the median wall and CPU ms of one search as the worker sends it (k=21, a
 ``label_source in [...]`` filter, two output fields) for each ``--nq``, and per query. The engine
-runs in this process, so its CPU time is this process's.
+runs in this process, so its CPU time is this process's. ``--row-cache`` measures each search twice,
+with Lite's own ``Segment.row_to_dict`` and with ``streams.milvus_lite_rows`` installed, alternating.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ import statistics
 import tempfile
 import time
 
+import milvus_lite
 import numpy as np
+from milvus_lite.engine import collection
+from milvus_lite.storage.segment import Segment
 from pymilvus import DataType, MilvusClient
+
+from streams.milvus_lite_rows import install
 
 SOURCES = ("confirmed", "seller", "predicted")
 
@@ -83,9 +89,11 @@ def main() -> int:
     p.add_argument("--index", nargs="+", default=["HNSW", "FLAT", "IVF_FLAT"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--dim", type=int, default=256)
+    p.add_argument("--row-cache", action="store_true", help="also measure with streams.milvus_lite_rows installed")
     p.add_argument("--out", default="")
     args = p.parse_args()
     rng = np.random.default_rng(0)
+    lites_own = Segment.row_to_dict, collection.execute_search_with_index
     results = []
     for n in args.rows:
         vectors = rng.standard_normal((n, args.dim)).astype(np.float32)
@@ -95,17 +103,24 @@ def main() -> int:
             build(client, index_type, vectors)
             search_ms(client, vectors[:8], 2)  # warm
             for nq in args.nq:
-                wall, cpu = search_ms(client, vectors[:nq], args.repeats)
-                row = {
-                    "rows": n,
-                    "index": index_type,
-                    "nq": nq,
-                    "wall_ms": round(wall, 1),
-                    "cpu_ms": round(cpu, 1),
-                    "cpu_ms_per_query": round(cpu / nq, 3),
-                }
-                results.append(row)
-                print(json.dumps(row), flush=True)
+                for cached in (False, True, False, True) if args.row_cache else (False,):  # alternating
+                    Segment.row_to_dict, collection.execute_search_with_index = lites_own
+                    if cached:
+                        install(milvus_lite.__version__)
+                        search_ms(client, vectors[:8], 1)  # the columns converted once, as in a running child
+                    wall, cpu = search_ms(client, vectors[:nq], args.repeats)
+                    row = {
+                        "rows": n,
+                        "index": index_type,
+                        "nq": nq,
+                        "row_cache": cached,
+                        "wall_ms": round(wall, 1),
+                        "cpu_ms": round(cpu, 1),
+                        "cpu_ms_per_query": round(cpu / nq, 3),
+                    }
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
+                Segment.row_to_dict, collection.execute_search_with_index = lites_own
             client.close()
     if args.out:
         with open(args.out, "w") as fh:
