@@ -9,8 +9,8 @@ invisible in what Lite answers:
 
 - a sealed segment's Arrow table never changes, so its columns are converted once, on the first hit,
   and rows then read Python lists (scalars) or one NumPy row (float vectors);
-- inside a search whose ``output_fields`` are listed and name no float-vector column, rows leave those
-  columns out: the search's projection would drop them anyway.
+- inside a search whose ``output_fields`` are listed, rows leave out the float-vector columns the list
+  does not name: the search's projection would drop them anyway.
 
 Installed only in the Lite child this project starts, and only on the Lite versions it was checked
 against (``tests/integration/test_milvus_lite_rows.py`` compares searches and queries with Lite's own
@@ -119,11 +119,11 @@ def _scoped(search: Callable[..., Any]) -> Callable[..., Any]:
         fields = kwargs.get("output_fields")
         if fields is None or "*" in fields or "pk_field" not in kwargs:
             return search(*args, **kwargs)
-        _scope.wanted = frozenset(fields) | {kwargs["pk_field"]}
+        previous, _scope.wanted = _scope.wanted, frozenset(fields) | {kwargs["pk_field"]}
         try:
             return search(*args, **kwargs)
         finally:
-            _scope.wanted = None
+            _scope.wanted = previous
 
     search_with_scope.catalog_scoped = True  # type: ignore[attr-defined]
     return search_with_scope

@@ -101,6 +101,26 @@ def test_reads_answer_as_lites_own_code(tmp_path: Path, monkeypatch: pytest.Monk
         assert patched_again[name] == lites_own[name], name
 
 
+def test_the_workers_search_reads_no_vector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = MilvusClient(str(tmp_path / "lite.db"))
+    monkeypatch.setattr(Segment, "row_to_dict", Segment.row_to_dict)
+    monkeypatch.setattr(lite_collection, "execute_search_with_index", lite_collection.execute_search_with_index)
+    assert milvus_lite_rows.install(milvus_lite.__version__)
+    rows: list[dict[str, Any]] = []
+    lite_rows = milvus_lite_rows.row_to_dict
+    monkeypatch.setattr(milvus_lite_rows, "row_to_dict", lambda *a: rows.append(lite_rows(*a)) or rows[-1])
+    try:
+        vectors = _gallery(client)
+        rows.clear()  # writes read rows too (outside a search: whole)
+        client.search("g", vectors[:4].tolist(), limit=5, output_fields=["category", "label_source"])
+        searched = len(rows)
+        client.search("g", vectors[:4].tolist(), limit=5, output_fields=["embedding"])
+    finally:
+        client.close()
+    assert searched > 0 and all("embedding" not in r and "category" in r for r in rows[:searched])
+    assert len(rows) > searched and all("embedding" in r for r in rows[searched:])  # asked for: read
+
+
 def test_an_unchecked_lite_version_keeps_lites_code(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Segment, "row_to_dict", Segment.row_to_dict)
     before = Segment.row_to_dict
