@@ -35,10 +35,10 @@ import structlog
 
 log = structlog.get_logger("catalog.milvus_lite")
 
-_CODE_ROOT = Path(__file__).resolve().parents[1]  # the folder that holds streams/
+_ROW_CACHE_FILE = Path(__file__).resolve().with_name("milvus_lite_rows.py")  # loaded by path: no sys.path games
 
 # Runs in the child: die with the parent thread, patch Lite's row reads (streams/milvus_lite_rows.py) when
-# asked, then serve. argv: parent pid, data dir, port, "1" for the row cache, the folder holding streams/.
+# asked, then serve. argv: parent pid, data dir, port, "1" for the row cache, the row cache's file.
 _CHILD = """
 import ctypes, os, signal, sys
 def _drain_and_close(signum, frame):
@@ -55,12 +55,16 @@ except (AttributeError, OSError):
     pass  # not Linux: the parent's stop() still ends it
 if os.getppid() != int(sys.argv[1]):
     sys.exit(0)  # the parent is already gone
-if sys.argv[4] == "1":
-    import milvus_lite
-    sys.path.append(sys.argv[5])  # where the worker's own code lives, if this interpreter does not see it
-    from streams.milvus_lite_rows import install
-    version = milvus_lite.__version__
-    print(f"row cache: {'on' if install(version) else 'off (Milvus Lite ' + version + ' not checked)'}", flush=True)
+if sys.argv[4] == "1":  # a speed-up only: whatever fails here, the child serves with Lite's own code
+    try:
+        import importlib.util, milvus_lite
+        spec = importlib.util.spec_from_file_location("catalog_milvus_lite_rows", sys.argv[5])
+        rows = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(rows)
+        version = milvus_lite.__version__
+        print("row cache: on" if rows.install(version) else f"row cache: off (Lite {version} not checked)", flush=True)
+    except Exception as exc:
+        print(f"row cache: off ({type(exc).__name__}: {exc})", flush=True)
 from milvus_lite.cmdline import main
 sys.exit(main(["server", "--data-dir", sys.argv[2], "--host", "127.0.0.1", "--port", sys.argv[3]]))
 """
@@ -149,7 +153,7 @@ class MilvusLiteProcess:
                     str(self.config.data_dir),
                     str(self.port),
                     "1" if self.config.row_cache else "0",
-                    str(_CODE_ROOT),
+                    str(_ROW_CACHE_FILE),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,

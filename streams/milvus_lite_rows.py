@@ -8,7 +8,8 @@ about a quarter of the child's CPU (``docs/operations.md#milvus-lite-row-cache``
 invisible in what Lite answers:
 
 - a sealed segment's Arrow table never changes, so its columns are converted once, on the first hit,
-  and rows then read Python lists (scalars) or one NumPy row (float vectors);
+  and rows then read Python lists (scalars) or one NumPy row (float vectors, a view of the segment's
+  own buffer when the column is one chunk, as Lite loads it);
 - inside a search whose ``output_fields`` are listed, rows leave out the float-vector columns the list
   does not name: the search's projection would drop them anyway.
 
@@ -42,7 +43,8 @@ class _Column(NamedTuple):
 def _column(name: str, column: pa.ChunkedArray) -> _Column:
     kind = column.type
     if pa.types.is_fixed_size_list(kind) and pa.types.is_float32(kind.value_type) and column.null_count == 0:
-        matrix = column.combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, kind.list_size)
+        whole = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()  # one chunk: no copy
+        matrix = whole.flatten().to_numpy(zero_copy_only=False).reshape(-1, kind.list_size)
         return _Column(name, lambda row: matrix[row].tolist(), True)
     if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
         return _Column(name, lambda row: column[row].as_py(), False)  # other nested values: per row, as Lite does
