@@ -12,7 +12,7 @@ from milvus_lite.engine import collection as lite_collection
 from milvus_lite.storage.segment import Segment
 from pymilvus import DataType, MilvusClient
 
-from streams import milvus_lite_rows
+from streams import milvus_lite_process, milvus_lite_rows
 from streams.milvus_lite_process import LiteProcessConfig, MilvusLiteProcess
 
 DIM = 16
@@ -140,3 +140,19 @@ def test_the_worker_child_serves_with_the_row_cache(tmp_path: Path) -> None:
         lite.stop()
     assert len(hits[0]) == 3 and all("category" in h["entity"] for h in hits[0])
     assert (tmp_path / "lite.log").read_text().startswith("row cache: on")
+
+
+def test_a_row_cache_that_fails_to_load_leaves_lites_code_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(milvus_lite_process, "_ROW_CACHE_FILE", tmp_path / "missing.py")
+    lite = MilvusLiteProcess(LiteProcessConfig(data_dir=tmp_path / "milvus.db", log_path=tmp_path / "lite.log")).start()
+    try:
+        client = MilvusClient(lite.uri)
+        _gallery(client)
+        hits = client.search("g", [[0.1] * DIM], limit=3, output_fields=["category"])
+        client.close()
+    finally:
+        lite.stop()
+    assert len(hits[0]) == 3
+    assert (tmp_path / "lite.log").read_text().startswith("row cache: off (FileNotFoundError")
