@@ -66,7 +66,12 @@ if sys.argv[4] == "1":  # a speed-up only: whatever fails here, the child serves
     except Exception as exc:
         print(f"row cache: off ({type(exc).__name__}: {exc})", flush=True)
 from milvus_lite.cmdline import main
-sys.exit(main(["server", "--data-dir", sys.argv[2], "--host", "127.0.0.1", "--port", sys.argv[3]]))
+try:
+    code = main(["server", "--data-dir", sys.argv[2], "--host", "127.0.0.1", "--port", sys.argv[3]])
+except KeyboardInterrupt:  # the signal came outside Lite's serving loop: its WAL replays what it did not close
+    code = 130
+sys.stdout.flush()
+os._exit(code if isinstance(code, int) else 0)  # never wait on threads of a server stopped half way
 """
 
 

@@ -127,3 +127,30 @@ def test_the_child_dies_with_a_killed_worker(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+@pytest.mark.parametrize("when", ["at once", "while importing", "the moment it listens", "while serving"])
+def test_the_child_exits_on_sigint_at_any_moment_of_its_start(tmp_path: Path, when: str) -> None:
+    """A worker killed while its child starts: the SIGINT may land before Lite's serving loop, or inside it."""
+    from streams.milvus_lite_process import _CHILD, _ROW_CACHE_FILE, _listening, free_loopback_port
+
+    port = free_loopback_port()
+    args = [str(os.getpid()), str(tmp_path / "milvus.db"), str(port), "1", str(_ROW_CACHE_FILE)]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        if when == "while importing":
+            time.sleep(0.5)
+        elif when != "at once":
+            deadline = time.monotonic() + 60
+            while not _listening(port) and time.monotonic() < deadline:
+                pass  # no sleep: signal right as the port opens, before Lite enters its serving loop
+            if when == "while serving":
+                time.sleep(1.0)
+        child.send_signal(signal.SIGINT)
+        child.wait(30)  # raises TimeoutExpired if it hangs
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(5)
