@@ -12,7 +12,9 @@ The child dies with the worker: it asks the kernel for SIGINT when its parent th
 (``PR_SET_PDEATHSIG``; SIGINT is the signal on which ``milvus-lite server`` drains and closes the
 database), and the supervisor thread that started it is the thread that lives as long as the
 worker. If the child exits on its own, the supervisor starts it again on the same port, so the
-worker's Milvus retries carry it over like any Milvus outage.
+worker's Milvus retries carry it over like any Milvus outage. The SIGINT may land before Lite's
+serving loop (between the port opening and the loop, gRPC's shutdown then hung the interpreter); the
+child ends with ``os._exit`` either way, so a worker killed while its child starts leaves none behind.
 
 With ``CATALOG_MILVUS_LITE_ROW_CACHE`` on (the default), the child patches Lite's row reads before it
 serves (``streams.milvus_lite_rows``; its log's first line says whether it did).
