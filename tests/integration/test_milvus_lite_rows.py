@@ -128,24 +128,8 @@ def test_an_unchecked_lite_version_keeps_lites_code(monkeypatch: pytest.MonkeyPa
     assert Segment.row_to_dict is before
 
 
-def test_the_worker_child_serves_with_the_row_cache(tmp_path: Path) -> None:
-    data = tmp_path / "milvus.db"
-    lite = MilvusLiteProcess(LiteProcessConfig(data_dir=data, log_path=tmp_path / "lite.log")).start()
-    try:
-        client = MilvusClient(lite.uri)
-        _gallery(client)
-        hits = client.search("g", [[0.1] * DIM], limit=3, output_fields=["category"])
-        client.close()
-    finally:
-        lite.stop()
-    assert len(hits[0]) == 3 and all("category" in h["entity"] for h in hits[0])
-    assert (tmp_path / "lite.log").read_text().startswith("row cache: on")
-
-
-def test_a_row_cache_that_fails_to_load_leaves_lites_code_serving(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(milvus_lite_process, "_ROW_CACHE_FILE", tmp_path / "missing.py")
+def _search_through_a_child(tmp_path: Path) -> tuple[list[Any], str]:
+    """A worker's Lite child on a fresh gallery: one search's hits, and the child's log."""
     lite = MilvusLiteProcess(LiteProcessConfig(data_dir=tmp_path / "milvus.db", log_path=tmp_path / "lite.log")).start()
     try:
         client = MilvusClient(lite.uri)
@@ -154,5 +138,19 @@ def test_a_row_cache_that_fails_to_load_leaves_lites_code_serving(
         client.close()
     finally:
         lite.stop()
-    assert len(hits[0]) == 3
-    assert (tmp_path / "lite.log").read_text().startswith("row cache: off (FileNotFoundError")
+    return hits[0], (tmp_path / "lite.log").read_text()
+
+
+def test_the_worker_child_serves_with_the_row_cache(tmp_path: Path) -> None:
+    hits, log = _search_through_a_child(tmp_path)
+    assert len(hits) == 3 and all("category" in h["entity"] for h in hits)
+    assert log.startswith("row cache: on")
+
+
+def test_a_row_cache_that_fails_to_load_leaves_lites_code_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(milvus_lite_process, "_ROW_CACHE_FILE", tmp_path / "missing.py")
+    hits, log = _search_through_a_child(tmp_path)
+    assert len(hits) == 3
+    assert log.startswith("row cache: off (FileNotFoundError")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
-import json
 
 import numpy as np
 import pyarrow as pa
+from milvus_lite.storage.segment import Segment
 
 from streams.milvus_lite_rows import _ColumnCache, row_to_dict
+
+LITES_ROW_TO_DICT = Segment.row_to_dict  # as imported: the row cache is installed only in the Lite child
 
 
 def _table(n: int = 6) -> pa.Table:
@@ -26,17 +28,11 @@ def _table(n: int = 6) -> pa.Table:
 
 
 def _lites_row(table: pa.Table, row: int) -> dict:
-    """What milvus_lite's Segment.row_to_dict (3.2.2) returns, written out."""
-    out = {name: table.column(name)[row].as_py() for name in table.schema.names if name != "_seq"}
-    meta = out.get("$meta")
-    if isinstance(meta, str):
-        try:
-            parsed = json.loads(meta)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            out.update(parsed)
-    return out
+    """What Milvus Lite's own ``Segment.row_to_dict`` returns, on a segment over ``table``."""
+    vectors = table.column("embedding").combine_chunks().flatten().to_numpy().reshape(table.num_rows, -1)
+    pks = table.column("product_id").to_pylist()
+    segment = Segment("unused.parquet", "_default", "product_id", "embedding", pks, np.arange(len(pks)), vectors, table)
+    return LITES_ROW_TO_DICT(segment, row)
 
 
 def test_rows_are_lites_rows_and_vectors_drop_only_when_not_wanted() -> None:
