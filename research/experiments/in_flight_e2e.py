@@ -33,6 +33,7 @@ from infra.bench.cpu import machine_busy_s
 from infra.harness.worker_process import WorkerEnv, WorkerProcess
 from infra.kafka.runner import BrokerConfig, KafkaBroker
 from infra.milvus.lite_server import MilvusLiteServer
+from processors.gallery import IMAGE_SUFFIXES
 
 
 async def read_since(bootstrap: str, topic: str, since_ms: int, n: int, timeout: float) -> list[int]:
@@ -60,14 +61,27 @@ def worker_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
 
 
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident set (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--gallery", type=int, default=10_000)
     p.add_argument("--events", type=int, default=1500)
     p.add_argument("--config", action="append", required=True, help="name:KEY=V;KEY=V (CATALOG_ settings per run)")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--folder", help="publish these images each run (catalog produce --folder) instead of generated ones"
+    )
     p.add_argument("--out")
     args = p.parse_args()
+    if args.folder:  # every image under it, once per run
+        args.events = sum(1 for f in Path(args.folder).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
     configs = {}
     for c in args.config:
         name, _, kvs = c.partition(":")
@@ -108,9 +122,18 @@ def main() -> int:
         for r in range(args.rounds):
             order = names if r % 2 == 0 else list(reversed(names))
             for name in order:
-                env.run(
-                    "produce", "--generated", str(args.events), "--style", "seller", "--seed", str(r * 10 + len(name))
-                )
+                if args.folder:
+                    env.run("produce", "--folder", args.folder, timeout=900)
+                else:
+                    env.run(
+                        "produce",
+                        "--generated",
+                        str(args.events),
+                        "--style",
+                        "seller",
+                        "--seed",
+                        str(r * 10 + len(name)),
+                    )
                 since = int(time.time() * 1000)
                 settings = dict(configs[name])
                 lite_server = None
@@ -125,6 +148,7 @@ def main() -> int:
                     stamps = asyncio.run(read_since(bootstrap, env.topics["enriched"], since, args.events, 900))
                     cpu1, busy1 = worker_cpu_s(worker.pid), machine_busy_s()
                     inference = worker.metric("catalog_stage_seconds_sum", stage="inference")
+                    peak_rss_mib = peak_rss_kib(worker.pid) / 1024
                     overlapped = worker.metric("catalog_batches_overlapped_total")
                 finally:
                     worker.stop()
@@ -144,6 +168,7 @@ def main() -> int:
                     "machine_cpu_ms_per_event": round(1000 * (busy1 - busy0) / len(stamps), 1),
                     "models_busy": round(inference / wall, 3),
                     "overlapped_batches": overlapped,
+                    "worker_peak_rss_mib": round(peak_rss_mib, 1),
                 }
                 details.append(row)
                 print(json.dumps(row), flush=True)
