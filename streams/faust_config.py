@@ -31,7 +31,7 @@ def app_kwargs(settings: Settings) -> dict[str, Any]:
         "topic_replication_factor": settings.topic_replication_factor,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,  # acks=all: an output counts only once every in-sync replica has it
-        "stream_buffer_maxsize": max(4 * settings.batch_max_size, 256),
+        "stream_buffer_maxsize": settings.stream_buffer(),  # what the consumer reads ahead, in events
         "broker_commit_every": max(settings.batch_max_size, 100),
         "broker_commit_interval": 1.0,
         "stream_wait_empty": False,  # un-acked events are simply redelivered; never block shutdown on them

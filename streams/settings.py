@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         "this many events; the models take it in forward_batch_max pieces",
     )
     batch_max_wait_s: float = 0.5
+    stream_buffer_max: int | None = Field(
+        None,
+        ge=1,
+        description="events faust may hold ahead of the batches (its stream buffer); none: 4 batches, at least "
+        "256. With 700 KB inline uploads, one batch (256) lowered the worker's peak from 2.4 to 1.9 GiB and "
+        "its rate by about 12 %; with small uploads it changed neither",
+    )
     pipeline_in_flight: int | None = Field(
         None,
         ge=1,
@@ -326,6 +333,10 @@ class Settings(BaseSettings):
         if self.forward_batch_max is not None:
             return self.forward_batch_max
         return CPU_FORWARD_BATCH if self.device == "cpu" else None
+
+    def stream_buffer(self) -> int:
+        """Events faust buffers ahead of the batches: as set, else 4 batches (at least 256)."""
+        return self.stream_buffer_max if self.stream_buffer_max is not None else max(4 * self.batch_max_size, 256)
 
     def in_flight(self) -> int:
         """Image batches in flight: as set, or one per lane plus one being decoded, searched or published."""

@@ -74,6 +74,18 @@ def test_group_settings_and_instance_id_reach_faust(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("batch", "buffer", "expected"), [(256, None, 1024), (8, None, 256), (256, 256, 256), (64, 32, 32)]
+)
+def test_faust_reads_ahead_four_batches_unless_set(
+    tmp_path: Path, batch: int, buffer: int | None, expected: int
+) -> None:
+    import faust
+
+    settings = _settings(tmp_path, batch_max_size=batch, stream_buffer_max=buffer)
+    assert faust.App(settings.app_id, **app_kwargs(settings)).conf.stream_buffer_maxsize == expected
+
+
+@pytest.mark.parametrize(
     "bad",
     [
         {"kafka_heartbeat_interval_s": 7.0},  # not below the session timeout
