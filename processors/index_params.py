@@ -1,8 +1,9 @@
 """Build and search parameters per Milvus index type.
 
-Why a table: Milvus Lite ignores build parameters but a Milvus server refuses an HNSW index
-without ``M``/``efConstruction`` ("efConstruction out of range"), so every index type gets
-explicit defaults that both accept, and settings may override any of them.
+Why a table: a Milvus server refuses an HNSW index without ``M``/``efConstruction``
+("efConstruction out of range"), and Milvus Lite 3.x builds its FAISS HNSW graphs with them too
+(``milvus_lite/index/faiss_hnsw.py``), so every index type gets explicit defaults that both accept,
+and settings may override any of them.
 """
 
 from __future__ import annotations
