@@ -30,6 +30,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 
 from infra.bench.cpu import machine_busy_s
+from infra.bench.memory import peak_rss_bytes
 from infra.harness.worker_process import WorkerEnv, WorkerProcess
 from infra.kafka.runner import BrokerConfig, KafkaBroker
 from infra.milvus.lite_server import MilvusLiteServer
@@ -61,14 +62,6 @@ def worker_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
 
 
-def peak_rss_kib(pid: int) -> int:
-    """The process's peak resident set (VmHWM), in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--gallery", type=int, default=10_000)
@@ -98,7 +91,13 @@ def main() -> int:
         env.env.pop("CATALOG_TORCH_THREADS", None)  # the harness pins 1 for tests; here per config
         env.env.update({"CATALOG_BATCH_MAX_WAIT_S": "0.5", "CATALOG_LOG_LEVEL": "WARNING"})
         t0 = time.monotonic()
-        env.run("gallery", "load", "--limit", str(args.gallery), "--style", "seller", timeout=1800)
+
+        def load_gallery(overrides: dict[str, str] | None = None) -> None:
+            env.run(
+                "gallery", "load", "--limit", str(args.gallery), "--style", "seller", timeout=1800, overrides=overrides
+            )
+
+        load_gallery()
         print(f"gallery {args.gallery} loaded in {time.monotonic() - t0:.0f}s", flush=True)
         for settings in configs.values():
             if "CATALOG_MILVUS_INDEX_TYPE" in settings:  # an index of its own: a gallery of its own
@@ -106,16 +105,7 @@ def main() -> int:
                 settings["CATALOG_MILVUS_URI"] = str(Path(tmp) / f"milvus-{kind.lower()}.db")
                 if not Path(settings["CATALOG_MILVUS_URI"]).exists():
                     own = {"CATALOG_MILVUS_URI": settings["CATALOG_MILVUS_URI"], "CATALOG_MILVUS_INDEX_TYPE": kind}
-                    env.run(
-                        "gallery",
-                        "load",
-                        "--limit",
-                        str(args.gallery),
-                        "--style",
-                        "seller",
-                        overrides=own,
-                        timeout=1800,
-                    )
+                    load_gallery(own)
                     print(f"gallery {args.gallery} ({kind}) loaded", flush=True)
         w = WorkerProcess(env, name="topics").start()  # creates the topics with 4 partitions
         w.stop()
@@ -148,7 +138,7 @@ def main() -> int:
                     stamps = asyncio.run(read_since(bootstrap, env.topics["enriched"], since, args.events, 900))
                     cpu1, busy1 = worker_cpu_s(worker.pid), machine_busy_s()
                     inference = worker.metric("catalog_stage_seconds_sum", stage="inference")
-                    peak_rss_mib = peak_rss_kib(worker.pid) / 1024
+                    peak_rss_mib = (peak_rss_bytes(worker.pid) or 0) / 2**20
                     overlapped = worker.metric("catalog_batches_overlapped_total")
                 finally:
                     worker.stop()

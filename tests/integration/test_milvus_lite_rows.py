@@ -81,15 +81,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _install_until_the_test_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row cache in this process; monkeypatch puts Lite's own functions back after the test."""
+    monkeypatch.setattr(Segment, "row_to_dict", Segment.row_to_dict)
+    monkeypatch.setattr(lite_collection, "execute_search_with_index", lite_collection.execute_search_with_index)
+    assert milvus_lite_rows.install(milvus_lite.__version__)
+
+
 def test_reads_answer_as_lites_own_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = MilvusClient(str(tmp_path / "lite.db"))
     try:
         vectors = _gallery(client)
         queries = vectors[[5, 77, 123, 260, 399]].tolist()
         lites_own = _plain(_reads(client, queries))
-        monkeypatch.setattr(Segment, "row_to_dict", Segment.row_to_dict)  # restored after the test
-        monkeypatch.setattr(lite_collection, "execute_search_with_index", lite_collection.execute_search_with_index)
-        assert milvus_lite_rows.install(milvus_lite.__version__)
+        _install_until_the_test_ends(monkeypatch)
         patched = _plain(_reads(client, queries))
         patched_again = _plain(_reads(client, queries))  # from the converted columns this time
     finally:
@@ -103,9 +108,7 @@ def test_reads_answer_as_lites_own_code(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_the_workers_search_reads_no_vector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = MilvusClient(str(tmp_path / "lite.db"))
-    monkeypatch.setattr(Segment, "row_to_dict", Segment.row_to_dict)
-    monkeypatch.setattr(lite_collection, "execute_search_with_index", lite_collection.execute_search_with_index)
-    assert milvus_lite_rows.install(milvus_lite.__version__)
+    _install_until_the_test_ends(monkeypatch)
     rows: list[dict[str, Any]] = []
     lite_rows = milvus_lite_rows.row_to_dict
     monkeypatch.setattr(milvus_lite_rows, "row_to_dict", lambda *a: rows.append(lite_rows(*a)) or rows[-1])
