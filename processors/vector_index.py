@@ -17,7 +17,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 
 from processors.errors import ConfigurationError, TransientFailure
-from processors.index_params import build_params, search_params
+from processors.index_params import build_params, search_params, wire_build_params
 from processors.knn_vote import Neighbour
 
 T = TypeVar("T")
@@ -136,7 +136,7 @@ class VectorIndex:
                 "embedding",
                 index_type=self.config.index_type,
                 metric_type=self.config.metric,
-                params=build_params(self.config.index_type, dict(self.config.index_params)),
+                params=wire_build_params(build_params(self.config.index_type, dict(self.config.index_params))),
             )
             client.create_collection(self.collection, schema=schema, index_params=index)
 

@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 from model_store.devices import CPU_FORWARD_BATCH
 from processors.embedding import EmbedderConfig
+from processors.index_params import lite_build_overrides
 from processors.intake import IntakeConfig
 from processors.pipeline import PipelineConfig
 from processors.vector_index import VectorIndexConfig
@@ -143,7 +144,8 @@ class Settings(BaseSettings):
     milvus_index_type: str = "HNSW"
     milvus_index_params: dict[str, int | float | str] = Field(
         default_factory=dict,
-        description="build parameters over the index type's defaults (HNSW M/efConstruction, IVF nlist)",
+        description="build parameters over the index type's defaults (HNSW M/efConstruction, IVF nlist; a Lite file's "
+        "HNSW defaults to efConstruction 100, a server's to 200)",
     )
     milvus_search_ef: int = 128
     milvus_search_nprobe: int = 32
@@ -363,12 +365,18 @@ class Settings(BaseSettings):
             collection_prefix=self.milvus_collection_prefix,
             token=self.milvus_token.get_secret_value() if self.milvus_token else None,
             index_type=self.milvus_index_type,
-            index_params=tuple(sorted(self.milvus_index_params.items())),
+            index_params=tuple(sorted(self.index_build_overrides().items())),
             search_ef=self.milvus_search_ef,
             search_nprobe=self.milvus_search_nprobe,
             search_consistency=self.milvus_search_consistency,
             flush_every_rows=self.flush_every_rows(),
         )
+
+    def index_build_overrides(self) -> dict[str, int | float | str]:
+        """``milvus_index_params`` over Milvus Lite's cheaper graph builds when the URI is a Lite file."""
+        if self.milvus_is_lite_file():
+            return lite_build_overrides(self.milvus_index_type, self.milvus_index_params)
+        return dict(self.milvus_index_params)
 
     def milvus_is_lite_file(self) -> bool:
         return "://" not in self.milvus_uri

@@ -13,8 +13,9 @@ the models stage's time over the run's wall time (1.0: the models never wait for
 stages). ``catalog bench stream`` is the official end-to-end figure; this is the A/B tool.
 A config holding ``LITE_SERVER=1`` serves the same Lite data from a ``milvus-lite server`` process
 of its own for that run (Milvus Lite 3.x is pure Python: embedded, its threads share the worker's GIL).
-A config holding ``CATALOG_MILVUS_INDEX_TYPE`` gets a gallery of its own, loaded with that index (a
-collection's index is fixed when it is created); configs without it share the default one.
+A config holding ``CATALOG_MILVUS_INDEX_TYPE`` or ``CATALOG_MILVUS_INDEX_PARAMS`` gets a gallery of its
+own, loaded with that index (a collection's index is fixed when it is created); configs without them
+share the default one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from infra.harness.worker_process import WorkerEnv, WorkerProcess
 from infra.kafka.runner import BrokerConfig, KafkaBroker
 from infra.milvus.lite_server import MilvusLiteServer
 from processors.gallery import IMAGE_SUFFIXES
+
+INDEX_SHAPING = frozenset({"CATALOG_MILVUS_INDEX_TYPE", "CATALOG_MILVUS_INDEX_PARAMS"})
 
 
 async def read_since(bootstrap: str, topic: str, since_ms: int, n: int, timeout: float) -> list[int]:
@@ -99,14 +102,12 @@ def main() -> int:
 
         load_gallery()
         print(f"gallery {args.gallery} loaded in {time.monotonic() - t0:.0f}s", flush=True)
-        for settings in configs.values():
-            if "CATALOG_MILVUS_INDEX_TYPE" in settings:  # an index of its own: a gallery of its own
-                kind = settings["CATALOG_MILVUS_INDEX_TYPE"]
-                settings["CATALOG_MILVUS_URI"] = str(Path(tmp) / f"milvus-{kind.lower()}.db")
-                if not Path(settings["CATALOG_MILVUS_URI"]).exists():
-                    own = {"CATALOG_MILVUS_URI": settings["CATALOG_MILVUS_URI"], "CATALOG_MILVUS_INDEX_TYPE": kind}
-                    load_gallery(own)
-                    print(f"gallery {args.gallery} ({kind}) loaded", flush=True)
+        for name, settings in configs.items():
+            shaping = {k: v for k, v in settings.items() if k in INDEX_SHAPING}
+            if shaping:  # an index of its own: a gallery of its own
+                settings["CATALOG_MILVUS_URI"] = str(Path(tmp) / f"milvus-{name}.db")
+                load_gallery({"CATALOG_MILVUS_URI": settings["CATALOG_MILVUS_URI"], **shaping})
+                print(f"gallery {args.gallery} ({name}: {shaping}) loaded", flush=True)
         w = WorkerProcess(env, name="topics").start()  # creates the topics with 4 partitions
         w.stop()
         for r in range(args.rounds):

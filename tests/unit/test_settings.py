@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from processors.embedding import EmbedderConfig
+from processors.index_params import build_params
 from processors.intake import IntakeConfig
 from processors.pipeline import PipelineConfig
 from processors.vector_index import VectorIndexConfig
@@ -185,6 +186,20 @@ def test_index_config_carries_values() -> None:
     )
 
 
+def test_a_lite_file_builds_hnsw_cheaper_and_settings_still_win() -> None:
+    lite, server = "./data/milvus.db", "http://127.0.0.1:19530"
+    assert dict(Settings(milvus_uri=lite).index_config().index_params) == {"efConstruction": 100}
+    assert dict(Settings(milvus_uri=server).index_config().index_params) == {}  # BUILD_DEFAULTS: 200
+    assert dict(Settings(milvus_uri=lite, milvus_index_type="FLAT").index_config().index_params) == {}
+    chosen = Settings(milvus_uri=lite, milvus_index_params={"efConstruction": 300, "M": 32}).index_config()
+    assert dict(chosen.index_params) == {"efConstruction": 300, "M": 32}
+    assert build_params("HNSW", dict(chosen.index_params)) == {"M": 32, "efConstruction": 300}
+    assert build_params("hnsw", dict(Settings(milvus_uri=lite).index_config().index_params)) == {
+        "M": 16,
+        "efConstruction": 100,
+    }
+
+
 def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CATALOG_TRUSTED_LABEL_SOURCES", '["confirmed", "seller"]')
     s = Settings(knn_k=5, similar_k=3, inference_lanes=3)
@@ -204,8 +219,10 @@ def test_embedder_config_carries_values() -> None:
 def test_default_derived_configs_match_stage_defaults() -> None:
     s = Settings(inference_lanes=1, cpu_graphs=False)
     assert s.pipeline_config() == PipelineConfig()
-    # the default URI is a Milvus Lite file, which the settings flush every LITE_FLUSH_EVERY_ROWS rows
-    assert s.index_config() == dataclasses.replace(VectorIndexConfig(), flush_every_rows=LITE_FLUSH_EVERY_ROWS)
+    # the default URI is a Milvus Lite file: flushed every LITE_FLUSH_EVERY_ROWS rows, cheaper HNSW builds
+    assert s.index_config() == dataclasses.replace(
+        VectorIndexConfig(), flush_every_rows=LITE_FLUSH_EVERY_ROWS, index_params=(("efConstruction", 100),)
+    )
     assert s.embedder_config() == EmbedderConfig()
 
 
