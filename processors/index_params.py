@@ -25,8 +25,13 @@ BUILD_DEFAULTS: dict[str, dict[str, Any]] = {
 # process that serves the searches. On the shipped student's embeddings, 60k rows in one graph,
 # efConstruction 100 kept recall@20 (0.9969) and every category vote of 200 at half the build CPU
 # (docs/research/hnsw-efconstruction.json); servers keep 200 (segments of millions of rows, built
-# by index nodes).
-LITE_BUILD_DEFAULTS: dict[str, dict[str, Any]] = {"HNSW": {"efConstruction": 100}}
+# by index nodes). IVF keeps the 128 lists Lite chose itself while it ignored our parameters (its
+# segments hold 2,048-100k rows; 1,024 lists would leave nprobe 32 a few % of each segment).
+LITE_BUILD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "HNSW": {"efConstruction": 100},
+    "IVF_FLAT": {"nlist": 128},
+    "IVF_SQ8": {"nlist": 128},
+}
 _GRAPH = frozenset({"HNSW", "HNSW_SQ"})
 _INVERTED = frozenset({"IVF_FLAT", "IVF_SQ8", "IVF_PQ"})
 

@@ -144,8 +144,8 @@ class Settings(BaseSettings):
     milvus_index_type: str = "HNSW"
     milvus_index_params: dict[str, int | float | str] = Field(
         default_factory=dict,
-        description="build parameters over the index type's defaults (HNSW M/efConstruction, IVF nlist; a Lite file's "
-        "HNSW defaults to efConstruction 100, a server's to 200)",
+        description="build parameters over the index type's defaults (HNSW M/efConstruction, IVF nlist; a Lite file "
+        "has defaults of its own: efConstruction 100, nlist 128)",
     )
     milvus_search_ef: int = 128
     milvus_search_nprobe: int = 32

@@ -191,6 +191,8 @@ def test_a_lite_file_builds_hnsw_cheaper_and_settings_still_win() -> None:
     assert dict(Settings(milvus_uri=lite).index_config().index_params) == {"efConstruction": 100}
     assert dict(Settings(milvus_uri=server).index_config().index_params) == {}  # BUILD_DEFAULTS: 200
     assert dict(Settings(milvus_uri=lite, milvus_index_type="FLAT").index_config().index_params) == {}
+    assert dict(Settings(milvus_uri=lite, milvus_index_type="IVF_FLAT").index_config().index_params) == {"nlist": 128}
+    assert dict(Settings(milvus_uri=server, milvus_index_type="IVF_FLAT").index_config().index_params) == {}
     chosen = Settings(milvus_uri=lite, milvus_index_params={"efConstruction": 300, "M": 32}).index_config()
     assert dict(chosen.index_params) == {"efConstruction": 300, "M": 32}
     assert build_params("HNSW", dict(chosen.index_params)) == {"M": 32, "efConstruction": 300}
