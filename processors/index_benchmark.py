@@ -65,7 +65,7 @@ class IndexBenchReport:
     batches: int
     warmup: int
     index_type: str
-    index_params: dict[str, Any]
+    index_params: dict[str, dict[str, Any]]  # per target: a Lite file and a server build with different defaults
     vectors: str
     results: list[SizeResult]
     skipped: list[str]
@@ -317,7 +317,7 @@ def run_index_benchmark(
         batches=batches,
         warmup=warmup,
         index_type=first.index_type,
-        index_params=build_params(first.index_type, dict(first.index_params)),
+        index_params={t.name: build_params(t.config.index_type, dict(t.config.index_params)) for t in targets},
         vectors="synthetic: L2-normalised Gaussian random unit vectors (no category structure)",
         results=results,
         skipped=skipped,

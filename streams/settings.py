@@ -378,6 +378,16 @@ class Settings(BaseSettings):
             return lite_build_overrides(self.milvus_index_type, self.milvus_index_params)
         return dict(self.milvus_index_params)
 
+    def lite_served_at(self, uri: str) -> Settings:
+        """These settings with their Lite file served at ``uri``: the file's rules (flushes, index builds) stay."""
+        return self.model_copy(
+            update={
+                "milvus_uri": uri,
+                "milvus_flush_every_rows": self.flush_every_rows(),
+                "milvus_index_params": self.index_build_overrides(),
+            }
+        )
+
     def milvus_is_lite_file(self) -> bool:
         return "://" not in self.milvus_uri
 

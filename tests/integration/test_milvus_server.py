@@ -85,5 +85,7 @@ def test_bench_index_measures_lite_and_the_server(tmp_path: Path, milvus_server_
         settled, pending = cell["index_settled_s"], cell["pending_index_rows_at_measure"]
         assert (settled is not None and pending == 0) or settled is None  # limit 300 s: a 2k gallery settles
         assert settled is None or settled >= cell["index_ready_s"] + 2
-    assert report["batch"] == 64 and "synthetic" in report["vectors"] and report["index_params"]["M"] == 16
+    assert report["batch"] == 64 and "synthetic" in report["vectors"] and report["index_params"]["server"]["M"] == 16
+    assert report["index_params"]["server"]["efConstruction"] == 200
+    assert report["index_params"]["lite"]["efConstruction"] == 100  # a Lite file's cheaper graph builds
     assert report["growth"]["server"][0]["x_smallest"] == 1.0

@@ -202,6 +202,14 @@ def test_a_lite_file_builds_hnsw_cheaper_and_settings_still_win() -> None:
     }
 
 
+def test_a_lite_file_served_by_the_workers_child_keeps_its_index_rules() -> None:
+    lite = Settings(milvus_uri="./data/milvus.db", milvus_index_params={"M": 8})
+    served = lite.lite_served_at("http://127.0.0.1:40123")
+    assert served.index_config() == dataclasses.replace(lite.index_config(), uri="http://127.0.0.1:40123")
+    assert dict(served.index_config().index_params) == {"M": 8, "efConstruction": 100}
+    assert served.index_config().flush_every_rows == LITE_FLUSH_EVERY_ROWS
+
+
 def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CATALOG_TRUSTED_LABEL_SOURCES", '["confirmed", "seller"]')
     s = Settings(knn_k=5, similar_k=3, inference_lanes=3)
