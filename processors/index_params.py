@@ -2,8 +2,9 @@
 
 Why a table: a Milvus server refuses an HNSW index without ``M``/``efConstruction``
 ("efConstruction out of range"), and Milvus Lite 3.x builds its FAISS HNSW graphs with them too
-(``milvus_lite/index/faiss_hnsw.py``), so every index type gets explicit defaults that both accept,
-and settings may override any of them.
+(``milvus_lite/index/faiss_hnsw.py``, once they reach it: ``wire_build_params``), so every index
+type gets explicit defaults that both accept, a Lite file some of its own, and settings may
+override any of them.
 """
 
 from __future__ import annotations
