@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from processors.index_params import build_params
 from processors.vector_index import GalleryItem, VectorIndex, VectorIndexConfig, collection_name
 
 LOAD_CHUNK = 10_000
@@ -52,6 +51,7 @@ class SizeResult:
     ms: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> {median, p95}
     index_settled_s: float | None = None  # None: not settled within the limit, or no index progress reported
     pending_index_rows_at_measure: int | None = None
+    index_build: dict[str, Any] = field(default_factory=dict)  # what this backend built the index with
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +65,7 @@ class IndexBenchReport:
     batches: int
     warmup: int
     index_type: str
-    index_params: dict[str, dict[str, Any]]  # per target: a Lite file and a server build with different defaults
+    index_params: dict[str, dict[str, Any]]  # per target: Milvus Lite and a server build with different defaults
     vectors: str
     results: list[SizeResult]
     skipped: list[str]
@@ -207,6 +207,7 @@ def measure_size(
     index = VectorIndex(target.config, name, dim)
     try:
         index.ensure_collection()
+        build = index.index_build()
         now_ms = int(time.time() * 1000)
         started = time.perf_counter()
         for start in range(0, rows, LOAD_CHUNK):
@@ -258,6 +259,7 @@ def measure_size(
         index_settled_s=None if wait.settled_s is None else round(wait.settled_s, 1),
         pending_index_rows_at_measure=wait.pending_rows_at_measure,
         ms={phase: _percentiles(values) for phase, values in samples.items()},
+        index_build=build,
     )
 
 
@@ -317,7 +319,7 @@ def run_index_benchmark(
         batches=batches,
         warmup=warmup,
         index_type=first.index_type,
-        index_params={t.name: build_params(t.config.index_type, dict(t.config.index_params)) for t in targets},
+        index_params={r.target: r.index_build for r in results},
         vectors="synthetic: L2-normalised Gaussian random unit vectors (no category structure)",
         results=results,
         skipped=skipped,

@@ -24,7 +24,7 @@ BUILD_DEFAULTS: dict[str, dict[str, Any]] = {
 # Milvus Lite builds an HNSW graph for every segment a flush seals and again for every segment a
 # compaction writes (at most 100k rows each, ``milvus_lite.constants.MAX_SEGMENT_ROWS``), in the
 # process that serves the searches. On the shipped student's embeddings, 60k rows in one graph,
-# efConstruction 100 kept recall@20 (0.9969) and every category vote of 200 at half the build CPU
+# efConstruction 100 kept recall@20 (0.9969) and all but 1 of 5,000 category votes of 200 at half the build CPU
 # (docs/research/hnsw-efconstruction.json); servers keep 200 (segments of millions of rows, built
 # by index nodes). IVF keeps the 128 lists Lite chose itself while it ignored our parameters (its
 # segments hold 2,048-100k rows; 1,024 lists would leave nprobe 32 a few % of each segment).
@@ -37,9 +37,16 @@ _GRAPH = frozenset({"HNSW", "HNSW_SQ"})
 _INVERTED = frozenset({"IVF_FLAT", "IVF_SQ8", "IVF_PQ"})
 
 
-def build_params(index_type: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults of ``index_type`` with ``overrides`` on top; an unknown type takes only the overrides."""
-    return {**BUILD_DEFAULTS.get(index_type.upper(), {}), **(overrides or {})}
+def build_params(index_type: str, overrides: Mapping[str, Any] | None = None, lite: bool = False) -> dict[str, Any]:
+    """Defaults of ``index_type`` (and Milvus Lite's own when ``lite``) with ``overrides`` on top."""
+    kind = index_type.upper()
+    lite_defaults = LITE_BUILD_DEFAULTS.get(kind, {}) if lite else {}
+    return {**BUILD_DEFAULTS.get(kind, {}), **lite_defaults, **(overrides or {})}
+
+
+def is_lite_version(server_version: str) -> bool:
+    """Milvus Lite, embedded or served over http, answers GetVersion with ``milvus_lite-<version>``."""
+    return server_version.startswith("milvus_lite")
 
 
 def wire_build_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,11 +57,6 @@ def wire_build_params(params: Mapping[str, Any]) -> dict[str, Any]:
     also accepts) and silently builds with its own defaults otherwise.
     """
     return {**params, "params": dict(params)} if params else {}
-
-
-def lite_build_overrides(index_type: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What a Milvus Lite file builds with beyond ``BUILD_DEFAULTS``: its own defaults, then ``overrides``."""
-    return {**LITE_BUILD_DEFAULTS.get(index_type.upper(), {}), **(overrides or {})}
 
 
 def search_params(index_type: str, limit: int, ef: int, nprobe: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 
 from processors.errors import ConfigurationError, TransientFailure
-from processors.index_params import build_params, search_params, wire_build_params
+from processors.index_params import build_params, is_lite_version, search_params, wire_build_params
 from processors.knn_vote import Neighbour
 
 T = TypeVar("T")
@@ -82,6 +82,7 @@ class VectorIndex:
         self._also_load: set[str] = set()
         self._unflushed = 0  # rows upserted since the last flush
         self.flushes = 0
+        self._lite: bool | None = None
 
     def load_on_connect(self, collection: str) -> None:
         """Another collection this client serves (the label store): reloaded with ours after a reconnect."""
@@ -118,6 +119,16 @@ class VectorIndex:
                 client.load_collection(name)  # a reopened Lite DB or restarted server starts released
         return client
 
+    def is_lite(self) -> bool:
+        """Milvus Lite, as a file or served over http: it builds with defaults of its own (``LITE_BUILD_DEFAULTS``)."""
+        if self._lite is None:
+            self._lite = is_lite_version(self.call("server version", lambda: self.client.get_server_version()))
+        return self._lite
+
+    def index_build(self) -> dict[str, Any]:
+        """The build parameters a collection this index creates gets on this backend."""
+        return build_params(self.config.index_type, dict(self.config.index_params), lite=self.is_lite())
+
     def ensure_collection(self) -> None:
         def create() -> None:
             client = self.client
@@ -136,7 +147,7 @@ class VectorIndex:
                 "embedding",
                 index_type=self.config.index_type,
                 metric_type=self.config.metric,
-                params=wire_build_params(build_params(self.config.index_type, dict(self.config.index_params))),
+                params=wire_build_params(self.index_build()),
             )
             client.create_collection(self.collection, schema=schema, index_params=index)
 

@@ -20,7 +20,6 @@ from pydantic_settings import (
 
 from model_store.devices import CPU_FORWARD_BATCH
 from processors.embedding import EmbedderConfig
-from processors.index_params import lite_build_overrides
 from processors.intake import IntakeConfig
 from processors.pipeline import PipelineConfig
 from processors.vector_index import VectorIndexConfig
@@ -144,8 +143,7 @@ class Settings(BaseSettings):
     milvus_index_type: str = "HNSW"
     milvus_index_params: dict[str, int | float | str] = Field(
         default_factory=dict,
-        description="build parameters over the index type's defaults (HNSW M/efConstruction, IVF nlist; a Lite file "
-        "has defaults of its own: efConstruction 100, nlist 128)",
+        description="build parameters over the index type's defaults (HNSW M/efConstruction, IVF nlist)",
     )
     milvus_search_ef: int = 128
     milvus_search_nprobe: int = 32
@@ -365,28 +363,19 @@ class Settings(BaseSettings):
             collection_prefix=self.milvus_collection_prefix,
             token=self.milvus_token.get_secret_value() if self.milvus_token else None,
             index_type=self.milvus_index_type,
-            index_params=tuple(sorted(self.index_build_overrides().items())),
+            index_params=tuple(sorted(self.milvus_index_params.items())),
             search_ef=self.milvus_search_ef,
             search_nprobe=self.milvus_search_nprobe,
             search_consistency=self.milvus_search_consistency,
             flush_every_rows=self.flush_every_rows(),
         )
 
-    def index_build_overrides(self) -> dict[str, int | float | str]:
-        """``milvus_index_params`` over Milvus Lite's cheaper graph builds when the URI is a Lite file."""
-        if self.milvus_is_lite_file():
-            return lite_build_overrides(self.milvus_index_type, self.milvus_index_params)
-        return dict(self.milvus_index_params)
-
     def lite_served_at(self, uri: str) -> Settings:
-        """These settings with their Lite file served at ``uri``: the file's rules (flushes, index builds) stay."""
-        return self.model_copy(
-            update={
-                "milvus_uri": uri,
-                "milvus_flush_every_rows": self.flush_every_rows(),
-                "milvus_index_params": self.index_build_overrides(),
-            }
-        )
+        """These settings with their Lite file served at ``uri``: the file's flushes stay (its index defaults
+        follow the backend itself, ``VectorIndex.is_lite``)."""
+        if not self.milvus_is_lite_file():
+            raise ValueError(f"{self.milvus_uri} is not a Milvus Lite file")
+        return self.model_copy(update={"milvus_uri": uri, "milvus_flush_every_rows": self.flush_every_rows()})
 
     def milvus_is_lite_file(self) -> bool:
         return "://" not in self.milvus_uri

@@ -89,9 +89,10 @@ NOTES: dict[str, str] = {
     "(servers)",
     "milvus_index_params": 'e.g. HNSW `{"M":16,"efConstruction":200}`, IVF `{"nlist":1024}` (a Milvus server refuses '
     "HNSW without them; Milvus Lite 3.x builds with them too). Defaults on a server: HNSW M 16, efConstruction 200, "
-    "IVF nlist 1024; on a Lite file: efConstruction 100 (it rebuilds graphs in the serving process; same recall@20 "
-    "on 60k rows) and nlist 128 ([operations](operations.md#hnsw-build-cost-on-milvus-lite)). A collection keeps "
-    "the parameters it was created with",
+    "IVF nlist 1024; on Milvus Lite (a file or served over http): HNSW efConstruction 100 (it rebuilds graphs in the "
+    "serving process; same recall@20 on 60k rows) and IVF nlist 128 "
+    "([operations](operations.md#hnsw-build-cost-on-milvus-lite)). A collection keeps the parameters it was created "
+    "with",
     "milvus_search_ef": "HNSW search breadth (raised to the result count when smaller)",
     "milvus_search_nprobe": "IVF clusters searched",
     "model_ref": "active embedding model `name@version`: the shipped unified student; `lite0-imagenet@1` is the "

@@ -12,7 +12,6 @@ import pytest
 from pydantic import ValidationError
 
 from processors.embedding import EmbedderConfig
-from processors.index_params import build_params
 from processors.intake import IntakeConfig
 from processors.pipeline import PipelineConfig
 from processors.vector_index import VectorIndexConfig
@@ -186,28 +185,13 @@ def test_index_config_carries_values() -> None:
     )
 
 
-def test_a_lite_file_builds_hnsw_cheaper_and_settings_still_win() -> None:
-    lite, server = "./data/milvus.db", "http://127.0.0.1:19530"
-    assert dict(Settings(milvus_uri=lite).index_config().index_params) == {"efConstruction": 100}
-    assert dict(Settings(milvus_uri=server).index_config().index_params) == {}  # BUILD_DEFAULTS: 200
-    assert dict(Settings(milvus_uri=lite, milvus_index_type="FLAT").index_config().index_params) == {}
-    assert dict(Settings(milvus_uri=lite, milvus_index_type="IVF_FLAT").index_config().index_params) == {"nlist": 128}
-    assert dict(Settings(milvus_uri=server, milvus_index_type="IVF_FLAT").index_config().index_params) == {}
-    chosen = Settings(milvus_uri=lite, milvus_index_params={"efConstruction": 300, "M": 32}).index_config()
-    assert dict(chosen.index_params) == {"efConstruction": 300, "M": 32}
-    assert build_params("HNSW", dict(chosen.index_params)) == {"M": 32, "efConstruction": 300}
-    assert build_params("hnsw", dict(Settings(milvus_uri=lite).index_config().index_params)) == {
-        "M": 16,
-        "efConstruction": 100,
-    }
-
-
-def test_a_lite_file_served_by_the_workers_child_keeps_its_index_rules() -> None:
+def test_a_lite_file_served_by_the_workers_child_keeps_its_flushes() -> None:
     lite = Settings(milvus_uri="./data/milvus.db", milvus_index_params={"M": 8})
     served = lite.lite_served_at("http://127.0.0.1:40123")
     assert served.index_config() == dataclasses.replace(lite.index_config(), uri="http://127.0.0.1:40123")
-    assert dict(served.index_config().index_params) == {"M": 8, "efConstruction": 100}
     assert served.index_config().flush_every_rows == LITE_FLUSH_EVERY_ROWS
+    with pytest.raises(ValueError, match="not a Milvus Lite file"):
+        served.lite_served_at("http://127.0.0.1:40124")  # its file's rules are no longer known
 
 
 def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,10 +213,8 @@ def test_embedder_config_carries_values() -> None:
 def test_default_derived_configs_match_stage_defaults() -> None:
     s = Settings(inference_lanes=1, cpu_graphs=False)
     assert s.pipeline_config() == PipelineConfig()
-    # the default URI is a Milvus Lite file: flushed every LITE_FLUSH_EVERY_ROWS rows, cheaper HNSW builds
-    assert s.index_config() == dataclasses.replace(
-        VectorIndexConfig(), flush_every_rows=LITE_FLUSH_EVERY_ROWS, index_params=(("efConstruction", 100),)
-    )
+    # the default URI is a Milvus Lite file, which the settings flush every LITE_FLUSH_EVERY_ROWS rows
+    assert s.index_config() == dataclasses.replace(VectorIndexConfig(), flush_every_rows=LITE_FLUSH_EVERY_ROWS)
     assert s.embedder_config() == EmbedderConfig()
 
 
