@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -105,7 +106,7 @@ def main() -> int:
         for name, settings in configs.items():
             shaping = {k: v for k, v in settings.items() if k in INDEX_SHAPING}
             if shaping:  # an index of its own: a gallery of its own
-                settings["CATALOG_MILVUS_URI"] = str(Path(tmp) / f"milvus-{name}.db")
+                settings["CATALOG_MILVUS_URI"] = str(Path(tmp) / f"milvus-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.db")
                 load_gallery({"CATALOG_MILVUS_URI": settings["CATALOG_MILVUS_URI"], **shaping})
                 print(f"gallery {args.gallery} ({name}: {shaping}) loaded", flush=True)
         w = WorkerProcess(env, name="topics").start()  # creates the topics with 4 partitions
