@@ -54,9 +54,9 @@ def run_worker(settings: Settings) -> int:
     with contextlib.ExitStack() as stack:  # stops the Lite child on every way out
         try:
             lite = start_lite_process(settings)
-            if lite is not None:  # the Lite file's rules (flushes, index builds) stay; only the address changes
+            if lite is not None:  # only the address changes: the index asks the backend for Lite's rules
                 stack.callback(lite.stop)
-                settings = settings.lite_served_at(lite.uri)
+                settings = settings.model_copy(update={"milvus_uri": lite.uri})
             created = asyncio.run(ensure_topics_at_startup(settings))
         except StartupError as exc:
             health.startup_error = f"{exc.setting}: {exc.cause}"

@@ -36,9 +36,6 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-LITE_FLUSH_EVERY_ROWS = 2048  # measured: growing rows cost Lite searches ~0.1 s per few thousand
-
-
 class Settings(BaseSettings):
     """Every knob of the worker and the CLI; see docs/settings.md."""
 
@@ -154,7 +151,8 @@ class Settings(BaseSettings):
         None,
         ge=0,
         description="seal the gallery's growing segment after this many upserted rows (searches on Milvus Lite "
-        "scan growing rows at a high fixed cost); None: 2048 on a Milvus Lite file, 0 (Milvus decides) on a server",
+        "scan growing rows at a high fixed cost); None: 2048 on Milvus Lite (a file or served over http), 0 "
+        "(Milvus decides) on a server",
     )
 
     milvus_lite_process: bool = Field(
@@ -367,23 +365,11 @@ class Settings(BaseSettings):
             search_ef=self.milvus_search_ef,
             search_nprobe=self.milvus_search_nprobe,
             search_consistency=self.milvus_search_consistency,
-            flush_every_rows=self.flush_every_rows(),
+            flush_every_rows=self.milvus_flush_every_rows,
         )
-
-    def lite_served_at(self, uri: str) -> Settings:
-        """These settings with their Lite file served at ``uri``: the file's flushes stay (its index defaults
-        follow the backend itself, ``VectorIndex.is_lite``)."""
-        if not self.milvus_is_lite_file():
-            raise ValueError(f"{self.milvus_uri} is not a Milvus Lite file")
-        return self.model_copy(update={"milvus_uri": uri, "milvus_flush_every_rows": self.flush_every_rows()})
 
     def milvus_is_lite_file(self) -> bool:
         return "://" not in self.milvus_uri
-
-    def flush_every_rows(self) -> int:
-        if self.milvus_flush_every_rows is not None:
-            return self.milvus_flush_every_rows
-        return LITE_FLUSH_EVERY_ROWS if self.milvus_is_lite_file() else 0
 
     def pipeline_config(self, upsert: bool = True) -> PipelineConfig:
         return PipelineConfig(

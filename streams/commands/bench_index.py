@@ -71,15 +71,16 @@ def _save_partial(out: str | None, result: SizeResult) -> None:
 
 
 def _config_for(settings: Settings, uri: str, token: str | None = None) -> VectorIndexConfig:
-    """The worker's index settings as they would be with ``uri``: defaults that follow the URI follow it here.
+    """The worker's index settings with ``uri``.
 
-    Why not only swap the URI: a Lite file flushes every 2,048 rows by default and a server
-    not at all (it seals segments itself); a server measured with the Lite default was flushed
-    during its load, which then ran at 2,800 rows/s instead of 11,000-15,000.
+    Defaults that depend on the backend (flushes every 2,048 rows and cheaper graph builds on
+    Milvus Lite, none on a server, which seals segments itself) follow the backend, since
+    ``VectorIndex`` asks it; a server once measured with the Lite default was flushed during its
+    load, which then ran at 2,800 rows/s instead of 11,000-15,000.
     """
     from processors.index_benchmark import with_uri
 
-    return with_uri(settings.model_copy(update={"milvus_uri": uri}).index_config(), uri, token)
+    return with_uri(settings.index_config(), uri, token)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

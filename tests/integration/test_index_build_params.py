@@ -56,12 +56,12 @@ def test_default_build_parameters_per_backend(milvus_target: MilvusTarget, tmp_p
 
 
 def test_a_lite_file_served_by_the_workers_child_builds_with_lites_defaults(tmp_path: Path) -> None:
-    """The worker's own path: its Lite child serves the file over http (``run_worker``)."""
+    """The worker's own path: its Lite child serves the file over http (``run_worker``), still Lite."""
     file_settings = Settings(milvus_uri=str(tmp_path / "milvus.db"), milvus_index_type="IVF_FLAT")
     lite = start_lite_process(file_settings)
     assert lite is not None
     try:
-        served = file_settings.lite_served_at(lite.uri)
+        served = file_settings.model_copy(update={"milvus_uri": lite.uri})  # as run_worker does
         assert served.milvus_uri.startswith("http://127.0.0.1:")
         assert _recorded_build(served, "build_child") == {"nlist": 128}  # a server's default would be 1,024
     finally:

@@ -1,4 +1,4 @@
-"""Milvus Lite's growing rows are sealed every N upserts and after a bulk load; on a server Milvus decides."""
+"""Milvus Lite's growing rows are sealed every N upserts and after a bulk load (a file or over http)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infra.milvus.lite_server import MilvusLiteServer
 from processors.gallery import LabelledImages, load_gallery
-from processors.vector_index import GalleryItem, VectorIndex, VectorIndexConfig
-from streams.settings import LITE_FLUSH_EVERY_ROWS, Settings
+from processors.vector_index import LITE_FLUSH_EVERY_ROWS, GalleryItem, VectorIndex, VectorIndexConfig
+from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +35,25 @@ def test_a_lite_gallery_is_flushed_every_n_rows_and_keeps_every_row(tmp_path: Pa
     assert [h[0].product_id for h in hits] == ["p-0", "p-249"]  # flushed and still-growing rows are both found
 
 
-def test_the_default_flushes_a_lite_file_and_leaves_a_server_to_milvus() -> None:
-    assert Settings(milvus_uri="./data/milvus.db").index_config().flush_every_rows == LITE_FLUSH_EVERY_ROWS
-    assert Settings(milvus_uri="http://127.0.0.1:19530").index_config().flush_every_rows == 0
-    assert Settings(milvus_uri="http://127.0.0.1:19530", milvus_flush_every_rows=500).flush_every_rows() == 500
+def test_lite_is_flushed_by_default_as_a_file_or_over_http(tmp_path: Path) -> None:
+    """The worker's Lite child and a shared ``milvus-lite server`` are reached over http: still Lite."""
+    file_index = VectorIndex(VectorIndexConfig(uri=str(tmp_path / "m.db")), "flush_default", 8)
+    with MilvusLiteServer(tmp_path / "served") as lite:
+        http_index = VectorIndex(VectorIndexConfig(uri=lite.uri), "flush_default", 8)
+        try:
+            assert (file_index.flush_every_rows(), http_index.flush_every_rows()) == (LITE_FLUSH_EVERY_ROWS,) * 2
+            http_index.ensure_collection()
+            http_index.upsert(_items(0, LITE_FLUSH_EVERY_ROWS))
+            assert http_index.flushes == 1  # sealed at the default count
+        finally:
+            http_index.close()
+            file_index.close()
+
+
+def test_a_server_is_left_to_seal_its_segments_unless_told(milvus_server_uri: str) -> None:
+    assert VectorIndex(VectorIndexConfig(uri=milvus_server_uri), "unused", 8).flush_every_rows() == 0
+    chosen = Settings(milvus_uri=milvus_server_uri, milvus_flush_every_rows=500).index_config()
+    assert VectorIndex(chosen, "unused", 8).flush_every_rows() == 500
 
 
 def test_a_bulk_gallery_load_ends_flushed(tmp_path: Path) -> None:

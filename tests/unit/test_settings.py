@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -15,7 +14,7 @@ from processors.embedding import EmbedderConfig
 from processors.intake import IntakeConfig
 from processors.pipeline import PipelineConfig
 from processors.vector_index import VectorIndexConfig
-from streams.settings import LITE_FLUSH_EVERY_ROWS, Settings
+from streams.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -185,15 +184,6 @@ def test_index_config_carries_values() -> None:
     )
 
 
-def test_a_lite_file_served_by_the_workers_child_keeps_its_flushes() -> None:
-    lite = Settings(milvus_uri="./data/milvus.db", milvus_index_params={"M": 8})
-    served = lite.lite_served_at("http://127.0.0.1:40123")
-    assert served.index_config() == dataclasses.replace(lite.index_config(), uri="http://127.0.0.1:40123")
-    assert served.index_config().flush_every_rows == LITE_FLUSH_EVERY_ROWS
-    with pytest.raises(ValueError, match="not a Milvus Lite file"):
-        served.lite_served_at("http://127.0.0.1:40124")  # its file's rules are no longer known
-
-
 def test_pipeline_config_carries_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CATALOG_TRUSTED_LABEL_SOURCES", '["confirmed", "seller"]')
     s = Settings(knn_k=5, similar_k=3, inference_lanes=3)
@@ -213,8 +203,7 @@ def test_embedder_config_carries_values() -> None:
 def test_default_derived_configs_match_stage_defaults() -> None:
     s = Settings(inference_lanes=1, cpu_graphs=False)
     assert s.pipeline_config() == PipelineConfig()
-    # the default URI is a Milvus Lite file, which the settings flush every LITE_FLUSH_EVERY_ROWS rows
-    assert s.index_config() == dataclasses.replace(VectorIndexConfig(), flush_every_rows=LITE_FLUSH_EVERY_ROWS)
+    assert s.index_config() == VectorIndexConfig()  # flushes: None, the backend decides (VectorIndex.flush_every_rows)
     assert s.embedder_config() == EmbedderConfig()
 
 
@@ -315,13 +304,13 @@ def test_unknown_quality_role_or_version_is_refused() -> None:
         build_quality(Settings(quality_mode="on", quality_models={"visual": "quality-visual@99"}))
 
 
-def test_the_index_bench_gives_each_milvus_the_flush_default_of_its_own_uri() -> None:
+def test_the_index_bench_leaves_flushes_to_each_backend_unless_set() -> None:
     from streams.commands.bench_index import _config_for
 
-    lite_default = Settings()  # a Lite file: flushes every LITE_FLUSH_EVERY_ROWS rows
+    lite_default = Settings()
     server = _config_for(lite_default, "http://127.0.0.1:19530", "t0ken")
-    assert (server.uri, server.token, server.flush_every_rows) == ("http://127.0.0.1:19530", "t0ken", 0)
-    assert _config_for(lite_default, "/tmp/x/lite.db").flush_every_rows == LITE_FLUSH_EVERY_ROWS
+    assert (server.uri, server.token, server.flush_every_rows) == ("http://127.0.0.1:19530", "t0ken", None)
+    assert _config_for(lite_default, "/tmp/x/lite.db").flush_every_rows is None
     stated = Settings(milvus_flush_every_rows=512)  # a value the operator set is kept for every URI
     assert _config_for(stated, "http://127.0.0.1:19530").flush_every_rows == 512
     assert lite_default.milvus_uri != "http://127.0.0.1:19530"  # the settings passed in are left as they were
