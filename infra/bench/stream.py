@@ -112,8 +112,7 @@ def run_stream_bench(
         progress(f"generating {min(config.image_pool, config.events)} {config.style} upload images")
         images_b64 = upload_images(config, run_settings)
         models = ModelsOnly(env, work, images_b64, config)
-        models_before = models.measure()
-        progress(f"models only: {models_before:.1f} images/s (before the worker)")
+        _measure_when_quiet(models, config, progress, "before the worker")
 
         progress(f"loading a gallery of {config.gallery:,} into {milvus_origin}")
         t0 = time.monotonic()
@@ -139,8 +138,7 @@ def run_stream_bench(
         cpu.stop()
         worker.stop()
 
-        models_after = models.measure()
-        progress(f"models only: {models_after:.1f} images/s (after, worker stopped)")
+        _measure_when_quiet(models, config, progress, "after, worker stopped")
         report = _report(
             config,
             run_settings,
@@ -163,6 +161,23 @@ def run_stream_bench(
 
 
 # ----------------------------------------------------------------------------- infrastructure
+
+
+def _measure_when_quiet(models: ModelsOnly, config: StreamBenchConfig, progress: Progress, when: str) -> float:
+    """The models alone on a machine as quiet as the phases start from.
+
+    Why: the ratio's denominator moved 528 -> 685 images/s within one run when the first measure
+    met the just-started broker's warm-up; a quiet machine is the models' own rate.
+    """
+    quiet = None
+    if config.phase_quiet_s > 0:
+        wait = wait_until_quiet(config.phase_quiet_s, config.phase_quiet_cores, config.phase_quiet_limit_s)
+        quiet = asyncio.run(wait)
+    rate = models.measure()
+    models.runs[-1]["quiet_wait_before"] = quiet
+    waited = "" if quiet is None else f"; after {quiet['waited_s']} s for a quiet machine"
+    progress(f"models only: {rate:.1f} images/s ({when}{waited})")
+    return rate
 
 
 def _load_gallery(env: WorkerEnv, config: StreamBenchConfig) -> dict[str, Any]:
@@ -338,6 +353,7 @@ def _report(
             "images": config.models_only_images,
             "batch_size": config.batch_size,
             "forward_batch": settings.forward_batch(),  # images per forward pass, as the worker ran them
+            "quiet_wait_before": [run.get("quiet_wait_before") for run in models_runs],
             "what": "run_models (embedder + quality) on the run's own uploads decoded as the worker decodes them, "
             "in a process started like the worker (own session, the worker's environment: device, inference lanes, "
             "torch threads per lane); "

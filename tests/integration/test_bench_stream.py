@@ -54,6 +54,8 @@ def test_small_stream_bench_reports_a_sane_run(kafka_bootstrap_servers: str, tmp
     quiet = half["quiet_wait_before"]
     assert quiet is not None and quiet["waited_s"] <= 15.0 and (quiet["quiet"] or quiet["waited_s"] >= 10.0), quiet
     assert quiet["idle_cores_before"] >= 0 and quiet["max_cores"] >= 0.35, quiet  # quiet is set against the idle level
+    models_waits = report["models_only"]["quiet_wait_before"]  # the models alone, before and after, on a quiet machine
+    assert len(models_waits) == 2 and all(w is not None and w["waited_s"] <= 15.0 for w in models_waits), models_waits
     assert half["produced"] == half["answered"] == half["enriched"] >= 2 * BATCH and half["complete"]
     assert half["target_events_per_s"] == pytest.approx(0.5 * full["steady"]["events_per_s"], rel=0.01)
     for phase in (full, half):
