@@ -3,8 +3,8 @@
 Why a table: a Milvus server refuses an HNSW index without ``M``/``efConstruction``
 ("efConstruction out of range"), and Milvus Lite 3.x builds its FAISS HNSW graphs with them too
 (``milvus_lite/index/faiss_hnsw.py``, once they reach it: ``wire_build_params``), so every index
-type gets explicit defaults that both accept, a Lite file some of its own, and settings may
-override any of them.
+type gets explicit defaults that both accept, Milvus Lite some of its own (``LITE_BUILD_DEFAULTS``),
+and settings may override any of them.
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ def run_stream_bench(
 # ----------------------------------------------------------------------------- infrastructure
 
 
-def _measure_when_quiet(models: ModelsOnly, config: StreamBenchConfig, progress: Progress, when: str) -> float:
+def _measure_when_quiet(models: ModelsOnly, config: StreamBenchConfig, progress: Progress, when: str) -> None:
     """The models alone on a machine as quiet as the phases start from.
 
     Why: the ratio's denominator moved 528 -> 685 images/s within one run when the first measure
@@ -177,7 +177,6 @@ def _measure_when_quiet(models: ModelsOnly, config: StreamBenchConfig, progress:
     models.runs[-1]["quiet_wait_before"] = quiet
     waited = "" if quiet is None else f"; after {quiet['waited_s']} s for a quiet machine"
     progress(f"models only: {rate:.1f} images/s ({when}{waited})")
-    return rate
 
 
 def _load_gallery(env: WorkerEnv, config: StreamBenchConfig) -> dict[str, Any]:

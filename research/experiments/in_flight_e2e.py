@@ -114,18 +114,8 @@ def main() -> int:
         for r in range(args.rounds):
             order = names if r % 2 == 0 else list(reversed(names))
             for name in order:
-                if args.folder:
-                    env.run("produce", "--folder", args.folder, timeout=900)
-                else:
-                    env.run(
-                        "produce",
-                        "--generated",
-                        str(args.events),
-                        "--style",
-                        "seller",
-                        "--seed",
-                        str(r * 10 + len(name)),
-                    )
+                generated = ["--generated", str(args.events), "--style", "seller", "--seed", str(r * 10 + len(name))]
+                env.run("produce", *(["--folder", args.folder] if args.folder else generated), timeout=900)
                 since = int(time.time() * 1000)
                 settings = dict(configs[name])
                 lite_server = None
