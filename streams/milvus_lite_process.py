@@ -15,6 +15,9 @@ worker. If the child exits on its own, the supervisor starts it again on the sam
 worker's Milvus retries carry it over like any Milvus outage. The SIGINT may land before Lite's
 serving loop (between the port opening and the loop, gRPC's shutdown then hung the interpreter); the
 child ends with ``os._exit`` either way, so a worker killed while its child starts leaves none behind.
+The parent's death signals the child once, so nothing may depend on that one interrupt reaching Lite's
+loop: the first SIGINT or SIGTERM also arms a kernel timer, and SIGALRM ends a child whose drain is
+lost or hung ``stop_timeout_s`` later, the same deadline after which ``stop()`` sends SIGKILL.
 
 With ``CATALOG_MILVUS_LITE_ROW_CACHE`` on (the default), the child patches Lite's row reads before it
 serves (``streams.milvus_lite_rows``; its log's first line says whether it did).
@@ -40,13 +43,18 @@ log = structlog.get_logger("catalog.milvus_lite")
 _ROW_CACHE_FILE = Path(__file__).resolve().with_name("milvus_lite_rows.py")  # loaded by path: no sys.path games
 
 # Runs in the child: die with the parent thread, patch Lite's row reads (streams/milvus_lite_rows.py) when
-# asked, then serve. argv: parent pid, data dir, port, "1" for the row cache, the row cache's file.
+# asked, then serve. argv: parent pid, data dir, port, "1" for the row cache, the row cache's file, the
+# seconds a drain may take after the first SIGINT or SIGTERM.
 _CHILD = """
 import ctypes, os, signal, sys
 def _drain_and_close(signum, frame):
     # the first SIGINT or SIGTERM drains and closes the database; a second one must not cut that short
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # ...but the drain has a deadline the kernel keeps: SIGALRM's default action ends the process even if
+    # the KeyboardInterrupt below is swallowed or the drain hangs (the signal arrives only once on a parent's death)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, float(sys.argv[6]))
     raise KeyboardInterrupt
 # set, not inherited: a worker started in the background ignores SIGINT, and its child would too
 signal.signal(signal.SIGINT, _drain_and_close)
@@ -161,6 +169,7 @@ class MilvusLiteProcess:
                     str(self.port),
                     "1" if self.config.row_cache else "0",
                     str(_ROW_CACHE_FILE),
+                    str(self.config.stop_timeout_s),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,

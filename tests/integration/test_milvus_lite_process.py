@@ -123,7 +123,9 @@ def test_the_child_dies_with_a_killed_worker(tmp_path: Path) -> None:
         assert _alive(child)
         parent.kill()  # SIGKILL: no handler of the parent runs
         parent.wait(10)
-        assert _wait_gone(child, 15), "the Lite child outlived its killed parent"
+        if not _wait_gone(child, 15):
+            log_tail = (tmp_path / "log").read_text(errors="replace")[-1500:]
+            pytest.fail(f"the Lite child outlived its killed parent; its log ends:\n{log_tail}")
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -135,7 +137,7 @@ def test_the_child_exits_on_sigint_at_any_moment_of_its_start(tmp_path: Path, wh
     from streams.milvus_lite_process import _CHILD, _ROW_CACHE_FILE, _listening, free_loopback_port
 
     port = free_loopback_port()
-    args = [str(os.getpid()), str(tmp_path / "milvus.db"), str(port), "1", str(_ROW_CACHE_FILE)]
+    args = [str(os.getpid()), str(tmp_path / "milvus.db"), str(port), "1", str(_ROW_CACHE_FILE), "10"]
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -150,6 +152,40 @@ def test_the_child_exits_on_sigint_at_any_moment_of_its_start(tmp_path: Path, wh
                 time.sleep(1.0)
         child.send_signal(signal.SIGINT)
         child.wait(30)  # raises TimeoutExpired if it hangs
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(5)
+
+
+def test_a_lost_or_hung_drain_still_ends_the_child_by_its_deadline(tmp_path: Path) -> None:
+    """The parent's death signals the child once: if that interrupt is swallowed, the kernel timer ends it."""
+    from streams.milvus_lite_process import _CHILD, _ROW_CACHE_FILE, free_loopback_port
+
+    swallowing_server = (  # stands in for library code that eats the KeyboardInterrupt, or a drain that hangs
+        "import time, milvus_lite.cmdline\n"
+        "def _serve_forever(argv):\n"
+        "    print('serving', flush=True)\n"
+        "    while True:\n"
+        "        try:\n"
+        "            time.sleep(60)\n"
+        "        except KeyboardInterrupt:\n"
+        "            print('swallowed', flush=True)\n"
+        "milvus_lite.cmdline.main = _serve_forever\n"
+    )
+    args = [str(os.getpid()), str(tmp_path / "milvus.db"), str(free_loopback_port()), "0", str(_ROW_CACHE_FILE), "2"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", swallowing_server + _CHILD, *args], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "serving"
+        child.send_signal(signal.SIGINT)
+        assert child.stdout.readline().strip() == "swallowed"
+        started = time.monotonic()
+        child.wait(30)  # raises TimeoutExpired if nothing ends it
+        assert child.returncode == -signal.SIGALRM
+        assert time.monotonic() - started < 15
     finally:
         if child.poll() is None:
             child.kill()
