@@ -21,6 +21,7 @@ from infra.chaos.scenarios import SCENARIOS, Run, create_topics
 from infra.chaos.sizes import Sizes
 from infra.chaos.stack import Stack, static_membership_setting
 from infra.chaos.traffic import Feeder, Tail
+from infra.chaos.worker_logs import group_story
 
 
 @dataclass
@@ -94,6 +95,8 @@ async def run_scenario(stack: Stack, name: str, sizes: Sizes, seed: int) -> Scen
             result.error = result.error or f"audit: {type(exc).__name__}: {exc}"
     result.seconds = time.monotonic() - started
     result.failures = verdict(result.figures, result.error, result.skipped, result.deadline_hit)
+    if result.failures:  # the workers' own account, while their logs can still be read
+        result.notes.extend(group_story(env.workdir))
     return result
 
 

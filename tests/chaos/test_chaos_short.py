@@ -41,4 +41,5 @@ def test_scenario_meets_the_targets(chaos_stack: Stack, name: str) -> None:
     if result.skipped:
         pytest.skip(result.skipped)
     assert result.error is None, result.notes
-    assert result.failures == [], f"{row(result)}\n{result.failures}\nnotes: {result.notes}"
+    notes = "\n".join(result.notes)
+    assert result.failures == [], f"{row(result)}\n{result.failures}\nnotes:\n{notes}"
