@@ -165,9 +165,12 @@ def test_a_lost_or_hung_drain_still_ends_the_child_by_its_deadline(tmp_path: Pat
     swallowing_server = (  # stands in for library code that eats the KeyboardInterrupt, or a drain that hangs
         "import time, milvus_lite.cmdline\n"
         "def _serve_forever(argv):\n"
-        "    print('serving', flush=True)\n"
+        "    said = False\n"
         "    while True:\n"
-        "        try:\n"
+        "        try:\n"  # 'serving' is said inside the try: an interrupt right after it is swallowed too
+        "            if not said:\n"
+        "                print('serving', flush=True)\n"
+        "                said = True\n"
         "            time.sleep(60)\n"
         "        except KeyboardInterrupt:\n"
         "            print('swallowed', flush=True)\n"
