@@ -16,8 +16,12 @@ worker's Milvus retries carry it over like any Milvus outage. The SIGINT may lan
 serving loop (between the port opening and the loop, gRPC's shutdown then hung the interpreter); the
 child ends with ``os._exit`` either way, so a worker killed while its child starts leaves none behind.
 The parent's death signals the child once, so nothing may depend on that one interrupt reaching Lite's
-loop: the first SIGINT or SIGTERM also arms a kernel timer, and SIGALRM ends a child whose drain is
-lost or hung ``stop_timeout_s`` later, the same deadline after which ``stop()`` sends SIGKILL.
+loop (it was seen swallowed, raised inside an import lock's callback): the first SIGINT or SIGTERM
+also arms a kernel timer, and SIGALRM ends a child whose drain is lost or hung after
+``LiteProcessConfig.drain_deadline()`` (Lite's write-ahead log replays what it did not close).
+``stop()`` still sends SIGKILL after ``stop_timeout_s``. The timer is armed by the Python handler, so a
+main thread that never returns to Python would not arm it; Lite's serving loop polls, so that has
+not been seen.
 
 With ``CATALOG_MILVUS_LITE_ROW_CACHE`` on (the default), the child patches Lite's row reads before it
 serves (``streams.milvus_lite_rows``; its log's first line says whether it did).
@@ -43,10 +47,14 @@ log = structlog.get_logger("catalog.milvus_lite")
 _ROW_CACHE_FILE = Path(__file__).resolve().with_name("milvus_lite_rows.py")  # loaded by path: no sys.path games
 
 # Runs in the child: die with the parent thread, patch Lite's row reads (streams/milvus_lite_rows.py) when
-# asked, then serve. argv: parent pid, data dir, port, "1" for the row cache, the row cache's file, the
-# seconds a drain may take after the first SIGINT or SIGTERM.
+# asked, then serve. argv: see child_args().
 _CHILD = """
 import ctypes, os, signal, sys
+DRAIN_DEADLINE_S = float(sys.argv[6])  # read once, here: the handler below must not be able to fail
+if not DRAIN_DEADLINE_S > 0:
+    sys.exit("the drain deadline must be > 0 (0 would switch the timer off)")
+# the mask is inherited from the parent's thread: a blocked SIGALRM would disarm the deadline
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGALRM})
 def _drain_and_close(signum, frame):
     # the first SIGINT or SIGTERM drains and closes the database; a second one must not cut that short
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -54,7 +62,7 @@ def _drain_and_close(signum, frame):
     # ...but the drain has a deadline the kernel keeps: SIGALRM's default action ends the process even if
     # the KeyboardInterrupt below is swallowed or the drain hangs (the signal arrives only once on a parent's death)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    signal.setitimer(signal.ITIMER_REAL, float(sys.argv[6]))
+    signal.setitimer(signal.ITIMER_REAL, DRAIN_DEADLINE_S)
     raise KeyboardInterrupt
 # set, not inherited: a worker started in the background ignores SIGINT, and its child would too
 signal.signal(signal.SIGINT, _drain_and_close)
@@ -109,6 +117,31 @@ class LiteProcessConfig:
     stop_timeout_s: float = 10.0
     restart_backoff_s: float = 1.0
     row_cache: bool = True  # streams/milvus_lite_rows.py in the child
+    # An orphaned child's drain may finish compactions and index builds (a 60k gallery's took ~30 s), but
+    # ends before start_timeout_s, so a restarted worker's new child gets the folder's lock in time.
+    # None: 40 s, or two thirds of start_timeout_s when that is less.
+    drain_deadline_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.drain_deadline_s is not None and not 0 < self.drain_deadline_s < self.start_timeout_s:
+            raise ValueError("drain_deadline_s must be > 0 and below start_timeout_s")
+
+    def drain_deadline(self) -> float:
+        if self.drain_deadline_s is not None:
+            return self.drain_deadline_s
+        return min(40.0, self.start_timeout_s * 2 / 3)
+
+
+def child_args(parent_pid: int, data_dir: Path, port: int, row_cache: bool, drain_deadline_s: float) -> list[str]:
+    """The child's argv after ``python -c _CHILD``, in the order it reads them."""
+    return [
+        str(parent_pid),
+        str(data_dir),
+        str(port),
+        "1" if row_cache else "0",
+        str(_ROW_CACHE_FILE),
+        str(drain_deadline_s),
+    ]
 
 
 class MilvusLiteProcess:
@@ -164,12 +197,13 @@ class MilvusLiteProcess:
                     sys.executable,
                     "-c",
                     _CHILD,
-                    str(os.getpid()),
-                    str(self.config.data_dir),
-                    str(self.port),
-                    "1" if self.config.row_cache else "0",
-                    str(_ROW_CACHE_FILE),
-                    str(self.config.stop_timeout_s),
+                    *child_args(
+                        os.getpid(),
+                        self.config.data_dir,
+                        self.port,
+                        self.config.row_cache,
+                        self.config.drain_deadline(),
+                    ),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,

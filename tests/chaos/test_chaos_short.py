@@ -40,6 +40,6 @@ def test_scenario_meets_the_targets(chaos_stack: Stack, name: str) -> None:
     print(f"\n{HEADER}\n{row(result)}")
     if result.skipped:
         pytest.skip(result.skipped)
-    assert result.error is None, result.notes
     notes = "\n".join(result.notes)
+    assert result.error is None, f"{result.error}\nnotes:\n{notes}"
     assert result.failures == [], f"{row(result)}\n{result.failures}\nnotes:\n{notes}"
