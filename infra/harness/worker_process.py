@@ -166,13 +166,12 @@ class WorkerProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of a metric's samples whose labels include ``labels``."""
-        total = 0.0
-        for line in (self.metrics_text() or "").splitlines():
-            if line.startswith((name + "{", name + " ")):
-                head, _, value = line.rpartition(" ")
-                if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                    total += float(value)
-        return total
+        return _sum_samples(self.metrics_text() or "", name, labels)
+
+    def metrics(self, *names: str) -> dict[str, float]:
+        """Several metrics' sums from one scrape: values that belong to the same moment."""
+        text = self.metrics_text() or ""
+        return {name: _sum_samples(text, name, {}) for name in names}
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -227,3 +226,14 @@ async def consume(
     finally:
         await consumer.stop()
     return got
+
+
+def _sum_samples(text: str, name: str, labels: dict[str, str]) -> float:
+    """Sum of ``name``'s samples in a /metrics page whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith((name + "{", name + " ")):
+            head, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+    return total
