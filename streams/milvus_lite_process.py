@@ -9,19 +9,16 @@ exclusive lock and its format are Lite's own, so ``catalog gallery load`` and th
 the same file when no worker runs, as before.
 
 The child dies with the worker: it asks the kernel for SIGINT when its parent thread ends
-(``PR_SET_PDEATHSIG``; SIGINT is the signal on which ``milvus-lite server`` drains and closes the
-database), and the supervisor thread that started it is the thread that lives as long as the
-worker. If the child exits on its own, the supervisor starts it again on the same port, so the
-worker's Milvus retries carry it over like any Milvus outage. The SIGINT may land before Lite's
-serving loop (between the port opening and the loop, gRPC's shutdown then hung the interpreter); the
-child ends with ``os._exit`` either way, so a worker killed while its child starts leaves none behind.
-The parent's death signals the child once, so nothing may depend on that one interrupt reaching Lite's
-loop (it was seen swallowed, raised inside an import lock's callback): the first SIGINT or SIGTERM
-also arms a kernel timer, and SIGALRM ends a child whose drain is lost or hung after
+(``PR_SET_PDEATHSIG``), and the supervisor thread that started it is the thread that lives as long as
+the worker. If the child exits on its own, the supervisor starts it again on the same port, so the
+worker's Milvus retries carry it over like any Milvus outage. The child runs Lite's server without
+Lite's blocking loop: its SIGINT/SIGTERM handler only sets an event, and the main thread then stops
+the server, closes the database and exits. A handler that raised ``KeyboardInterrupt`` (Lite's own
+way) lost the interrupt whenever it landed inside library code that swallows exceptions (seen: an
+import lock's callback, right as the port opened), and a parent's death signals only once, so the
+child served on. The first signal also arms a kernel timer: SIGALRM ends a drain that hangs after
 ``LiteProcessConfig.drain_deadline()`` (Lite's write-ahead log replays what it did not close).
-``stop()`` still sends SIGKILL after ``stop_timeout_s``. The timer is armed by the Python handler, so a
-main thread that never returns to Python would not arm it; Lite's serving loop polls, so that has
-not been seen.
+``stop()`` still sends SIGKILL after ``stop_timeout_s``.
 
 With ``CATALOG_MILVUS_LITE_ROW_CACHE`` on (the default), the child patches Lite's row reads before it
 serves (``streams.milvus_lite_rows``; its log's first line says whether it did).
@@ -49,24 +46,25 @@ _ROW_CACHE_FILE = Path(__file__).resolve().with_name("milvus_lite_rows.py")  # l
 # Runs in the child: die with the parent thread, patch Lite's row reads (streams/milvus_lite_rows.py) when
 # asked, then serve. argv: see child_args().
 _CHILD = """
-import ctypes, os, signal, sys
+import ctypes, os, signal, sys, threading, traceback
 DRAIN_DEADLINE_S = float(sys.argv[6])  # read once, here: the handler below must not be able to fail
 if not DRAIN_DEADLINE_S > 0:
     sys.exit("the drain deadline must be > 0 (0 would switch the timer off)")
-# the mask is inherited from the parent's thread: a blocked SIGALRM would disarm the deadline
-signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGALRM})
-def _drain_and_close(signum, frame):
-    # the first SIGINT or SIGTERM drains and closes the database; a second one must not cut that short
+STOP = threading.Event()
+def _ask_for_drain(signum, frame):
+    # Sets an event and raises nothing: an exception raised from a handler can land inside library code that
+    # swallows it (seen: an import lock's callback, "Exception ignored"), and a parent's death signals only once.
+    # A second SIGINT or SIGTERM must not cut the drain short; a drain that hangs is ended by the kernel's timer.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # ...but the drain has a deadline the kernel keeps: SIGALRM's default action ends the process even if
-    # the KeyboardInterrupt below is swallowed or the drain hangs (the signal arrives only once on a parent's death)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.setitimer(signal.ITIMER_REAL, DRAIN_DEADLINE_S)
-    raise KeyboardInterrupt
+    STOP.set()
 # set, not inherited: a worker started in the background ignores SIGINT, and its child would too
-signal.signal(signal.SIGINT, _drain_and_close)
-signal.signal(signal.SIGTERM, _drain_and_close)
+signal.signal(signal.SIGINT, _ask_for_drain)
+signal.signal(signal.SIGTERM, _ask_for_drain)
+# the mask is inherited from the parent's thread: a blocked SIGALRM would disarm the deadline
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGALRM})
 try:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
 except (AttributeError, OSError):
@@ -83,13 +81,20 @@ if sys.argv[4] == "1":  # a speed-up only: whatever fails here, the child serves
         print("row cache: on" if rows.install(version) else f"row cache: off (Lite {version} not checked)", flush=True)
     except Exception as exc:
         print(f"row cache: off ({type(exc).__name__}: {exc})", flush=True)
-from milvus_lite.cmdline import main
-try:
-    code = main(["server", "--data-dir", sys.argv[2], "--host", "127.0.0.1", "--port", sys.argv[3]])
-except KeyboardInterrupt:  # the signal came outside Lite's serving loop: its WAL replays what it did not close
-    code = 130
-sys.stdout.flush()
-os._exit(code if isinstance(code, int) else 0)  # never wait on threads of a server stopped half way
+try:  # Lite's own server, started without its blocking loop, so this thread owns the shutdown
+    from milvus_lite.adapter.grpc.server import start_server_in_thread
+    server, db, _ = start_server_in_thread(sys.argv[2], "127.0.0.1", int(sys.argv[3]))
+except BaseException:
+    traceback.print_exc()
+    sys.stdout.flush()
+    os._exit(1)  # the last log line names the error; never wait on threads of a server started half way
+print(f"serving {sys.argv[2]} on 127.0.0.1:{sys.argv[3]}", flush=True)
+while not STOP.wait(0.5):
+    pass
+server.stop(grace=5).wait(6)  # requests in flight finish before the database closes
+db.close()  # flushes, waits for background compactions and index builds, releases the folder's lock
+print("drained and closed", flush=True)
+os._exit(0)
 """
 
 
