@@ -63,6 +63,19 @@ class StructlogHandler(logging.StreamHandler):
     """The root handler: standard-library records rendered as structlog renders its own events."""
 
 
+class LiteUnimplementedFilter(logging.Filter):
+    """Drops gRPC's error record for a call Milvus Lite does not implement, and only that one.
+
+    Why: pymilvus asks for a timestamp (``AllocTimestamp``) while it waits for a new index; Lite,
+    served in this process when a command opens a ``.db`` file, answers UNIMPLEMENTED, pymilvus
+    goes on without it, and gRPC's server logs the refusal as an error with a traceback. Every
+    other gRPC error still reaches the log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "grpc._server" and "Method not implemented!" in record.getMessage())
+
+
 def _shared_processors() -> list[Any]:
     """What both kinds of line get before rendering: contextvars, level, logger name, UTC timestamp."""
     return [
@@ -93,6 +106,7 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> Structlog
         cache_logger_on_first_use=False,
     )
     handler = StructlogHandler(stream)
+    handler.addFilter(LiteUnimplementedFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_shared_processors(),
