@@ -239,6 +239,10 @@ def _quality_line(quality: dict | None) -> str | None:
             f"(aesthetic {vis['aesthetic']:.2f}, noise {vis['noise']:.2f})")  # fmt: skip
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from streams.commands.report import collect, load_truth
 
@@ -253,7 +257,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         "dead_lettered": len(summary.dead),
         "fine_accuracy": round(fine, 4),
         "coarse_accuracy": round(coarse, 4),
-        "throughput_events_per_s": round(summary.throughput(), 1),
+        "throughput_events_per_s": _rounded(summary.throughput(truth)),
         "quality": summary.quality_summary(),
         "samples": [
             {

@@ -67,7 +67,7 @@ def folder_submissions(root: Path, as_url: bool) -> Iterator[Submission]:
 
 
 async def publish(settings: Settings, topic: str, submissions: Iterator[Submission], truth_file: Path | None) -> int:
-    """Send all, keyed by product id; write the ground truth (event id -> label) beside."""
+    """Send all, keyed by product id; write the ground truth (event id -> label, submitted_at) beside."""
     producer = kafka_producer(settings, max_request_size=16_000_000)  # TLS/SASL as the worker; acks=all
     await producer.start()
     sent = 0
@@ -86,6 +86,7 @@ async def publish(settings: Settings, topic: str, submissions: Iterator[Submissi
                             "product_id": sub.event.product_id,
                             "label": sub.truth,
                             "category": coarse,
+                            "submitted_at": sub.event.submitted_at.isoformat(),
                         }
                     )
                     + "\n"

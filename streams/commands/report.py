@@ -47,13 +47,19 @@ class RunSummary:
             "weights": blocks[0]["weights"],
         }
 
-    def throughput(self) -> float:
-        """Events/s between the first submission and the last enrichment."""
-        times = [datetime.fromisoformat(r["processed_at"]) for r in self.enriched.values()]
-        if len(times) < 2:
-            return 0.0
-        span = (max(times) - min(times)).total_seconds()
-        return len(times) / span if span > 0 else 0.0
+    def throughput(self, truth: dict[str, dict]) -> float | None:
+        """Events/s from the first upload's ``submitted_at`` to the last enrichment's ``processed_at``.
+
+        Why not between enrichments: a batch stamps its events within milliseconds, so 300 uploads
+        in two batches would read as thousands a second. None when the truth file has no
+        submission times (written by an older ``catalog produce``) or nothing was enriched.
+        """
+        submitted = [datetime.fromisoformat(t["submitted_at"]) for t in truth.values() if t.get("submitted_at")]
+        processed = [datetime.fromisoformat(r["processed_at"]) for r in self.enriched.values()]
+        if not submitted or not processed:
+            return None
+        span = (max(processed) - min(submitted)).total_seconds()
+        return len(processed) / span if span > 0 else None
 
 
 async def collect(
