@@ -64,16 +64,29 @@ class StructlogHandler(logging.StreamHandler):
 
 
 class LiteUnimplementedFilter(logging.Filter):
-    """Drops gRPC's error record for a call Milvus Lite does not implement, and only that one.
+    """Drops gRPC's error record for the calls Milvus Lite does not implement and pymilvus can do without.
 
     Why: pymilvus asks for a timestamp (``AllocTimestamp``) while it waits for a new index; Lite,
     served in this process when a command opens a ``.db`` file, answers UNIMPLEMENTED, pymilvus
-    goes on without it, and gRPC's server logs the refusal as an error with a traceback. Every
-    other gRPC error still reaches the log.
+    goes on without it, and gRPC's server logs the refusal as an error with a traceback. Only a
+    refusal raised in one of ``TOLERATED`` is dropped; every other gRPC error reaches the log.
     """
 
+    TOLERATED = frozenset({"AllocTimestamp"})
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name == "grpc._server" and "Method not implemented!" in record.getMessage())
+        if record.name != "grpc._server" or "Method not implemented!" not in record.getMessage():
+            return True
+        return _raised_in(record) not in self.TOLERATED
+
+
+def _raised_in(record: logging.LogRecord) -> str | None:
+    """The function whose frame raised the record's exception (the traceback's last frame)."""
+    tb = record.exc_info[2] if record.exc_info else None
+    name = None
+    while tb is not None:
+        name, tb = tb.tb_frame.f_code.co_name, tb.tb_next
+    return name
 
 
 def _shared_processors() -> list[Any]:

@@ -67,7 +67,8 @@ def test_serves_the_folder_on_loopback_and_keeps_its_data_across_restarts(tmp_pa
     finally:
         again.stop()
     log = (tmp_path / "milvus.db.server.log").read_text()
-    assert "Method not implemented" not in log, log  # an indexed collection was created: no gRPC error noise
+    # a guard on the child's log, not a test of the worker's log filter: the child configures no logging
+    assert "Method not implemented" not in log, log
     assert log.count("drained and closed") == 2, log
 
 

@@ -161,3 +161,36 @@ def test_after_faust_sets_up_logging_the_worker_writes_json_through_one_handler_
         ("mode.redirect", "a stray print"),
     ]
     assert all(set(r) >= KEYS for r in records)
+
+
+# --- gRPC's record for a call Milvus Lite does not implement ---------------------------------------
+
+
+def AllocTimestamp() -> None:  # noqa: N802 - named as the gRPC servicer method that raises it
+    raise NotImplementedError("Method not implemented!")
+
+
+def Flush() -> None:  # noqa: N802
+    raise NotImplementedError("Method not implemented!")
+
+
+def _log_refusal(method: object) -> None:
+    try:
+        method()  # type: ignore[operator]
+    except NotImplementedError:
+        logging.getLogger("grpc._server").exception("Exception calling application: Method not implemented!")
+
+
+def test_only_the_tolerated_unimplemented_call_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    configure_logging("INFO", json_lines=True)
+    _log_refusal(AllocTimestamp)
+    _log_refusal(Flush)  # a call pymilvus cannot do without: the operator must see it
+    logging.getLogger("grpc._server").error("Exception calling application: disk full")
+    lines = _records(out.getvalue())
+    assert [line["event"] for line in lines] == [
+        "Exception calling application: Method not implemented!",
+        "Exception calling application: disk full",
+    ]
+    assert "in Flush" in lines[0]["exception"]
