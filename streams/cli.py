@@ -360,7 +360,7 @@ def build_parser(with_tools: bool = True) -> argparse.ArgumentParser:
     pr.add_argument("--as-url", action="store_true", help="send file:// URLs instead of inline base64")
     pr.add_argument("--style", choices=["plain", "seller"], default="seller")
     pr.add_argument("--seed", type=int, default=1)
-    pr.add_argument("--truth", help="write event_id -> true label JSON lines here")
+    pr.add_argument("--truth", help="write event_id -> true label and submitted_at JSON lines here")
     pr.set_defaults(fn=cmd_produce)
 
     ga = sub.add_parser("gallery", help="gallery management").add_subparsers(dest="gallery_cmd", required=True)
@@ -426,7 +426,7 @@ def build_parser(with_tools: bool = True) -> argparse.ArgumentParser:
     add_console(sub).set_defaults(fn=cmd_console)
 
     rp = sub.add_parser("report", help="read the output topics and score a produced run against its truth file")
-    rp.add_argument("--truth", required=True)
+    rp.add_argument("--truth", required=True, help="the file catalog produce --truth wrote (labels, submitted_at)")
     rp.add_argument("--timeout", type=float, default=300.0)
     rp.add_argument("--samples", type=int, default=3)
     rp.set_defaults(fn=cmd_report)

@@ -51,7 +51,7 @@ class RunSummary:
         """Events/s from the first upload's ``submitted_at`` to the last enrichment's ``processed_at``.
 
         Why not between enrichments: a batch stamps its events within milliseconds, so 300 uploads
-        in two batches would read as thousands a second. None when the truth file has no
+        in two batches read as 789 a second. None when the truth file has no
         submission times (written by an older ``catalog produce``) or nothing was enriched.
         """
         submitted = [datetime.fromisoformat(t["submitted_at"]) for t in truth.values() if t.get("submitted_at")]
