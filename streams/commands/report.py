@@ -51,8 +51,9 @@ class RunSummary:
         """Events/s from the first upload's ``submitted_at`` to the last enrichment's ``processed_at``.
 
         Why not between enrichments: a batch stamps its events within milliseconds, so 300 uploads
-        in two batches read as 789 a second. None when the truth file has no
-        submission times (written by an older ``catalog produce``) or nothing was enriched.
+        in two batches read as 789 a second. Two clocks, the producer's and the worker's: one
+        machine in the demo. None when the truth file has no submission times (written by an
+        older ``catalog produce``), nothing was enriched, or the clocks disagree past the span.
         """
         submitted = [datetime.fromisoformat(t["submitted_at"]) for t in truth.values() if t.get("submitted_at")]
         processed = [datetime.fromisoformat(r["processed_at"]) for r in self.enriched.values()]
