@@ -239,10 +239,6 @@ def _quality_line(quality: dict | None) -> str | None:
             f"(aesthetic {vis['aesthetic']:.2f}, noise {vis['noise']:.2f})")  # fmt: skip
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from streams.commands.report import collect, load_truth
 
@@ -250,6 +246,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     truth = load_truth(Path(args.truth))
     summary = asyncio.run(collect(s, s.topic_enriched, s.topic_dlq, set(truth), args.timeout))
     fine, coarse = summary.accuracy(truth)
+    throughput = summary.throughput(truth)
     samples = list(summary.enriched.values())[: args.samples]
     out = {
         "expected": len(truth),
@@ -257,7 +254,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         "dead_lettered": len(summary.dead),
         "fine_accuracy": round(fine, 4),
         "coarse_accuracy": round(coarse, 4),
-        "throughput_events_per_s": _rounded(summary.throughput(truth)),
+        "throughput_events_per_s": None if throughput is None else round(throughput, 1),
         "quality": summary.quality_summary(),
         "samples": [
             {

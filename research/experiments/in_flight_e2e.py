@@ -143,12 +143,12 @@ def main() -> int:
                 # from the first output batch's stamp on, that batch left out: n / (last - first) counted a
                 # whole batch with no time for it (up to 9 % high at batches of 256; runs before 2026-12-03)
                 rate = steady_rate(stamps, warmup_fraction=0.0).events_per_s
-                results[name].append(round(rate, 1))
+                results[name].append(rate)
                 load = Path("/proc/loadavg").read_text().split()[0]
                 row = {
                     "round": r,
                     "config": name,
-                    "events_per_s": round(rate, 1),
+                    "events_per_s": rate,
                     "load1": float(load),
                     "worker_cpu_ms_per_event": round(1000 * (cpu1 - cpu0) / len(stamps), 1),
                     "machine_cpu_ms_per_event": round(1000 * (busy1 - busy0) / len(stamps), 1),
