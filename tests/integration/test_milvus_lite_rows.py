@@ -9,6 +9,7 @@ import milvus_lite
 import numpy as np
 import pytest
 from milvus_lite.engine import collection as lite_collection
+from milvus_lite.server_manager import server_manager_instance
 from milvus_lite.storage.segment import Segment
 from pymilvus import DataType, MilvusClient
 
@@ -55,6 +56,16 @@ def _gallery(client: MilvusClient) -> np.ndarray:
     return vectors
 
 
+def _settle(path: Path) -> None:
+    """Wait for Lite's background compaction and index build.
+
+    A flush hands both to a thread; a search before the index exists scores by brute force, after it by HNSW,
+    and the two differ in the last bits of a distance. Reads compared with == must see one state.
+    """
+    _server, db, _port = server_manager_instance._servers[str(path.resolve())]
+    db.get_collection("g")._wait_for_bg(timeout=60)
+
+
 def _reads(client: MilvusClient, queries: list[list[float]]) -> dict[str, Any]:
     """Searches and queries as the worker, the console and the gallery tools send them."""
     search = {"limit": 21, "search_params": {"metric_type": "COSINE", "params": {"ef": 64}}}
@@ -92,6 +103,7 @@ def test_reads_answer_as_lites_own_code(tmp_path: Path, monkeypatch: pytest.Monk
     client = MilvusClient(str(tmp_path / "lite.db"))
     try:
         vectors = _gallery(client)
+        _settle(tmp_path / "lite.db")
         queries = vectors[[5, 77, 123, 260, 399]].tolist()
         lites_own = _plain(_reads(client, queries))
         _install_until_the_test_ends(monkeypatch)
