@@ -28,3 +28,22 @@ def image_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageHttp
     root: Path = tmp_path_factory.mktemp("http-images")
     with ImageHttpServer(root) as server:
         yield server
+
+
+@pytest.fixture()
+def logging_restored() -> Iterator[None]:
+    """Undoes ``configure_logging`` after a test: its root handler, the root level, structlog's set-up."""
+    import logging
+
+    import structlog
+
+    from streams.logging_setup import StructlogHandler
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if isinstance(h, StructlogHandler)]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    structlog.contextvars.clear_contextvars()
+    structlog.reset_defaults()

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from pymilvus import DataType, MilvusClient
 
-from streams.logging_setup import StructlogHandler, configure_logging
+from streams.logging_setup import configure_logging
 
 
 class _Records(logging.Handler):
@@ -26,19 +25,13 @@ class _Records(logging.Handler):
 
 
 @pytest.fixture()
-def grpc_records() -> Iterator[_Records]:
+def grpc_records(logging_restored: None) -> Iterator[_Records]:
     """What gRPC's server logged, filtered or not: proves the noise was there to drop."""
     records = _Records()
     logger = logging.getLogger("grpc._server")
     logger.addHandler(records)
-    root = logging.getLogger()
-    level = root.level
     yield records
     logger.removeHandler(records)
-    for handler in [h for h in root.handlers if isinstance(h, StructlogHandler)]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 def test_creating_an_indexed_collection_on_lite_logs_no_error(

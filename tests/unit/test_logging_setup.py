@@ -14,11 +14,7 @@ import structlog
 from streams.log_dedup import RepeatFilter
 from streams.logging_setup import StructlogHandler, configure_logging
 
-
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> object:
-    yield
-    structlog.reset_defaults()
+pytestmark = pytest.mark.usefixtures("logging_restored")
 
 
 def test_a_log_call_after_stderr_was_replaced_and_closed_writes_to_the_new_stderr(
@@ -47,17 +43,6 @@ def test_levels_below_the_configured_one_are_dropped(monkeypatch: pytest.MonkeyP
 # --- the standard library's records (faust, aiokafka) as JSON lines with structlog's keys -------------
 
 KEYS = {"event", "level", "timestamp", "logger"}
-
-
-@pytest.fixture(autouse=True)
-def _reset_root_logger() -> object:
-    root = logging.getLogger()
-    level = root.level
-    yield
-    for handler in [h for h in root.handlers if isinstance(h, StructlogHandler)]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    structlog.contextvars.clear_contextvars()
 
 
 def _records(text: str) -> list[dict]:
